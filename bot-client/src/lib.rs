@@ -1,0 +1,1 @@
+//! Bot clients for Ludus (not yet written).

@@ -1,0 +1,1 @@
+//! Region configuration for Ludus (not yet written).
