@@ -1,1 +1,4 @@
-//! Placeholder
+//! Ludus game room server (work in progress).
+pub mod entities;
+pub mod game;
+pub mod simulation;
