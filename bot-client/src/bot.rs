@@ -1,0 +1,394 @@
+//! One bot: joins through the lobby, opens the room's WebSocket, plays until told to stop or
+//! until the server ends the session.
+//!
+//! The bot is an async task, not a thread, and holds as little as a real client can: a socket
+//! with small tungstenite buffers ([`websocket_config`]), a [`Session`] and a few timers. All
+//! protocol decisions live in [`Session`]; this module only moves bytes and keeps time.
+//!
+//! Every wait is bounded: joining by [`JOIN_TIMEOUT`], reading by [`READ_TIMEOUT`], leaving by
+//! [`LEAVE_TIMEOUT`].
+
+use crate::error::BotError;
+use crate::lobby::{Lobby, Seat};
+use crate::session::Session;
+use crate::stats::{Counter, DisconnectReason, SwarmStats};
+use futures_util::{SinkExt, StreamExt};
+use ludus_protocol::{codec, ClientMessage, Hello, Leave, RoomId, Value, PROTOCOL_VERSION};
+use std::f64::consts::PI;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::{oneshot, Semaphore};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// Longest a join (lobby request, connect, handshake, `hello` → `welcome`) may take.
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A session that receives nothing for this long is considered dead. The server sends a frame
+/// every tick, so silence this long means the server stopped sending (or paused this bot for
+/// good).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a leaving bot waits for the server's close frame.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often a bot moves its local counters into the swarm totals.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// Largest incoming message accepted. Snapshots of a room of tens of players are a few KiB;
+/// anything near this limit is a server bug, not a reason to spend memory.
+const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// How far the random walk turns per input, in radians (at most ±0.4).
+const MAX_TURN_RADIANS: f64 = 0.4;
+
+/// The WebSocket settings of every bot. tungstenite's defaults reserve about 128 KiB of read
+/// buffer per connection, which at 10,000 bots is over a gigabyte for nothing: server frames are
+/// a few hundred bytes. Writes go out eagerly because a bot sends one small message at a time.
+pub fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(64 * 1024)
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES))
+}
+
+/// Where a bot gets its seat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JoinPlan {
+    /// `POST /v1/matchmake` for a room of this type (join-or-create).
+    Matchmake {
+        /// The room type, e.g. `arena`.
+        room_type: String,
+    },
+    /// `POST /v1/rooms/{room_id}/seats`: a seat in exactly this room.
+    Reserve {
+        /// The room to sit in.
+        room_id: RoomId,
+    },
+}
+
+/// How one bot behaves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BotConfig {
+    /// The player name sent to the lobby.
+    pub name: String,
+    /// Where to get a seat.
+    pub join: JoinPlan,
+    /// Inputs per second; 0 for a bot that only acknowledges ticks.
+    pub input_hz: f64,
+    /// Seed of the bot's random walk, so runs are repeatable.
+    pub seed: u64,
+}
+
+/// How a bot is told to end its session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopMode {
+    /// Send `leave` and wait for the server's close, as a polite client does.
+    Leave,
+    /// Drop the socket without a close frame, as a crashed client or a lost network does.
+    Drop,
+}
+
+/// What every bot of a swarm shares.
+#[derive(Debug)]
+pub struct BotContext {
+    /// The lobby client.
+    pub lobby: Lobby,
+    /// Swarm-wide totals.
+    pub stats: Arc<SwarmStats>,
+    /// Bounds how many bots are joining at once, so a fast ramp queues instead of opening
+    /// thousands of lobby requests together.
+    pub join_permits: Semaphore,
+}
+
+type Socket = WebSocketStream<TcpStream>;
+
+/// Runs one bot to the end of its session and returns why it ended; every count goes into
+/// `context.stats`. A failed join is returned as the error (and counted as a failed join).
+pub async fn run_bot(
+    context: &BotContext,
+    config: BotConfig,
+    stop_rx: oneshot::Receiver<StopMode>,
+) -> Result<DisconnectReason, BotError> {
+    let mut session = Session::default();
+    session.counters_mut().incr(Counter::JoinAttempts);
+    let joined = {
+        // A closed semaphore only means the swarm is shutting down; join anyway, bounded by
+        // the join timeout.
+        let _permit = context.join_permits.acquire().await;
+        join(&context.lobby, &config, &mut session).await
+    };
+    let mut socket = match joined {
+        Ok(socket) => socket,
+        Err(error) => {
+            tracing::debug!(bot = %config.name, %error, "join failed");
+            session.counters_mut().incr(Counter::FailedJoins);
+            session.counters_mut().flush(&context.stats);
+            return Err(error);
+        }
+    };
+    session.counters_mut().incr(Counter::Joined);
+    context.stats.session_opened();
+    let reason = play(&mut socket, &mut session, &config, &context.stats, stop_rx).await;
+    session.counters_mut().flush(&context.stats);
+    context.stats.session_closed(reason);
+    Ok(reason)
+}
+
+async fn join(
+    lobby: &Lobby,
+    config: &BotConfig,
+    session: &mut Session,
+) -> Result<Socket, BotError> {
+    let deadline = Instant::now() + JOIN_TIMEOUT;
+    let seat = match &config.join {
+        JoinPlan::Matchmake { room_type } => lobby.matchmake(room_type, &config.name).await?,
+        JoinPlan::Reserve { room_id } => lobby.reserve_seat(room_id, &config.name).await?,
+    };
+    let timed_out = || BotError::WelcomeTimeout {
+        room_id: seat.room_id.clone(),
+        timeout_ms: u64::try_from(JOIN_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
+    };
+    tokio::time::timeout_at(deadline, connect_and_hello(lobby, &seat, session))
+        .await
+        .map_err(|_| timed_out())?
+}
+
+async fn connect_and_hello(
+    lobby: &Lobby,
+    seat: &Seat,
+    session: &mut Session,
+) -> Result<Socket, BotError> {
+    let connect_error = |source| BotError::Connect {
+        room_id: seat.room_id.clone(),
+        source: Box::new(source),
+    };
+    // The lobby checked that `ws_url` is on the server's host and port, so connecting to the
+    // lobby's own address is connecting to `ws_url`.
+    let base = lobby.base_url();
+    let host = base.host_str().unwrap_or("127.0.0.1");
+    let port = base.port_or_known_default().unwrap_or(80);
+    let tcp = TcpStream::connect((host, port))
+        .await
+        .map_err(|error| connect_error(error.into()))?;
+    // Inputs are tiny and latency-sensitive; Nagle would hold them back.
+    tcp.set_nodelay(true)
+        .map_err(|error| connect_error(error.into()))?;
+    let (mut socket, _response) = tokio_tungstenite::client_async_with_config(
+        seat.ws_url.as_str(),
+        tcp,
+        Some(websocket_config()),
+    )
+    .await
+    .map_err(connect_error)?;
+    let hello = ClientMessage::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        token: seat.token.clone(),
+    });
+    send(&mut socket, &hello).await.map_err(connect_error)?;
+    // Wait for `welcome` (and the first snapshot, which comes in the same frame). The caller
+    // bounds this loop with the join timeout.
+    //
+    // Cluster extension point: when the server may answer `hello` with a redirect, recognize
+    // it here and return the new seat to `join`, which reconnects (with a bounded number of
+    // hops) instead of failing. Protocol version 1 has no redirect message.
+    while session.player().is_none() {
+        let refused = |reason: DisconnectReason| BotError::RefusedHello {
+            room_id: seat.room_id.clone(),
+            reason: reason.key(),
+        };
+        match socket.next().await {
+            Some(Ok(Message::Binary(frame))) => {
+                if let Some(reply) = session.handle_frame(&frame, std::time::Instant::now()) {
+                    send(&mut socket, &reply).await.map_err(connect_error)?;
+                }
+            }
+            Some(Ok(Message::Text(text))) => session.handle_text_frame(text.len()),
+            Some(Ok(Message::Close(close))) => return Err(refused(close_reason(close))),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+            Some(Err(_)) | None => return Err(refused(DisconnectReason::NoCloseFrame)),
+        }
+    }
+    Ok(socket)
+}
+
+/// Plays until stopped or disconnected; returns why the session ended.
+async fn play(
+    socket: &mut Socket,
+    session: &mut Session,
+    config: &BotConfig,
+    stats: &SwarmStats,
+    mut stop_rx: oneshot::Receiver<StopMode>,
+) -> DisconnectReason {
+    let mut walk = RandomWalk::new(config.seed);
+    let inputs_enabled = config.input_hz > 0.0;
+    let input_period = if inputs_enabled {
+        Duration::from_secs_f64(1.0 / config.input_hz)
+    } else {
+        Duration::from_secs(3600)
+    };
+    // Start at a random phase so thousands of bots do not send in lockstep.
+    let phase = input_period.mul_f64(walk.rng.f64());
+    let mut input_timer = tokio::time::interval_at(Instant::now() + phase, input_period);
+    input_timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let read_deadline = tokio::time::sleep(READ_TIMEOUT);
+    tokio::pin!(read_deadline);
+    let mut last_flush = Instant::now();
+
+    loop {
+        tokio::select! {
+            stop = &mut stop_rx => {
+                // A dropped sender means the swarm is gone: leave politely.
+                return match stop.unwrap_or(StopMode::Leave) {
+                    StopMode::Leave => leave(socket, session).await,
+                    StopMode::Drop => DisconnectReason::ClientDrop,
+                };
+            }
+            message = socket.next() => {
+                let now = Instant::now();
+                read_deadline.as_mut().reset(now + READ_TIMEOUT);
+                let reply = match message {
+                    Some(Ok(Message::Binary(frame))) => session.handle_frame(&frame, now.into_std()),
+                    Some(Ok(Message::Text(text))) => {
+                        session.handle_text_frame(text.len());
+                        None
+                    }
+                    Some(Ok(Message::Close(close))) => return close_reason(close),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => None,
+                    Some(Err(error)) => {
+                        tracing::debug!(bot = %config.name, %error, "connection lost");
+                        return DisconnectReason::NoCloseFrame;
+                    }
+                    None => return DisconnectReason::NoCloseFrame,
+                };
+                if let Some(reply) = reply {
+                    if send(socket, &reply).await.is_err() {
+                        return DisconnectReason::NoCloseFrame;
+                    }
+                }
+                if now.duration_since(last_flush) >= FLUSH_EVERY || session.counters().must_flush() {
+                    session.counters_mut().flush(stats);
+                    last_flush = now;
+                }
+            }
+            _ = input_timer.tick(), if inputs_enabled => {
+                let now = std::time::Instant::now();
+                if let Some(input) = session.next_input(walk.step(), now) {
+                    if send(socket, &input).await.is_err() {
+                        return DisconnectReason::NoCloseFrame;
+                    }
+                }
+            }
+            () = &mut read_deadline => return DisconnectReason::ReadTimeout,
+        }
+    }
+}
+
+/// Sends `leave` and waits (bounded) for the server's close, still counting what arrives.
+async fn leave(socket: &mut Socket, session: &mut Session) -> DisconnectReason {
+    if send(socket, &ClientMessage::Leave(Leave {})).await.is_err() {
+        return DisconnectReason::ClientLeave;
+    }
+    let drain = async {
+        while let Some(Ok(message)) = socket.next().await {
+            match message {
+                Message::Binary(frame) => {
+                    session.handle_frame(&frame, std::time::Instant::now());
+                }
+                Message::Close(_) => break,
+                Message::Text(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+            }
+        }
+    };
+    // Whether or not the close arrives in time, the bot chose to leave.
+    let _closed_in_time = tokio::time::timeout(LEAVE_TIMEOUT, drain).await.is_ok();
+    DisconnectReason::ClientLeave
+}
+
+fn close_reason(
+    close: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>,
+) -> DisconnectReason {
+    close.map_or(DisconnectReason::NoCloseFrame, |frame| {
+        DisconnectReason::from_close_code(u16::from(frame.code))
+    })
+}
+
+async fn send(
+    socket: &mut Socket,
+    message: &ClientMessage,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    socket
+        .send(Message::binary(codec::encode_client(message)))
+        .await
+}
+
+/// Arena inputs: a direction that turns a little at random each step, so bots wander the map
+/// the way a player holding a stick does instead of jittering in place.
+struct RandomWalk {
+    rng: fastrand::Rng,
+    heading: f64,
+}
+
+impl RandomWalk {
+    fn new(seed: u64) -> Self {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let heading = rng.f64() * 2.0 * PI;
+        Self { rng, heading }
+    }
+
+    /// The next arena payload, `{"dx": f64, "dy": f64}` of unit length.
+    fn step(&mut self) -> Value {
+        self.heading += (self.rng.f64() * 2.0 - 1.0) * MAX_TURN_RADIANS;
+        Value::Map(vec![
+            (Value::from("dx"), Value::from(self.heading.cos())),
+            (Value::from("dy"), Value::from(self.heading.sin())),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_walk_payloads_are_unit_directions_and_repeatable() {
+        let mut first = RandomWalk::new(3);
+        let mut second = RandomWalk::new(3);
+        for _ in 0..100 {
+            let payload = first.step();
+            assert_eq!(payload, second.step());
+            let Value::Map(entries) = payload else {
+                panic!("payload is a map");
+            };
+            let component = |key: &str| {
+                entries
+                    .iter()
+                    .find(|(name, _)| name.as_str() == Some(key))
+                    .and_then(|(_, value)| value.as_f64())
+                    .expect("component present")
+            };
+            let length = component("dx").hypot(component("dy"));
+            assert!((length - 1.0).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn close_frames_map_to_disconnect_reasons() {
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCode;
+        use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+        let frame = |code: u16| {
+            Some(CloseFrame {
+                code: WsCode::from(code),
+                reason: "".into(),
+            })
+        };
+        assert_eq!(close_reason(frame(4008)).key(), "too_slow");
+        assert_eq!(close_reason(frame(1001)).key(), "code_1001");
+        assert_eq!(close_reason(None), DisconnectReason::NoCloseFrame);
+    }
+}

@@ -1,0 +1,315 @@
+//! What a run produced: the figures, the gate verdict, a plain-text summary and the JSON file.
+//!
+//! The JSON field names are a contract with scripts (`scripts/bench` reads them) and are
+//! documented in `bot-client/README.md`; add fields, never rename them.
+
+use crate::error::ScenarioError;
+use crate::stats::{Counter, LatencySummary, SwarmStats};
+use crate::swarm::{unix_ms, Gates, RunOptions, Scenario};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+/// One sample of the swarm, taken once a second.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimelinePoint {
+    /// Seconds since the run started.
+    pub t_s: f64,
+    /// Wall-clock time of the sample (Unix milliseconds), to line up with server samples.
+    pub unix_ms: u64,
+    /// Sessions open.
+    pub connected: u64,
+    /// Server messages received per second since the previous sample.
+    pub messages_per_s: f64,
+    /// Deltas received per second since the previous sample.
+    pub deltas_per_s: f64,
+    /// Frame bytes received per second since the previous sample.
+    pub bytes_per_s: f64,
+    /// Median input latency of the samples since the previous sample (0 if none).
+    pub p50_ms: f64,
+    /// 99th percentile input latency since the previous sample (0 if none).
+    pub p99_ms: f64,
+    /// Largest input latency since the previous sample (0 if none).
+    pub max_ms: f64,
+    /// Errors so far (cumulative).
+    pub errors: u64,
+}
+
+/// Throughput over the hold: after the ramp-up and the joins settled, before the drain.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HoldWindow {
+    /// When the hold started (Unix milliseconds).
+    pub started_unix_ms: u64,
+    /// When the hold ended (Unix milliseconds).
+    pub ended_unix_ms: u64,
+    /// Its length in seconds.
+    pub seconds: f64,
+    /// Deltas received during the hold.
+    pub deltas: u64,
+    /// Server messages received during the hold.
+    pub messages: u64,
+    /// Frame bytes received during the hold.
+    pub bytes: u64,
+    /// `deltas / seconds`.
+    pub deltas_per_s: f64,
+    /// `messages / seconds`.
+    pub messages_per_s: f64,
+    /// `bytes / seconds`.
+    pub bytes_per_s: f64,
+}
+
+/// The verdict of the gates.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GateVerdict {
+    /// The thresholds given.
+    #[serde(flatten)]
+    pub gates: Gates,
+    /// One line per gate crossed; empty when every gate passed.
+    pub failures: Vec<String>,
+    /// `failures.is_empty()`.
+    pub passed: bool,
+}
+
+impl GateVerdict {
+    fn check(gates: Gates, latency: &LatencySummary, error_rate: f64) -> Self {
+        let mut failures = Vec::new();
+        if let Some(max_p99_ms) = gates.max_p99_ms {
+            if latency.count == 0 {
+                failures.push("p99 gate: no latency samples (no input was acknowledged)".into());
+            } else if latency.p99_ms > max_p99_ms {
+                failures.push(format!(
+                    "p99 gate: {:.2} ms exceeds --max-p99-ms {max_p99_ms}",
+                    latency.p99_ms
+                ));
+            }
+        }
+        if let Some(max_error_rate) = gates.max_error_rate {
+            if error_rate > max_error_rate {
+                failures.push(format!(
+                    "error-rate gate: {error_rate:.4} exceeds --max-error-rate {max_error_rate}"
+                ));
+            }
+        }
+        Self {
+            gates,
+            passed: failures.is_empty(),
+            failures,
+        }
+    }
+}
+
+/// Everything a run measured. Serialized as the `--report` JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The scenario and its arguments (`name` is `load`, `soak` or `idle`).
+    pub scenario: Scenario,
+    /// The server's lobby URL.
+    pub server: String,
+    /// When the run started (Unix milliseconds).
+    pub started_unix_ms: u64,
+    /// When the report was built (Unix milliseconds).
+    pub ended_unix_ms: u64,
+    /// Seconds from start to report, ramp-up and drain included.
+    pub elapsed_s: f64,
+    /// Bots the scenario asked for at once.
+    pub target_bots: u64,
+    /// Bots started over the run (more than `target_bots` with churn).
+    pub bots_started: u64,
+    /// Bots that did not finish within the drain timeout and were aborted (their last second
+    /// of counts is lost).
+    pub bots_aborted: u64,
+    /// Most sessions open at one sample.
+    pub peak_connected: u64,
+    /// Whether Ctrl-C cut the run short.
+    pub interrupted: bool,
+    /// Throughput over the hold.
+    pub hold: HoldWindow,
+    /// Every counter by name (see `Counter::name`).
+    pub counters: BTreeMap<&'static str, u64>,
+    /// Ended sessions by reason.
+    pub disconnects: BTreeMap<String, u64>,
+    /// Input latency over the whole run.
+    pub latency: LatencySummary,
+    /// Failed joins + decode errors + tick regressions + unplanned disconnects.
+    pub errors: u64,
+    /// `errors / max(join_attempts, 1)`.
+    pub error_rate: f64,
+    /// Gate thresholds and verdict.
+    pub gates: GateVerdict,
+    /// One point per second.
+    pub timeline: Vec<TimelinePoint>,
+}
+
+impl Report {
+    /// Collects the final figures and checks the gates.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn build(
+        stats: &SwarmStats,
+        options: &RunOptions,
+        scenario: &Scenario,
+        started_unix_ms: u64,
+        elapsed: Duration,
+        bots_started: u64,
+        bots_aborted: u64,
+        interrupted: bool,
+        hold: HoldWindow,
+        timeline: Vec<TimelinePoint>,
+    ) -> Self {
+        let latency = stats.total_latency();
+        let errors = stats.errors();
+        let error_rate = errors as f64 / stats.get(Counter::JoinAttempts).max(1) as f64;
+        Self {
+            scenario: scenario.clone(),
+            server: options.server.clone(),
+            started_unix_ms,
+            ended_unix_ms: unix_ms(),
+            elapsed_s: elapsed.as_secs_f64(),
+            target_bots: u64::from(scenario.bots()),
+            bots_started,
+            bots_aborted,
+            peak_connected: timeline
+                .iter()
+                .map(|point| point.connected)
+                .max()
+                .unwrap_or(0),
+            interrupted,
+            hold,
+            counters: stats.counters(),
+            disconnects: stats.disconnects(),
+            gates: GateVerdict::check(options.gates, &latency, error_rate),
+            latency,
+            errors,
+            error_rate,
+            timeline,
+        }
+    }
+
+    /// A counter's final value.
+    pub fn counter(&self, counter: Counter) -> u64 {
+        self.counters.get(counter.name()).copied().unwrap_or(0)
+    }
+
+    /// The human-readable summary printed at the end of a run.
+    pub fn summary_table(&self) -> String {
+        let mut rows: Vec<(String, String)> = vec![
+            ("scenario".into(), self.scenario.name().into()),
+            ("server".into(), self.server.clone()),
+            ("elapsed".into(), format!("{:.1} s", self.elapsed_s)),
+            (
+                "bots joined / started".into(),
+                format!("{} / {}", self.counter(Counter::Joined), self.bots_started),
+            ),
+            ("peak connected".into(), self.peak_connected.to_string()),
+            ("hold".into(), format!("{:.1} s", self.hold.seconds)),
+            (
+                "deltas/s (hold)".into(),
+                format!("{:.0}", self.hold.deltas_per_s),
+            ),
+            (
+                "messages/s (hold)".into(),
+                format!("{:.0}", self.hold.messages_per_s),
+            ),
+            (
+                "KiB/s (hold)".into(),
+                format!("{:.1}", self.hold.bytes_per_s / 1024.0),
+            ),
+            (
+                "latency p50/p90/p99/max".into(),
+                format!(
+                    "{:.2} / {:.2} / {:.2} / {:.2} ms ({} samples)",
+                    self.latency.p50_ms,
+                    self.latency.p90_ms,
+                    self.latency.p99_ms,
+                    self.latency.max_ms,
+                    self.latency.count
+                ),
+            ),
+        ];
+        for counter in [
+            Counter::InputsSent,
+            Counter::InputsAcked,
+            Counter::Gaps,
+            Counter::Resyncs,
+            Counter::DecodeErrors,
+            Counter::FailedJoins,
+            Counter::TickRegressions,
+            Counter::ServerErrors,
+        ] {
+            rows.push((
+                counter.name().replace('_', " "),
+                self.counter(counter).to_string(),
+            ));
+        }
+        let disconnects = self
+            .disconnects
+            .iter()
+            .map(|(reason, count)| format!("{reason}={count}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        rows.push(("disconnects".into(), disconnects));
+        rows.push((
+            "errors (rate)".into(),
+            format!("{} ({:.4})", self.errors, self.error_rate),
+        ));
+        let verdict = if self.gates.passed {
+            "passed".to_owned()
+        } else {
+            self.gates.failures.join("; ")
+        };
+        rows.push(("gates".into(), verdict));
+
+        let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+        let mut table = String::new();
+        for (name, value) in rows {
+            // Writing to a String cannot fail.
+            let _ = writeln!(table, "{name:<width$}  {value}");
+        }
+        table
+    }
+
+    /// Writes the report as pretty JSON to `path`.
+    pub fn write_json(&self, path: &Path) -> Result<(), ScenarioError> {
+        let json = serde_json::to_vec_pretty(self).map_err(|error| ScenarioError::WriteReport {
+            path: path.display().to_string(),
+            source: std::io::Error::other(error),
+        })?;
+        write_file(path, &json)
+    }
+}
+
+/// Writes `contents` to `path`, naming the path in the error.
+pub(crate) fn write_file(path: &Path, contents: &[u8]) -> Result<(), ScenarioError> {
+    std::fs::write(path, contents).map_err(|source| ScenarioError::WriteReport {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn latency(count: u64, p99_ms: f64) -> LatencySummary {
+        LatencySummary {
+            count,
+            p99_ms,
+            ..LatencySummary::default()
+        }
+    }
+
+    #[test]
+    fn gates_fail_with_a_reason_each() {
+        let gates = Gates {
+            max_p99_ms: Some(60.0),
+            max_error_rate: Some(0.01),
+        };
+        assert!(GateVerdict::check(gates, &latency(10, 59.0), 0.0).passed);
+        let verdict = GateVerdict::check(gates, &latency(10, 61.0), 0.5);
+        assert_eq!(verdict.failures.len(), 2);
+        let no_samples = GateVerdict::check(gates, &latency(0, 0.0), 0.0);
+        assert!(!no_samples.passed);
+        assert!(GateVerdict::check(Gates::default(), &latency(0, 0.0), 1.0).passed);
+    }
+}

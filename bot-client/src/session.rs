@@ -1,0 +1,553 @@
+//! One bot's view of its session, without any I/O: frames in, replies out.
+//!
+//! [`Session`] is everything a real client must do with what the server sends: decode each
+//! frame, mirror the room in a [`RoomState`], detect gaps and epoch changes and ask for a
+//! snapshot, acknowledge ticks so flow control keeps the bot in the window, and match input
+//! acknowledgements to the inputs it sent to measure latency. Keeping it free of sockets and
+//! clocks (the caller passes `now`) lets unit tests feed it recorded frames.
+//!
+//! Order per frame: count, decode, then handle each message of the batch in order; at most one
+//! reply (a `resync` or an `ack`) is returned per frame.
+
+use crate::stats::{BotCounters, Counter};
+use ludus_protocol::{
+    codec, Ack, ClientMessage, Delta, Input, InputAck, PlayerId, Resync, RoomState, ServerMessage,
+    Snapshot, Value, Welcome,
+};
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// Inputs remembered for latency matching. At 40 inputs/s this is six seconds of inputs; an
+/// input older than that is forgotten and counted as [`Counter::InputsUnacked`].
+const MAX_INPUTS_IN_FLIGHT: usize = 256;
+
+/// Acknowledge at least every this many ticks when no input carried the acknowledgement (fewer
+/// if the server's window is smaller).
+const ACK_EVERY_TICKS: u64 = 4;
+
+/// Deltas to wait for a requested snapshot before asking again. Bounds the time a bot can sit
+/// without state if a `resync` is lost.
+const RESYNC_RETRY_AFTER_DELTAS: u64 = 40;
+
+/// What the session is waiting for.
+#[derive(Clone, Debug, PartialEq)]
+enum Phase {
+    /// Nothing received yet: expecting `welcome` and the first snapshot.
+    Joining,
+    /// Mirroring the room.
+    Playing(RoomState),
+    /// Sent `resync` after a gap; deltas are discarded until the snapshot arrives.
+    AwaitingSnapshot {
+        /// The last tick applied before the gap (still what the bot acknowledges).
+        last_tick: u64,
+        /// Deltas discarded since the `resync` was sent.
+        discarded: u64,
+    },
+}
+
+/// One session's protocol state.
+#[derive(Debug)]
+pub struct Session {
+    player: Option<PlayerId>,
+    ack_every_ticks: u64,
+    phase: Phase,
+    /// The highest tick told to the server, in an `ack` or an input's `ack_tick`.
+    acked_tick: u64,
+    /// The highest tick ever applied, to catch ticks going backwards.
+    highest_tick: u64,
+    highest_epoch: Option<u64>,
+    next_seq: u32,
+    /// Inputs sent and not yet acknowledged, oldest first, with their send time.
+    inputs_in_flight: VecDeque<(u32, Instant)>,
+    counters: BotCounters,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self {
+            player: None,
+            ack_every_ticks: ACK_EVERY_TICKS,
+            phase: Phase::Joining,
+            acked_tick: 0,
+            highest_tick: 0,
+            highest_epoch: None,
+            next_seq: 1,
+            inputs_in_flight: VecDeque::new(),
+            counters: BotCounters::default(),
+        }
+    }
+}
+
+impl Session {
+    /// The player this session plays as, once `welcome` arrived.
+    pub fn player(&self) -> Option<PlayerId> {
+        self.player
+    }
+
+    /// The mirrored room, when the session holds a consistent state.
+    pub fn room(&self) -> Option<&RoomState> {
+        match &self.phase {
+            Phase::Playing(room) => Some(room),
+            Phase::Joining | Phase::AwaitingSnapshot { .. } => None,
+        }
+    }
+
+    /// The last tick applied (0 before the first snapshot).
+    pub fn last_tick(&self) -> u64 {
+        match &self.phase {
+            Phase::Joining => 0,
+            Phase::Playing(room) => room.tick(),
+            Phase::AwaitingSnapshot { last_tick, .. } => *last_tick,
+        }
+    }
+
+    /// Counters since the last flush.
+    pub fn counters(&self) -> &BotCounters {
+        &self.counters
+    }
+
+    /// Counters since the last flush, for flushing.
+    pub fn counters_mut(&mut self) -> &mut BotCounters {
+        &mut self.counters
+    }
+
+    /// Handles one binary frame received at `now`; returns the reply to send, if any.
+    pub fn handle_frame(&mut self, frame: &[u8], now: Instant) -> Option<ClientMessage> {
+        self.counters.incr(Counter::Frames);
+        self.counters.add(Counter::Bytes, frame.len() as u64);
+        let messages = match codec::decode_batch(frame) {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::debug!(%error, "undecodable frame");
+                self.counters.incr(Counter::DecodeErrors);
+                return None;
+            }
+        };
+        self.counters.add(Counter::Messages, messages.len() as u64);
+        let mut reply = None;
+        for message in messages {
+            // A resync supersedes an ack; a later ack in the same frame replaces neither.
+            if let Some(next) = self.handle_message(message, now) {
+                if !matches!(reply, Some(ClientMessage::Resync(_))) {
+                    reply = Some(next);
+                }
+            }
+        }
+        if reply.is_none() {
+            reply = self.ack_if_due();
+        }
+        if let Some(ClientMessage::Ack(ack)) = &reply {
+            self.acked_tick = ack.tick;
+            self.counters.incr(Counter::AcksSent);
+        }
+        reply
+    }
+
+    /// Counts a text frame: the protocol only has binary frames.
+    pub fn handle_text_frame(&mut self, text_len: usize) {
+        self.counters.incr(Counter::Frames);
+        self.counters.add(Counter::Bytes, text_len as u64);
+        self.counters.incr(Counter::DecodeErrors);
+    }
+
+    /// Builds the next input carrying `payload`, or `None` before `welcome`.
+    pub fn next_input(&mut self, payload: Value, now: Instant) -> Option<ClientMessage> {
+        self.player?;
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.checked_add(1)?;
+        if self.inputs_in_flight.len() == MAX_INPUTS_IN_FLIGHT {
+            self.inputs_in_flight.pop_front();
+            self.counters.incr(Counter::InputsUnacked);
+        }
+        self.inputs_in_flight.push_back((seq, now));
+        self.counters.incr(Counter::InputsSent);
+        let ack_tick = self.last_tick();
+        self.acked_tick = self.acked_tick.max(ack_tick);
+        Some(ClientMessage::Input(Input {
+            seq,
+            ack_tick,
+            payload,
+        }))
+    }
+
+    fn handle_message(&mut self, message: ServerMessage, now: Instant) -> Option<ClientMessage> {
+        match message {
+            ServerMessage::Welcome(welcome) => {
+                self.on_welcome(&welcome);
+                None
+            }
+            ServerMessage::Snapshot(snapshot) => {
+                self.on_snapshot(snapshot, now);
+                None
+            }
+            ServerMessage::Delta(delta) => self.on_delta(&delta, now),
+            ServerMessage::Error(error) => {
+                tracing::debug!(code = %error.code, message = %error.message, "server error");
+                self.counters.incr(Counter::ServerErrors);
+                None
+            }
+            ServerMessage::Event(_) | ServerMessage::Pong(_) => None,
+        }
+    }
+
+    fn on_welcome(&mut self, welcome: &Welcome) {
+        self.player = Some(welcome.player);
+        let half_window = u64::from(welcome.window / 2).max(1);
+        self.ack_every_ticks = ACK_EVERY_TICKS.min(half_window);
+    }
+
+    fn on_snapshot(&mut self, snapshot: Snapshot, now: Instant) {
+        self.counters.incr(Counter::Snapshots);
+        match self.phase {
+            Phase::Joining | Phase::AwaitingSnapshot { .. } => {}
+            // A snapshot nobody asked for: the server paused this bot and resumed it.
+            Phase::Playing(_) => self.counters.incr(Counter::Resyncs),
+        }
+        let same_epoch = self.highest_epoch == Some(snapshot.epoch);
+        if same_epoch && snapshot.tick < self.highest_tick {
+            self.counters.incr(Counter::TickRegressions);
+        }
+        if !same_epoch {
+            self.highest_tick = 0;
+        }
+        self.observe_tick(snapshot.epoch, snapshot.tick);
+        self.match_acks(&snapshot.acks, now);
+        self.phase = Phase::Playing(RoomState::from_snapshot(snapshot));
+    }
+
+    fn on_delta(&mut self, delta: &Delta, now: Instant) -> Option<ClientMessage> {
+        self.counters.incr(Counter::Deltas);
+        match &mut self.phase {
+            Phase::Joining => {
+                // A delta before any snapshot cannot be applied; ask for the state.
+                self.counters.incr(Counter::Gaps);
+                self.request_snapshot(0)
+            }
+            Phase::AwaitingSnapshot {
+                last_tick,
+                discarded,
+            } => {
+                self.counters.incr(Counter::DeltasDiscarded);
+                *discarded += 1;
+                if *discarded < RESYNC_RETRY_AFTER_DELTAS {
+                    return None;
+                }
+                let last_tick = *last_tick;
+                self.request_snapshot(last_tick)
+            }
+            Phase::Playing(room) => match room.apply(delta) {
+                Ok(()) => {
+                    self.counters.incr(Counter::DeltasApplied);
+                    if delta.tick <= delta.base_tick {
+                        self.counters.incr(Counter::TickRegressions);
+                    }
+                    self.observe_tick(delta.epoch, delta.tick);
+                    self.match_acks(&delta.acks, now);
+                    None
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "delta does not apply; resyncing");
+                    self.counters.incr(Counter::Gaps);
+                    let last_tick = room.tick();
+                    self.request_snapshot(last_tick)
+                }
+            },
+        }
+    }
+
+    fn request_snapshot(&mut self, last_tick: u64) -> Option<ClientMessage> {
+        self.counters.incr(Counter::Resyncs);
+        self.phase = Phase::AwaitingSnapshot {
+            last_tick,
+            discarded: 0,
+        };
+        Some(ClientMessage::Resync(Resync {}))
+    }
+
+    fn observe_tick(&mut self, epoch: u64, tick: u64) {
+        self.highest_epoch = Some(epoch);
+        self.highest_tick = self.highest_tick.max(tick);
+    }
+
+    fn match_acks(&mut self, acks: &[InputAck], now: Instant) {
+        let Some(player) = self.player else {
+            return;
+        };
+        let Some(acked_seq) = acks
+            .iter()
+            .filter(|ack| ack.player == player)
+            .map(|ack| ack.seq)
+            .max()
+        else {
+            return;
+        };
+        while let Some(&(seq, sent_at)) = self.inputs_in_flight.front() {
+            if seq > acked_seq {
+                break;
+            }
+            self.inputs_in_flight.pop_front();
+            self.counters.incr(Counter::InputsAcked);
+            self.counters
+                .record_latency(now.saturating_duration_since(sent_at));
+        }
+    }
+
+    fn ack_if_due(&self) -> Option<ClientMessage> {
+        let Phase::Playing(room) = &self.phase else {
+            return None;
+        };
+        let unacked = room.tick().saturating_sub(self.acked_tick);
+        (unacked >= self.ack_every_ticks).then_some(ClientMessage::Ack(Ack { tick: room.tick() }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ludus_protocol::{Entity, EntityId, EntityUpdate, ErrorCode, ErrorMessage, RoomId};
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    const EPOCH: u64 = 7;
+    const ME: PlayerId = PlayerId(42);
+
+    fn welcome(window: u32) -> ServerMessage {
+        ServerMessage::Welcome(Welcome {
+            session: 1,
+            player: ME,
+            room: RoomId::parse("r1").expect("valid id"),
+            room_type: "arena".into(),
+            epoch: EPOCH,
+            tick_hz: 20,
+            window,
+            resume_token: None,
+        })
+    }
+
+    fn snapshot(epoch: u64, tick: u64, acks: Vec<InputAck>) -> ServerMessage {
+        let fields = BTreeMap::from([("x".to_owned(), Value::from(0.0))]);
+        ServerMessage::Snapshot(Snapshot {
+            epoch,
+            tick,
+            entities: vec![Entity {
+                id: EntityId(1),
+                kind: "player".into(),
+                fields,
+            }],
+            acks,
+        })
+    }
+
+    fn delta(epoch: u64, base_tick: u64, acks: Vec<InputAck>) -> ServerMessage {
+        let fields = BTreeMap::from([("x".to_owned(), Value::from(base_tick as f64))]);
+        ServerMessage::Delta(Delta {
+            epoch,
+            tick: base_tick + 1,
+            base_tick,
+            upserts: vec![EntityUpdate {
+                id: EntityId(1),
+                kind: None,
+                fields,
+            }],
+            removed: vec![],
+            acks,
+            events: vec![],
+        })
+    }
+
+    fn my_ack(seq: u32) -> Vec<InputAck> {
+        vec![
+            InputAck {
+                player: PlayerId(1),
+                seq: 999,
+            },
+            InputAck { player: ME, seq },
+        ]
+    }
+
+    fn frame(messages: &[ServerMessage]) -> Vec<u8> {
+        codec::encode_batch(messages)
+    }
+
+    /// A session that received `[welcome, snapshot at tick 10]`.
+    fn joined(now: Instant) -> Session {
+        let mut session = Session::default();
+        let reply = session.handle_frame(&frame(&[welcome(32), snapshot(EPOCH, 10, vec![])]), now);
+        assert_eq!(reply, Some(ClientMessage::Ack(Ack { tick: 10 })));
+        session
+    }
+
+    #[test]
+    fn welcome_and_snapshot_then_deltas_are_applied_in_order() {
+        let now = Instant::now();
+        let mut session = joined(now);
+        assert_eq!(session.player(), Some(ME));
+        for base_tick in 10..13 {
+            session.handle_frame(&frame(&[delta(EPOCH, base_tick, vec![])]), now);
+        }
+        let room = session.room().expect("playing");
+        assert_eq!(room.tick(), 13);
+        let x = &room.entity(EntityId(1)).expect("entity").fields["x"];
+        assert_eq!(x, &Value::from(12.0));
+        let counters = session.counters();
+        assert_eq!(counters.get(Counter::Frames), 4);
+        assert_eq!(counters.get(Counter::Messages), 5);
+        assert_eq!(counters.get(Counter::DeltasApplied), 3);
+        assert_eq!(counters.get(Counter::Gaps), 0);
+        assert_eq!(counters.get(Counter::Resyncs), 0);
+        assert_eq!(counters.get(Counter::TickRegressions), 0);
+    }
+
+    #[test]
+    fn a_gap_asks_for_a_snapshot_and_discards_deltas_until_it_arrives() {
+        let now = Instant::now();
+        let mut session = joined(now);
+        let reply = session.handle_frame(&frame(&[delta(EPOCH, 11, vec![])]), now);
+        assert_eq!(reply, Some(ClientMessage::Resync(Resync {})));
+        assert!(session.room().is_none());
+        assert_eq!(session.last_tick(), 10);
+        assert_eq!(
+            session.handle_frame(&frame(&[delta(EPOCH, 12, vec![])]), now),
+            None
+        );
+        session.handle_frame(&frame(&[snapshot(EPOCH, 13, vec![])]), now);
+        session.handle_frame(&frame(&[delta(EPOCH, 13, vec![])]), now);
+        assert_eq!(session.room().map(RoomState::tick), Some(14));
+        let counters = session.counters();
+        assert_eq!(counters.get(Counter::Gaps), 1);
+        assert_eq!(counters.get(Counter::Resyncs), 1);
+        assert_eq!(counters.get(Counter::DeltasDiscarded), 1);
+        assert_eq!(counters.get(Counter::TickRegressions), 0);
+    }
+
+    #[test]
+    fn an_epoch_change_is_a_gap_and_the_new_epoch_starts_over() {
+        let now = Instant::now();
+        let mut session = joined(now);
+        let reply = session.handle_frame(&frame(&[delta(EPOCH + 1, 10, vec![])]), now);
+        assert_eq!(reply, Some(ClientMessage::Resync(Resync {})));
+        // The new incarnation of the room restarts its ticks: not a regression.
+        session.handle_frame(&frame(&[snapshot(EPOCH + 1, 2, vec![])]), now);
+        session.handle_frame(&frame(&[delta(EPOCH + 1, 2, vec![])]), now);
+        assert_eq!(session.room().map(RoomState::epoch), Some(EPOCH + 1));
+        assert_eq!(session.counters().get(Counter::Gaps), 1);
+        assert_eq!(session.counters().get(Counter::TickRegressions), 0);
+    }
+
+    #[test]
+    fn an_unasked_snapshot_counts_as_a_resync_without_a_gap() {
+        let now = Instant::now();
+        let mut session = joined(now);
+        let reply = session.handle_frame(&frame(&[snapshot(EPOCH, 30, vec![])]), now);
+        assert_eq!(reply, Some(ClientMessage::Ack(Ack { tick: 30 })));
+        assert_eq!(session.counters().get(Counter::Resyncs), 1);
+        assert_eq!(session.counters().get(Counter::Gaps), 0);
+        // The same epoch going back in time is a server bug the bot must report.
+        session.handle_frame(&frame(&[snapshot(EPOCH, 20, vec![])]), now);
+        assert_eq!(session.counters().get(Counter::TickRegressions), 1);
+    }
+
+    #[test]
+    fn a_frame_that_does_not_decode_is_counted_and_changes_nothing() {
+        let now = Instant::now();
+        let mut session = joined(now);
+        let garbage = [0xc1_u8, 0x00, 0xff];
+        assert_eq!(session.handle_frame(&garbage, now), None);
+        session.handle_text_frame(5);
+        session.handle_frame(&frame(&[delta(EPOCH, 10, vec![])]), now);
+        assert_eq!(session.counters().get(Counter::DecodeErrors), 2);
+        assert_eq!(session.counters().get(Counter::Gaps), 0);
+        assert_eq!(session.room().map(RoomState::tick), Some(11));
+    }
+
+    #[test]
+    fn server_errors_and_events_in_a_batch_are_counted_as_messages() {
+        let now = Instant::now();
+        let mut session = joined(now);
+        let error = ServerMessage::Error(ErrorMessage {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+        });
+        session.handle_frame(&frame(&[delta(EPOCH, 10, vec![]), error]), now);
+        assert_eq!(session.counters().get(Counter::ServerErrors), 1);
+        assert_eq!(session.counters().get(Counter::Messages), 4);
+    }
+
+    #[test]
+    fn inputs_are_numbered_from_one_and_their_acks_measure_latency() {
+        let start = Instant::now();
+        let mut session = joined(start);
+        let payload = || Value::from(1);
+        let first = session.next_input(payload(), start);
+        assert!(matches!(
+            first,
+            Some(ClientMessage::Input(Input {
+                seq: 1,
+                ack_tick: 10,
+                ..
+            }))
+        ));
+        session.next_input(payload(), start + Duration::from_millis(10));
+        session.next_input(payload(), start + Duration::from_millis(20));
+        // The server applied up to seq 2 (coalescing 1 and 2) by tick 11.
+        let acked_at = start + Duration::from_millis(50);
+        session.handle_frame(&frame(&[delta(EPOCH, 10, my_ack(2))]), acked_at);
+        assert_eq!(session.counters().get(Counter::InputsAcked), 2);
+        assert_eq!(session.counters().latency_samples_us(), &[50_000, 40_000]);
+        assert_eq!(session.inputs_in_flight.len(), 1);
+    }
+
+    #[test]
+    fn a_resumed_snapshot_acknowledges_inputs_too() {
+        let start = Instant::now();
+        let mut session = joined(start);
+        session.next_input(Value::from(1), start);
+        session.handle_frame(
+            &frame(&[snapshot(EPOCH, 40, my_ack(1))]),
+            start + Duration::from_millis(5),
+        );
+        assert_eq!(session.counters().get(Counter::InputsAcked), 1);
+        assert!(session.inputs_in_flight.is_empty());
+    }
+
+    #[test]
+    fn an_idle_bot_acks_every_few_ticks_and_never_beyond_half_the_window() {
+        let now = Instant::now();
+        let mut session = Session::default();
+        session.handle_frame(&frame(&[welcome(4), snapshot(EPOCH, 0, vec![])]), now);
+        let replies: Vec<_> = (0..6)
+            .map(|base_tick| session.handle_frame(&frame(&[delta(EPOCH, base_tick, vec![])]), now))
+            .collect();
+        let ack = |tick| Some(ClientMessage::Ack(Ack { tick }));
+        assert_eq!(replies, vec![None, ack(2), None, ack(4), None, ack(6)]);
+        assert_eq!(session.counters().get(Counter::AcksSent), 3);
+    }
+
+    #[test]
+    fn inputs_carry_the_ack_so_an_active_bot_sends_no_extra_acks() {
+        let now = Instant::now();
+        let mut session = joined(now);
+        for base_tick in 10..30 {
+            session.next_input(Value::from(1), now);
+            let reply = session.handle_frame(&frame(&[delta(EPOCH, base_tick, vec![])]), now);
+            assert_eq!(reply, None);
+        }
+    }
+
+    #[test]
+    fn too_many_unacknowledged_inputs_forget_the_oldest() {
+        let now = Instant::now();
+        let mut session = joined(now);
+        for _ in 0..MAX_INPUTS_IN_FLIGHT + 3 {
+            session.next_input(Value::from(1), now);
+        }
+        assert_eq!(session.counters().get(Counter::InputsUnacked), 3);
+        assert_eq!(session.counters().get(Counter::InputsSent), 259);
+    }
+
+    #[test]
+    fn no_input_before_welcome() {
+        let mut session = Session::default();
+        assert_eq!(session.next_input(Value::from(1), Instant::now()), None);
+    }
+}

@@ -1,0 +1,439 @@
+//! Counting what bots see, cheaply enough for ten thousand of them.
+//!
+//! Each bot counts into its own [`BotCounters`] (plain integers, no sharing) and buffers its
+//! latency samples; about once a second, and when it ends, it [`BotCounters::flush`]es them into
+//! the swarm-wide [`SwarmStats`]: one atomic add per counter and one short lock for the latency
+//! histogram. Nothing takes a lock per message. Disconnects are rare, so they go straight to a
+//! locked map keyed by [`DisconnectReason`].
+
+use hdrhistogram::Histogram;
+use ludus_protocol::CloseCode;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+/// Largest latency the histograms track, in microseconds (60 s). Larger samples are clamped.
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// Latency samples a bot buffers before it must flush (bounds a bot's memory).
+const MAX_BUFFERED_SAMPLES: usize = 256;
+
+/// Everything a bot counts. The wire name ([`Counter::name`]) is the key in the JSON report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Join attempts (lobby request + WebSocket + hello).
+    JoinAttempts,
+    /// Joins that ended in `welcome`.
+    Joined,
+    /// Joins that failed anywhere before `welcome`.
+    FailedJoins,
+    /// WebSocket frames received.
+    Frames,
+    /// Server messages received (a frame is a batch of them).
+    Messages,
+    /// Bytes of frame payload received.
+    Bytes,
+    /// Snapshots received.
+    Snapshots,
+    /// Deltas received.
+    Deltas,
+    /// Deltas applied to the bot's state.
+    DeltasApplied,
+    /// Deltas dropped while waiting for a requested snapshot.
+    DeltasDiscarded,
+    /// Frames that were not a valid batch (or were text frames).
+    DecodeErrors,
+    /// Deltas that did not apply (tick gap or epoch mismatch).
+    Gaps,
+    /// Snapshots that replaced existing state: requested after a gap, or sent unasked.
+    Resyncs,
+    /// Applied deltas whose tick did not advance past their base tick, or snapshots that went
+    /// back in time within one epoch. Must stay zero.
+    TickRegressions,
+    /// `error` messages from the server.
+    ServerErrors,
+    /// Inputs sent.
+    InputsSent,
+    /// Inputs whose acknowledgement was seen (each one gives a latency sample).
+    InputsAcked,
+    /// Inputs forgotten unacknowledged because too many were in flight.
+    InputsUnacked,
+    /// `ack` messages sent.
+    AcksSent,
+}
+
+impl Counter {
+    /// Every counter, in report order.
+    pub const ALL: [Counter; 19] = [
+        Self::JoinAttempts,
+        Self::Joined,
+        Self::FailedJoins,
+        Self::Frames,
+        Self::Messages,
+        Self::Bytes,
+        Self::Snapshots,
+        Self::Deltas,
+        Self::DeltasApplied,
+        Self::DeltasDiscarded,
+        Self::DecodeErrors,
+        Self::Gaps,
+        Self::Resyncs,
+        Self::TickRegressions,
+        Self::ServerErrors,
+        Self::InputsSent,
+        Self::InputsAcked,
+        Self::InputsUnacked,
+        Self::AcksSent,
+    ];
+
+    /// The counter's key in the JSON report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::JoinAttempts => "join_attempts",
+            Self::Joined => "joined",
+            Self::FailedJoins => "failed_joins",
+            Self::Frames => "frames",
+            Self::Messages => "messages",
+            Self::Bytes => "bytes",
+            Self::Snapshots => "snapshots",
+            Self::Deltas => "deltas",
+            Self::DeltasApplied => "deltas_applied",
+            Self::DeltasDiscarded => "deltas_discarded",
+            Self::DecodeErrors => "decode_errors",
+            Self::Gaps => "gaps",
+            Self::Resyncs => "resyncs",
+            Self::TickRegressions => "tick_regressions",
+            Self::ServerErrors => "server_errors",
+            Self::InputsSent => "inputs_sent",
+            Self::InputsAcked => "inputs_acked",
+            Self::InputsUnacked => "inputs_unacked",
+            Self::AcksSent => "acks_sent",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why a bot's session ended. The report counts disconnects by [`DisconnectReason::key`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The server closed with a documented Ludus close code.
+    Server(CloseCode),
+    /// The server closed with a code Ludus does not document.
+    UnknownCode(u16),
+    /// The connection ended without a close frame (reset, EOF).
+    NoCloseFrame,
+    /// No frame arrived within the bot's read timeout.
+    ReadTimeout,
+    /// The bot left on purpose with `leave` (end of run or churn).
+    ClientLeave,
+    /// The bot dropped its socket on purpose without a close (churn).
+    ClientDrop,
+}
+
+impl DisconnectReason {
+    /// The reason's key in the report: a close code's reason word (`server_shutdown`), or one of
+    /// `code_<n>`, `no_close_frame`, `read_timeout`, `client_leave`, `client_drop`.
+    pub fn key(self) -> String {
+        match self {
+            Self::Server(code) => code.reason().to_owned(),
+            Self::UnknownCode(code) => format!("code_{code}"),
+            Self::NoCloseFrame => "no_close_frame".to_owned(),
+            Self::ReadTimeout => "read_timeout".to_owned(),
+            Self::ClientLeave => "client_leave".to_owned(),
+            Self::ClientDrop => "client_drop".to_owned(),
+        }
+    }
+
+    /// Maps a received close code.
+    pub fn from_close_code(code: u16) -> Self {
+        CloseCode::from_code(code).map_or(Self::UnknownCode(code), Self::Server)
+    }
+
+    /// Whether the bot chose to end the session. Anything else counts as an error.
+    pub fn is_planned(self) -> bool {
+        matches!(self, Self::ClientLeave | Self::ClientDrop)
+    }
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key())
+    }
+}
+
+/// One bot's counts and latency samples since its last flush.
+#[derive(Debug, Default)]
+pub struct BotCounters {
+    counts: [u64; Counter::ALL.len()],
+    latency_samples_us: Vec<u64>,
+}
+
+impl BotCounters {
+    /// Adds `amount` to `counter`.
+    pub fn add(&mut self, counter: Counter, amount: u64) {
+        self.counts[counter.index()] += amount;
+    }
+
+    /// Adds one to `counter`.
+    pub fn incr(&mut self, counter: Counter) {
+        self.add(counter, 1);
+    }
+
+    /// The count since the last flush.
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.counts[counter.index()]
+    }
+
+    /// Records one input's latency.
+    pub fn record_latency(&mut self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(MAX_LATENCY_US);
+        self.latency_samples_us
+            .push(micros.clamp(1, MAX_LATENCY_US));
+    }
+
+    /// Whether the sample buffer is full and the bot should flush now.
+    pub fn must_flush(&self) -> bool {
+        self.latency_samples_us.len() >= MAX_BUFFERED_SAMPLES
+    }
+
+    /// The latency samples buffered since the last flush, in microseconds.
+    #[cfg(test)]
+    pub(crate) fn latency_samples_us(&self) -> &[u64] {
+        &self.latency_samples_us
+    }
+
+    /// Moves everything into `stats` and starts from zero.
+    pub fn flush(&mut self, stats: &SwarmStats) {
+        for (total, count) in stats.counts.iter().zip(&mut self.counts) {
+            if *count != 0 {
+                total.fetch_add(*count, Ordering::Relaxed);
+                *count = 0;
+            }
+        }
+        if !self.latency_samples_us.is_empty() {
+            let mut latency = stats.latency();
+            for sample in self.latency_samples_us.drain(..) {
+                latency.record(sample);
+            }
+        }
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LatencySummary {
+    /// Samples.
+    pub count: u64,
+    /// Mean.
+    pub mean_ms: f64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    /// Largest sample.
+    pub max_ms: f64,
+}
+
+impl LatencySummary {
+    fn of(histogram: &Histogram<u64>) -> Self {
+        if histogram.is_empty() {
+            return Self::default();
+        }
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        Self {
+            count: histogram.len(),
+            mean_ms: histogram.mean() / 1000.0,
+            p50_ms: ms(histogram.value_at_quantile(0.50)),
+            p90_ms: ms(histogram.value_at_quantile(0.90)),
+            p99_ms: ms(histogram.value_at_quantile(0.99)),
+            p999_ms: ms(histogram.value_at_quantile(0.999)),
+            max_ms: ms(histogram.max()),
+        }
+    }
+}
+
+/// The whole run's histogram plus the one for the current sampling interval.
+#[derive(Debug)]
+pub struct LatencyHistograms {
+    total: Histogram<u64>,
+    interval: Histogram<u64>,
+}
+
+impl LatencyHistograms {
+    fn new() -> Self {
+        // expect: the bounds are constants that hdrhistogram accepts (low >= 1, high >= 2 * low,
+        // 3 significant figures).
+        let histogram = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+            .expect("constant histogram bounds are valid");
+        Self {
+            total: histogram.clone(),
+            interval: histogram,
+        }
+    }
+
+    fn record(&mut self, micros: u64) {
+        // Samples are clamped into the histogram's range when buffered, so these cannot fail.
+        self.total.saturating_record(micros);
+        self.interval.saturating_record(micros);
+    }
+}
+
+/// Swarm-wide totals, shared by every bot through an `Arc`.
+#[derive(Debug)]
+pub struct SwarmStats {
+    counts: [AtomicU64; Counter::ALL.len()],
+    connected: AtomicI64,
+    latency: Mutex<LatencyHistograms>,
+    disconnects: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Default for SwarmStats {
+    fn default() -> Self {
+        Self {
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            connected: AtomicI64::new(0),
+            latency: Mutex::new(LatencyHistograms::new()),
+            disconnects: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl SwarmStats {
+    /// The total of `counter` flushed so far.
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.counts[counter.index()].load(Ordering::Relaxed)
+    }
+
+    /// Every counter by its report name.
+    pub fn counters(&self) -> BTreeMap<&'static str, u64> {
+        Counter::ALL
+            .into_iter()
+            .map(|counter| (counter.name(), self.get(counter)))
+            .collect()
+    }
+
+    /// Marks one session as connected (after `welcome`).
+    pub fn session_opened(&self) {
+        self.connected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Marks one session as ended and counts why.
+    pub fn session_closed(&self, reason: DisconnectReason) {
+        self.connected.fetch_sub(1, Ordering::Relaxed);
+        let mut disconnects = self
+            .disconnects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *disconnects.entry(reason.key()).or_default() += 1;
+    }
+
+    /// Sessions currently open.
+    pub fn connected(&self) -> u64 {
+        u64::try_from(self.connected.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// Disconnects so far by reason key.
+    pub fn disconnects(&self) -> BTreeMap<String, u64> {
+        self.disconnects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Disconnects the bots did not choose (server closes, resets, timeouts).
+    pub fn unplanned_disconnects(&self) -> u64 {
+        let planned =
+            [DisconnectReason::ClientLeave, DisconnectReason::ClientDrop].map(|r| r.key());
+        self.disconnects()
+            .iter()
+            .filter(|(reason, _)| !planned.contains(reason))
+            .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// Errors so far: failed joins, undecodable frames, ticks going backwards and disconnects
+    /// the bots did not choose. Gaps are not errors: resyncing is the protocol working.
+    pub fn errors(&self) -> u64 {
+        self.get(Counter::FailedJoins)
+            + self.get(Counter::DecodeErrors)
+            + self.get(Counter::TickRegressions)
+            + self.unplanned_disconnects()
+    }
+
+    /// Latency over the whole run so far.
+    pub fn total_latency(&self) -> LatencySummary {
+        LatencySummary::of(&self.latency().total)
+    }
+
+    /// Latency since the previous call, then starts a new interval.
+    pub fn take_interval_latency(&self) -> LatencySummary {
+        let mut latency = self.latency();
+        let summary = LatencySummary::of(&latency.interval);
+        latency.interval.reset();
+        summary
+    }
+
+    fn latency(&self) -> MutexGuard<'_, LatencyHistograms> {
+        // A panic while holding this lock cannot leave a histogram half-updated in a way that
+        // matters for reporting, so a poisoned lock is still used.
+        self.latency.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_indices_match_their_position_in_all() {
+        for (position, counter) in Counter::ALL.into_iter().enumerate() {
+            assert_eq!(counter.index(), position, "{}", counter.name());
+        }
+    }
+
+    #[test]
+    fn flush_moves_counts_and_latency_into_the_swarm_totals() {
+        let stats = SwarmStats::default();
+        let mut bot = BotCounters::default();
+        bot.add(Counter::Bytes, 100);
+        bot.incr(Counter::Frames);
+        bot.record_latency(Duration::from_millis(30));
+        bot.flush(&stats);
+        bot.incr(Counter::Frames);
+        bot.flush(&stats);
+        assert_eq!(stats.get(Counter::Bytes), 100);
+        assert_eq!(stats.get(Counter::Frames), 2);
+        assert_eq!(bot.get(Counter::Frames), 0);
+        let latency = stats.take_interval_latency();
+        assert_eq!(latency.count, 1);
+        assert!((latency.p99_ms - 30.0).abs() < 0.1);
+        assert_eq!(stats.take_interval_latency().count, 0);
+        assert_eq!(stats.total_latency().count, 1);
+    }
+
+    #[test]
+    fn planned_disconnects_are_not_errors() {
+        let stats = SwarmStats::default();
+        stats.session_opened();
+        stats.session_opened();
+        stats.session_opened();
+        stats.session_closed(DisconnectReason::ClientLeave);
+        stats.session_closed(DisconnectReason::from_close_code(4011));
+        stats.session_closed(DisconnectReason::from_close_code(4999));
+        assert_eq!(stats.connected(), 0);
+        assert_eq!(stats.unplanned_disconnects(), 2);
+        let disconnects = stats.disconnects();
+        assert_eq!(disconnects.get("server_shutdown"), Some(&1));
+        assert_eq!(disconnects.get("code_4999"), Some(&1));
+    }
+}

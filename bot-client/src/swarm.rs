@@ -1,0 +1,488 @@
+//! The swarm: starts bots at a ramp-up rate, holds the scenario, samples the totals once a
+//! second, stops every bot and builds the [`Report`].
+//!
+//! Steps, in this order: set up (create rooms for `load`), ramp up, wait for joins to settle,
+//! hold (with churn for `soak`), drain (every bot leaves), final sample. Each step is bounded
+//! in time, and the number of bots ever started is bounded by the scenario (plus, for `soak`,
+//! churn rate × duration). Ctrl-C ends the ramp or the hold early and still drains and reports.
+
+use crate::bot::{run_bot, BotConfig, BotContext, JoinPlan, StopMode, JOIN_TIMEOUT, LEAVE_TIMEOUT};
+use crate::cli::{IdleArgs, LoadArgs, SoakArgs};
+use crate::error::ScenarioError;
+use crate::lobby::Lobby;
+use crate::report::{HoldWindow, Report, TimelinePoint};
+use crate::stats::{Counter, SwarmStats};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{oneshot, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// How often the swarm samples its totals for the timeline and the progress line.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// Longest the drain may take: a bot still joining finishes its join, then leaves.
+const DRAIN_TIMEOUT: Duration = JOIN_TIMEOUT.saturating_add(LEAVE_TIMEOUT);
+
+/// A scenario with its checked arguments.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Scenario {
+    /// See [`LoadArgs`].
+    Load(LoadArgs),
+    /// See [`SoakArgs`].
+    Soak(SoakArgs),
+    /// See [`IdleArgs`].
+    Idle(IdleArgs),
+}
+
+impl Scenario {
+    /// The scenario's name in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Load(_) => "load",
+            Self::Soak(_) => "soak",
+            Self::Idle(_) => "idle",
+        }
+    }
+
+    /// Bots the scenario keeps connected at once.
+    pub fn bots(&self) -> u32 {
+        match self {
+            Self::Load(load) => load.rooms * load.players,
+            Self::Soak(soak) => soak.bots,
+            Self::Idle(idle) => idle.bots,
+        }
+    }
+
+    fn input_hz(&self) -> f64 {
+        match self {
+            Self::Load(load) => load.input_hz,
+            Self::Soak(soak) => soak.input_hz,
+            Self::Idle(_) => 0.0,
+        }
+    }
+
+    fn hold(&self) -> Duration {
+        let seconds = match self {
+            Self::Load(load) => load.duration_s,
+            Self::Soak(soak) => soak.duration_s,
+            Self::Idle(idle) => idle.duration_s,
+        };
+        Duration::from_secs_f64(seconds)
+    }
+}
+
+/// Pass/fail thresholds checked at the end of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Gates {
+    /// Largest acceptable p99 input latency over the run, in milliseconds.
+    pub max_p99_ms: Option<f64>,
+    /// Largest acceptable errors / join attempts.
+    pub max_error_rate: Option<f64>,
+}
+
+/// How to run, whatever the scenario.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The server's lobby URL (`http://host:port`).
+    pub server: String,
+    /// The room type to play.
+    pub room_type: String,
+    /// Time between two bot starts during the ramp-up.
+    pub ramp_interval: Duration,
+    /// Bots joining at once at most.
+    pub max_pending_joins: u32,
+    /// Seed of the random walks and of churn choices.
+    pub seed: u64,
+    /// Where to write the JSON report.
+    pub report: Option<PathBuf>,
+    /// Where to write the HTML report.
+    pub html: Option<PathBuf>,
+    /// Hide the progress line.
+    pub quiet: bool,
+    /// Exit-code gates.
+    pub gates: Gates,
+}
+
+struct BotHandle {
+    stop_tx: oneshot::Sender<StopMode>,
+    task: JoinHandle<()>,
+}
+
+/// The running bots.
+struct Swarm {
+    context: Arc<BotContext>,
+    input_hz: f64,
+    seed: u64,
+    started: u64,
+    bots: Vec<BotHandle>,
+    /// Bots told to stop during churn, still finishing.
+    stopping: Vec<JoinHandle<()>>,
+}
+
+impl Swarm {
+    fn spawn(&mut self, join: JoinPlan) {
+        let index = self.started;
+        self.started += 1;
+        let config = BotConfig {
+            name: format!("bot-{index}"),
+            join,
+            input_hz: self.input_hz,
+            // Distinct, repeatable seeds per bot (golden-ratio increment, as splitmix does).
+            seed: self.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        };
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let context = Arc::clone(&self.context);
+        let task = tokio::spawn(async move {
+            match run_bot(&context, config, stop_rx).await {
+                Ok(reason) => tracing::trace!(bot = index, %reason, "bot ended"),
+                Err(error) => tracing::debug!(bot = index, %error, "bot failed to join"),
+            }
+        });
+        self.bots.push(BotHandle { stop_tx, task });
+    }
+
+    /// Stops the bot at `position` (churn); a new one is started by the caller.
+    fn stop(&mut self, position: usize, mode: StopMode) {
+        if position < self.bots.len() {
+            let bot = self.bots.swap_remove(position);
+            // A bot that already ended has dropped its receiver; nothing to stop then.
+            let _already_ended = bot.stop_tx.send(mode).is_err();
+            self.stopping.push(bot.task);
+        }
+    }
+
+    /// Forgets bots whose task ended on its own (disconnected or failed to join).
+    fn prune(&mut self) {
+        self.bots.retain(|bot| !bot.task.is_finished());
+        self.stopping.retain(|task| !task.is_finished());
+    }
+
+    /// Every bot leaves; waits up to [`DRAIN_TIMEOUT`], then aborts the rest. Returns how many
+    /// were aborted.
+    async fn drain(self) -> u64 {
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        let mut tasks = self.stopping;
+        for bot in self.bots {
+            let _already_ended = bot.stop_tx.send(StopMode::Leave).is_err();
+            tasks.push(bot.task);
+        }
+        let mut aborted = 0;
+        for mut task in tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+                aborted += 1;
+            }
+        }
+        aborted
+    }
+}
+
+/// Ctrl-C, polled from several steps; remembers that it fired.
+struct Interrupt {
+    signal: Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>,
+    fired: bool,
+}
+
+impl Interrupt {
+    fn new() -> Self {
+        Self {
+            signal: Box::pin(tokio::signal::ctrl_c()),
+            fired: false,
+        }
+    }
+
+    /// Resolves when Ctrl-C is pressed (at once if it already was).
+    async fn wait(&mut self) {
+        if !self.fired {
+            // If the handler cannot be installed, never fire rather than stop at once.
+            if self.signal.as_mut().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            self.fired = true;
+        }
+    }
+}
+
+/// Runs `scenario` against the server and returns the report (gates already evaluated).
+pub async fn run(options: &RunOptions, scenario: &Scenario) -> Result<Report, ScenarioError> {
+    let lobby = Lobby::new(&options.server)?;
+    let plans = join_plans(&lobby, options, scenario).await?;
+    let stats = Arc::new(SwarmStats::default());
+    let context = Arc::new(BotContext {
+        lobby,
+        stats: Arc::clone(&stats),
+        join_permits: Semaphore::new(options.max_pending_joins as usize),
+    });
+    let mut swarm = Swarm {
+        context,
+        input_hz: scenario.input_hz(),
+        seed: options.seed,
+        started: 0,
+        bots: Vec::with_capacity(plans.len()),
+        stopping: Vec::new(),
+    };
+    let started_unix_ms = unix_ms();
+    let started_at = Instant::now();
+    let (sampler_stop_tx, sampler_stop_rx) = oneshot::channel();
+    let sampler = tokio::spawn(sample(
+        Arc::clone(&stats),
+        progress_bar(options.quiet),
+        u64::from(scenario.bots()),
+        sampler_stop_rx,
+    ));
+    let mut interrupt = Interrupt::new();
+
+    ramp_up(&mut swarm, plans, options.ramp_interval, &mut interrupt).await;
+    settle_joins(&stats, swarm.started, &mut interrupt).await;
+
+    let hold_start = HoldMark::now(&stats);
+    match scenario {
+        Scenario::Soak(soak) => {
+            churn(&mut swarm, soak, options, scenario.hold(), &mut interrupt).await
+        }
+        Scenario::Load(_) | Scenario::Idle(_) => {
+            tokio::select! {
+                () = tokio::time::sleep(scenario.hold()) => {}
+                () = interrupt.wait() => {}
+            }
+        }
+    }
+    let hold = hold_start.window_until(&HoldMark::now(&stats));
+
+    let bots_started = swarm.started;
+    let bots_aborted = swarm.drain().await;
+    // The sampler takes one last sample after every bot flushed.
+    let _sampler_gone = sampler_stop_tx.send(()).is_err();
+    let timeline = sampler.await.unwrap_or_default();
+
+    Ok(Report::build(
+        &stats,
+        options,
+        scenario,
+        started_unix_ms,
+        started_at.elapsed(),
+        bots_started,
+        bots_aborted,
+        interrupt.fired,
+        hold,
+        timeline,
+    ))
+}
+
+/// Where each initial bot sits: `load` creates its rooms and reserves seats in them, the
+/// others matchmake.
+async fn join_plans(
+    lobby: &Lobby,
+    options: &RunOptions,
+    scenario: &Scenario,
+) -> Result<Vec<JoinPlan>, ScenarioError> {
+    let Scenario::Load(load) = scenario else {
+        let plan = JoinPlan::Matchmake {
+            room_type: options.room_type.clone(),
+        };
+        return Ok(vec![plan; scenario.bots() as usize]);
+    };
+    let mut plans = Vec::with_capacity(scenario.bots() as usize);
+    for _ in 0..load.rooms {
+        let room = lobby
+            .create_room(&options.room_type, load.players)
+            .await
+            .map_err(ScenarioError::Setup)?;
+        for _ in 0..load.players {
+            plans.push(JoinPlan::Reserve {
+                room_id: room.room_id.clone(),
+            });
+        }
+    }
+    Ok(plans)
+}
+
+async fn ramp_up(
+    swarm: &mut Swarm,
+    plans: Vec<JoinPlan>,
+    ramp_interval: Duration,
+    interrupt: &mut Interrupt,
+) {
+    let mut ramp = tokio::time::interval(ramp_interval);
+    for plan in plans {
+        tokio::select! {
+            _ = ramp.tick() => swarm.spawn(plan),
+            () = interrupt.wait() => return,
+        }
+    }
+}
+
+/// Waits until every started bot joined or failed, at most one join timeout.
+async fn settle_joins(stats: &SwarmStats, started: u64, interrupt: &mut Interrupt) {
+    let deadline = Instant::now() + JOIN_TIMEOUT + SAMPLE_EVERY;
+    let mut poll = tokio::time::interval(Duration::from_millis(100));
+    while Instant::now() < deadline {
+        let settled = stats.get(Counter::Joined) + stats.get(Counter::FailedJoins);
+        if settled >= started {
+            return;
+        }
+        tokio::select! {
+            _ = poll.tick() => {}
+            () = interrupt.wait() => return,
+        }
+    }
+}
+
+/// `soak`'s hold: every `1 / churn_per_s` seconds one bot leaves (or drops) and a new one
+/// matchmakes.
+async fn churn(
+    swarm: &mut Swarm,
+    soak: &SoakArgs,
+    options: &RunOptions,
+    hold: Duration,
+    interrupt: &mut Interrupt,
+) {
+    let hold_end = tokio::time::sleep(hold);
+    tokio::pin!(hold_end);
+    if soak.churn_per_s == 0.0 {
+        tokio::select! {
+            () = &mut hold_end => {}
+            () = interrupt.wait() => {}
+        }
+        return;
+    }
+    let mut rng = fastrand::Rng::with_seed(options.seed);
+    let mut churn_timer = tokio::time::interval(Duration::from_secs_f64(1.0 / soak.churn_per_s));
+    churn_timer.tick().await;
+    loop {
+        tokio::select! {
+            _ = churn_timer.tick() => {
+                swarm.prune();
+                if !swarm.bots.is_empty() {
+                    let mode = if rng.f64() < soak.drop_fraction { StopMode::Drop } else { StopMode::Leave };
+                    swarm.stop(rng.usize(..swarm.bots.len()), mode);
+                }
+                swarm.spawn(JoinPlan::Matchmake { room_type: options.room_type.clone() });
+            }
+            () = &mut hold_end => return,
+            () = interrupt.wait() => return,
+        }
+    }
+}
+
+/// The totals at one end of the hold.
+struct HoldMark {
+    unix_ms: u64,
+    at: Instant,
+    deltas: u64,
+    messages: u64,
+    bytes: u64,
+}
+
+impl HoldMark {
+    fn now(stats: &SwarmStats) -> Self {
+        Self {
+            unix_ms: unix_ms(),
+            at: Instant::now(),
+            deltas: stats.get(Counter::Deltas),
+            messages: stats.get(Counter::Messages),
+            bytes: stats.get(Counter::Bytes),
+        }
+    }
+
+    fn window_until(&self, end: &HoldMark) -> HoldWindow {
+        let seconds = end.at.duration_since(self.at).as_secs_f64();
+        let per_second = |count: u64| {
+            if seconds > 0.0 {
+                count as f64 / seconds
+            } else {
+                0.0
+            }
+        };
+        let deltas = end.deltas - self.deltas;
+        let messages = end.messages - self.messages;
+        let bytes = end.bytes - self.bytes;
+        HoldWindow {
+            started_unix_ms: self.unix_ms,
+            ended_unix_ms: end.unix_ms,
+            seconds,
+            deltas,
+            messages,
+            bytes,
+            deltas_per_s: per_second(deltas),
+            messages_per_s: per_second(messages),
+            bytes_per_s: per_second(bytes),
+        }
+    }
+}
+
+fn progress_bar(quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    // The template is a constant; if indicatif ever rejected it the default style is kept.
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Samples the totals once a second until told to stop, then once more; returns the timeline.
+async fn sample(
+    stats: Arc<SwarmStats>,
+    bar: ProgressBar,
+    target_bots: u64,
+    mut stop_rx: oneshot::Receiver<()>,
+) -> Vec<TimelinePoint> {
+    let start = Instant::now();
+    let mut timeline = Vec::new();
+    let mut previous = HoldMark::now(&stats);
+    let mut ticker = tokio::time::interval_at(start + SAMPLE_EVERY, SAMPLE_EVERY);
+    loop {
+        let stopping = tokio::select! {
+            _ = ticker.tick() => false,
+            _ = &mut stop_rx => true,
+        };
+        let current = HoldMark::now(&stats);
+        let window = previous.window_until(&current);
+        let latency = stats.take_interval_latency();
+        let point = TimelinePoint {
+            t_s: current.at.duration_since(start).as_secs_f64(),
+            unix_ms: current.unix_ms,
+            connected: stats.connected(),
+            messages_per_s: window.messages_per_s,
+            deltas_per_s: window.deltas_per_s,
+            bytes_per_s: window.bytes_per_s,
+            p50_ms: latency.p50_ms,
+            p99_ms: latency.p99_ms,
+            max_ms: latency.max_ms,
+            errors: stats.errors(),
+        };
+        bar.set_message(format!(
+            "connected {}/{target_bots} | {:.0} msg/s | p99 so far {:.1} ms | errors {}",
+            point.connected,
+            point.messages_per_s,
+            stats.total_latency().p99_ms,
+            point.errors,
+        ));
+        bar.tick();
+        timeline.push(point);
+        previous = current;
+        if stopping {
+            bar.finish_and_clear();
+            return timeline;
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}
