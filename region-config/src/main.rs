@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use ludus_regions::{RegionConfig, RegionName, DIFF_SAMPLE_SIZE};
+use ludus_regions::{PlacementReason, RegionConfig, RegionName, DIFF_SAMPLE_SIZE};
 
 #[derive(Parser)]
 #[command(
@@ -30,7 +30,7 @@ enum Command {
         /// The region file
         file: PathBuf,
     },
-    /// Print the node owning a room, assuming every configured node is live
+    /// Print the node owning a room and, for a fallback, why
     Place {
         /// The region file
         file: PathBuf,
@@ -39,6 +39,9 @@ enum Command {
         /// Preferred region, by name or alias [default: the file's default_region]
         #[arg(long)]
         region: Option<String>,
+        /// Treat this node as not live (repeatable), to see where its rooms would go
+        #[arg(long = "down", value_name = "NODE_ID")]
+        down_nodes: Vec<String>,
     },
     /// Estimate, per region, the fraction of rooms whose owner changes from OLD to NEW
     Diff {
@@ -58,7 +61,8 @@ fn main() -> ExitCode {
             file,
             room_id,
             region,
-        } => place(&file, &room_id, region.as_deref()),
+            down_nodes,
+        } => place(&file, &room_id, region.as_deref(), &down_nodes),
         Command::Diff { old, new } => diff(&old, &new),
     };
     match report {
@@ -127,7 +131,12 @@ fn summary(file: &std::path::Path, config: &RegionConfig) -> String {
     out
 }
 
-fn place(file: &std::path::Path, room_id: &str, region: Option<&str>) -> anyhow::Result<String> {
+fn place(
+    file: &std::path::Path,
+    room_id: &str,
+    region: Option<&str>,
+    down_nodes: &[String],
+) -> anyhow::Result<String> {
     let config = ludus_regions::load(file)?;
     let preferred = match region {
         Some(name_or_alias) => config
@@ -135,11 +144,25 @@ fn place(file: &std::path::Path, room_id: &str, region: Option<&str>) -> anyhow:
             .with_context(|| format!("unknown region or alias `{name_or_alias}`"))?,
         None => config.default_region(),
     };
-    let decision = ludus_regions::Placement::with_all_nodes(&config).place(room_id, preferred)?;
-    Ok(format!(
-        "room {room_id} -> node {} in region {} ({}), assuming every configured node is live\n",
-        decision.node, decision.region, decision.reason
-    ))
+    if let Some(unknown) = down_nodes
+        .iter()
+        .find(|down| !config.nodes().iter().any(|node| node.id.as_str() == *down))
+    {
+        anyhow::bail!("--down names unknown node `{unknown}`");
+    }
+    let live_node_ids = config
+        .nodes()
+        .iter()
+        .map(|node| &node.id)
+        .filter(|id| !down_nodes.iter().any(|down| down == id.as_str()));
+    let decision =
+        ludus_regions::Placement::new(&config, live_node_ids).place(room_id, preferred)?;
+    let node = decision.node;
+    let region = decision.region;
+    match decision.reason {
+        PlacementReason::Preferred => Ok(format!("{node} (region {region})\n")),
+        fallback => Ok(format!("{node} (region {region}, {fallback})\n")),
+    }
 }
 
 fn diff(old_file: &std::path::Path, new_file: &std::path::Path) -> anyhow::Result<String> {

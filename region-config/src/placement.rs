@@ -12,7 +12,7 @@
 //! ```text
 //! node_seed(n)  = xxh3_64_with_seed(utf8(n.id), PLACEMENT_SEED)
 //! h(n, r)       = xxh3_64_with_seed(utf8(r), node_seed(n))
-//! u(n, r)       = ((h >> 11) + 0.5) / 2^53                  // uniform in (0, 1), exact in f64
+//! u(n, r)       = ((h >> 12) + 0.5) / 2^52                  // uniform in (0, 1), exact in f64
 //! score(n, r)   = n.weight / -ln(u(n, r))
 //! owner(r)      = the node with the highest score; on an exact tie, the smallest node id
 //! ```
@@ -250,13 +250,14 @@ fn score(node: &LiveNode, room_id: &str) -> f64 {
     node.weight / -natural_log(unit_interval(hash))
 }
 
-/// Maps a hash to `((hash >> 11) + 0.5) / 2^53`: uniform in the open interval (0, 1). Both
-/// operations are exact in `f64` (53-bit integer, power-of-two divisor), and the result is never
-/// 0 or 1, so its logarithm is finite and non-zero.
+/// Maps a hash to `((hash >> 12) + 0.5) / 2^52`: uniform in the open interval (0, 1). Keeping
+/// 52 bits leaves room for the `+ 0.5` within f64's 53-bit significand, so both operations are
+/// exact and the result is never 0 or 1 (with 53 bits, the top value would round up to 1.0 and
+/// its logarithm to 0).
 fn unit_interval(hash: u64) -> f64 {
-    const TWO_POW_53: f64 = 9_007_199_254_740_992.0;
-    // `as` is exact here: the value has at most 53 significant bits.
-    ((hash >> 11) as f64 + 0.5) / TWO_POW_53
+    const TWO_POW_52: f64 = 4_503_599_627_370_496.0;
+    // `as` is exact here: the value has at most 52 significant bits.
+    ((hash >> 12) as f64 + 0.5) / TWO_POW_52
 }
 
 /// Natural logarithm of a positive, normal `x`, bit-identical on every platform.
