@@ -55,7 +55,7 @@ impl<'text> TomlSourceMap<'text> {
     /// closest field before it. `None` only for an offset before the first field.
     pub fn field_at_offset(&self, offset: usize) -> Option<String> {
         let mut spans = Vec::new();
-        collect_spans(Node::Item(self.document.as_item()), "", &mut spans);
+        collect_spans(Cursor::Item(self.document.as_item()), "", &mut spans);
         let innermost_containing = spans
             .iter()
             .filter(|(_, span)| span.contains(&offset))
@@ -72,28 +72,28 @@ impl<'text> TomlSourceMap<'text> {
     }
 
     fn span_of_field(&self, field_path: &str) -> Option<Range<usize>> {
-        let mut node = Node::Item(self.document.as_item());
+        let mut cursor = Cursor::Item(self.document.as_item());
         let mut span = None;
         for segment in parse_path(field_path)? {
-            let (child_span, child) = match (segment, node) {
-                (Segment::Key(key), node) => {
-                    let (found_key, found_item) = node.as_table_like()?.get_key_value(key)?;
+            let (child_span, child) = match (segment, cursor) {
+                (Segment::Key(key), cursor) => {
+                    let (found_key, found_item) = cursor.as_table_like()?.get_key_value(key)?;
                     (
                         found_key.span().or_else(|| found_item.span()),
-                        Node::Item(found_item),
+                        Cursor::Item(found_item),
                     )
                 }
-                (Segment::Index(index), Node::Item(Item::ArrayOfTables(tables))) => {
+                (Segment::Index(index), Cursor::Item(Item::ArrayOfTables(tables))) => {
                     let table = tables.get(index)?;
-                    (table.span(), Node::Table(table))
+                    (table.span(), Cursor::Table(table))
                 }
-                (Segment::Index(index), node) => {
-                    let element = node.as_array()?.get(index)?;
-                    (element.span(), Node::Value(element))
+                (Segment::Index(index), cursor) => {
+                    let element = cursor.as_array()?.get(index)?;
+                    (element.span(), Cursor::Value(element))
                 }
             };
             span = child_span;
-            node = child;
+            cursor = child;
         }
         span
     }
@@ -102,26 +102,26 @@ impl<'text> TomlSourceMap<'text> {
 /// Where a path walk stands: `toml_edit` stores top-level entries as items, array elements as
 /// values and array-of-tables entries as tables.
 #[derive(Clone, Copy)]
-enum Node<'doc> {
+enum Cursor<'doc> {
     Item(&'doc Item),
     Value(&'doc Value),
     Table(&'doc Table),
 }
 
-impl<'doc> Node<'doc> {
+impl<'doc> Cursor<'doc> {
     fn as_table_like(self) -> Option<&'doc dyn TableLike> {
         match self {
-            Node::Item(item) => item.as_table_like(),
-            Node::Value(value) => value.as_inline_table().map(|table| table as &dyn TableLike),
-            Node::Table(table) => Some(table),
+            Cursor::Item(item) => item.as_table_like(),
+            Cursor::Value(value) => value.as_inline_table().map(|table| table as &dyn TableLike),
+            Cursor::Table(table) => Some(table),
         }
     }
 
     fn as_array(self) -> Option<&'doc Array> {
         match self {
-            Node::Item(item) => item.as_array(),
-            Node::Value(value) => value.as_array(),
-            Node::Table(_) => None,
+            Cursor::Item(item) => item.as_array(),
+            Cursor::Value(value) => value.as_array(),
+            Cursor::Table(_) => None,
         }
     }
 }
@@ -176,21 +176,21 @@ fn parse_path(field_path: &str) -> Option<Vec<Segment<'_>>> {
 }
 
 /// Pushes `(path, span)` for every key, value, array element and array-of-tables entry under
-/// `node`, depth first.
-fn collect_spans(node: Node<'_>, path: &str, spans: &mut Vec<(String, Range<usize>)>) {
-    if let Node::Item(Item::ArrayOfTables(tables)) = node {
+/// `cursor`, depth first.
+fn collect_spans(cursor: Cursor<'_>, path: &str, spans: &mut Vec<(String, Range<usize>)>) {
+    if let Cursor::Item(Item::ArrayOfTables(tables)) = cursor {
         for (index, table) in tables.iter().enumerate() {
             let element_path = format!("{path}[{index}]");
             push_span(table.span(), &element_path, spans);
-            collect_spans(Node::Table(table), &element_path, spans);
+            collect_spans(Cursor::Table(table), &element_path, spans);
         }
-    } else if let Some(array) = node.as_array() {
+    } else if let Some(array) = cursor.as_array() {
         for (index, element) in array.iter().enumerate() {
             let element_path = format!("{path}[{index}]");
             push_span(element.span(), &element_path, spans);
-            collect_spans(Node::Value(element), &element_path, spans);
+            collect_spans(Cursor::Value(element), &element_path, spans);
         }
-    } else if let Some(table) = node.as_table_like() {
+    } else if let Some(table) = cursor.as_table_like() {
         for (key, child) in table.iter() {
             let child_path = if path.is_empty() {
                 key.to_owned()
@@ -202,7 +202,7 @@ fn collect_spans(node: Node<'_>, path: &str, spans: &mut Vec<(String, Range<usiz
                 .and_then(|(found_key, _)| found_key.span());
             push_span(key_span, &child_path, spans);
             push_span(child.span(), &child_path, spans);
-            collect_spans(Node::Item(child), &child_path, spans);
+            collect_spans(Cursor::Item(child), &child_path, spans);
         }
     }
 }
