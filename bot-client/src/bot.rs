@@ -126,7 +126,6 @@ pub async fn run_bot(
     let mut socket = match joined {
         Ok(socket) => socket,
         Err(error) => {
-            tracing::debug!(bot = %config.name, %error, "join failed");
             session.counters_mut().incr(Counter::FailedJoins);
             session.counters_mut().flush(&context.stats);
             return Err(error);

@@ -4,14 +4,16 @@
 //! [`BotError`] (joining, connecting, talking to the lobby) or a [`ScenarioError`] (arguments
 //! that make no sense, reports that cannot be written). The swarm counts bot errors by kind
 //! and carries on; only scenario errors stop a run.
+//!
+//! Messages do not repeat their source error; print the chain (`{:#}` with anyhow) to see it.
 
-use ludus_protocol::{DecodeError, RoomId};
+use ludus_protocol::RoomId;
 
 /// Why one bot could not join, connect or keep its session.
 #[derive(Debug, thiserror::Error)]
 pub enum BotError {
     /// The lobby could not be reached or its answer could not be read.
-    #[error("lobby request `{endpoint}` failed: {source}")]
+    #[error("lobby request `{endpoint}` failed")]
     LobbyUnreachable {
         /// The endpoint called, e.g. `POST /v1/matchmake`.
         endpoint: String,
@@ -40,7 +42,7 @@ pub enum BotError {
         server: String,
     },
     /// The TCP connection or the WebSocket handshake failed.
-    #[error("websocket connect to room `{room_id}` failed: {source}")]
+    #[error("websocket connect to room `{room_id}` failed")]
     Connect {
         /// The room being joined.
         room_id: RoomId,
@@ -62,14 +64,6 @@ pub enum BotError {
         room_id: RoomId,
         /// The timeout that expired.
         timeout_ms: u64,
-    },
-    /// The first frame could not be decoded.
-    #[error("room `{room_id}` sent an undecodable first frame: {source}")]
-    BadFirstFrame {
-        /// The room being joined.
-        room_id: RoomId,
-        /// The decode error.
-        source: DecodeError,
     },
 }
 
@@ -93,10 +87,10 @@ pub enum ScenarioError {
         reason: String,
     },
     /// Setting up the scenario (creating rooms) failed.
-    #[error("scenario setup failed: {0}")]
+    #[error("scenario setup failed")]
     Setup(#[source] BotError),
     /// A report file could not be written.
-    #[error("cannot write report `{path}`: {source}")]
+    #[error("cannot write report `{path}`")]
     WriteReport {
         /// The file path.
         path: String,
@@ -104,6 +98,6 @@ pub enum ScenarioError {
         source: std::io::Error,
     },
     /// The HTTP client could not be built.
-    #[error("cannot build http client: {0}")]
+    #[error("cannot build http client")]
     HttpClient(#[source] reqwest::Error),
 }

@@ -142,7 +142,7 @@ impl Swarm {
         let task = tokio::spawn(async move {
             match run_bot(&context, config, stop_rx).await {
                 Ok(reason) => tracing::trace!(bot = index, %reason, "bot ended"),
-                Err(error) => tracing::debug!(bot = index, %error, "bot failed to join"),
+                Err(error) => tracing::debug!(bot = index, ?error, "bot failed to join"),
             }
         });
         self.bots.push(BotHandle { stop_tx, task });
