@@ -5,6 +5,7 @@
 //! arguments. Every bound here exists so that a typo cannot start an unbounded run.
 
 use crate::error::ScenarioError;
+use crate::loopback;
 use crate::swarm::{Gates, RunOptions, Scenario};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -81,6 +82,29 @@ pub enum ScenarioCommand {
     /// N sessions held open without inputs (still acknowledging), to measure memory per
     /// connection.
     Idle(IdleArgs),
+    /// No server: the cost of one write + one read of a small message over loopback TCP, the
+    /// physical floor `scripts/bench` compares the server with. Prints one JSON line.
+    Loopback(LoopbackArgs),
+}
+
+/// `loopback` arguments.
+#[derive(Debug, Args, Clone)]
+pub struct LoopbackArgs {
+    /// Messages to send.
+    #[arg(long, default_value_t = 500_000)]
+    pub messages: u64,
+    /// Bytes per message (about one delta frame).
+    #[arg(long, default_value_t = 256)]
+    pub message_bytes: usize,
+}
+
+/// What the command line asks for, checked.
+#[derive(Debug)]
+pub enum Run {
+    /// A swarm scenario against a server.
+    Swarm(RunOptions, Scenario),
+    /// The loopback floor benchmark.
+    Loopback(LoopbackArgs),
 }
 
 /// `load` arguments.
@@ -133,7 +157,7 @@ pub struct IdleArgs {
 
 impl Cli {
     /// Checks every argument and builds the run.
-    pub fn into_run(self) -> Result<(RunOptions, Scenario), ScenarioError> {
+    pub fn into_run(self) -> Result<Run, ScenarioError> {
         let common = self.common;
         check_range("--ramp-per-s", common.ramp_per_s, 0.1, 100_000.0)?;
         check_range(
@@ -177,6 +201,18 @@ impl Cli {
                 check_range("--duration-s", idle.duration_s, 0.0, MAX_DURATION_S)?;
                 Scenario::Idle(idle)
             }
+            ScenarioCommand::Loopback(loopback) => {
+                let max_messages = loopback::MAX_MESSAGES as f64;
+                check_range("--messages", loopback.messages as f64, 1.0, max_messages)?;
+                let max_bytes = loopback::MAX_MESSAGE_BYTES as f64;
+                check_range(
+                    "--message-bytes",
+                    loopback.message_bytes as f64,
+                    1.0,
+                    max_bytes,
+                )?;
+                return Ok(Run::Loopback(loopback));
+            }
         };
         let options = RunOptions {
             server: common.server,
@@ -192,7 +228,7 @@ impl Cli {
                 max_error_rate: common.max_error_rate,
             },
         };
-        Ok((options, scenario))
+        Ok(Run::Swarm(options, scenario))
     }
 }
 
@@ -213,14 +249,16 @@ fn check_range(name: &'static str, value: f64, min: f64, max: f64) -> Result<(),
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<(RunOptions, Scenario), ScenarioError> {
+    fn parse(args: &[&str]) -> Result<Run, ScenarioError> {
         let cli = Cli::try_parse_from(["ludus-bots"].iter().chain(args)).expect("clap accepts");
         cli.into_run()
     }
 
     #[test]
     fn load_defaults_are_valid() {
-        let (options, scenario) = parse(&["load"]).expect("valid");
+        let Run::Swarm(options, scenario) = parse(&["load"]).expect("valid") else {
+            panic!("load is a swarm run");
+        };
         assert_eq!(options.server, "http://127.0.0.1:7878");
         assert!(matches!(
             scenario,
@@ -245,6 +283,7 @@ mod tests {
             (&["idle", "--duration-s", "1e9"][..], "--duration-s"),
             (&["--max-error-rate", "2", "idle"][..], "--max-error-rate"),
             (&["--ramp-per-s", "0", "idle"][..], "--ramp-per-s"),
+            (&["loopback", "--messages", "0"][..], "--messages"),
         ] {
             match parse(args) {
                 Err(ScenarioError::InvalidArgument { name, .. }) => assert_eq!(name, flag),

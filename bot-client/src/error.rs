@@ -97,6 +97,12 @@ pub enum ScenarioError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The loopback floor benchmark failed.
+    #[error("loopback benchmark failed")]
+    Loopback {
+        /// The socket error.
+        source: std::io::Error,
+    },
     /// The HTTP client could not be built.
     #[error("cannot build http client")]
     HttpClient(#[source] reqwest::Error),

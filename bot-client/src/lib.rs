@@ -20,12 +20,14 @@
 //! | [`swarm`] | scenarios: ramp-up, hold, churn, drain, sampling |
 //! | [`report`], [`html`] | summary, JSON and HTML reports, gates |
 //! | [`cli`] | command-line arguments and their bounds |
+//! | [`loopback`] | the raw-socket floor the benchmark compares the server with |
 
 pub mod bot;
 pub mod cli;
 mod error;
 pub mod html;
 pub mod lobby;
+pub mod loopback;
 pub mod report;
 pub mod session;
 pub mod stats;
@@ -34,10 +36,46 @@ pub mod swarm;
 pub use error::{BotError, ScenarioError};
 pub use report::Report;
 
-/// Runs the scenario `cli` describes, prints the summary table to stdout and writes the
-/// requested report files. The caller turns [`Report::gates`] into an exit code.
-pub async fn execute(cli: cli::Cli) -> Result<Report, ScenarioError> {
-    let (options, scenario) = cli.into_run()?;
+/// What a command produced.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A swarm run's report.
+    Swarm(Box<Report>),
+    /// The loopback floor.
+    Loopback(loopback::LoopbackReport),
+}
+
+impl Outcome {
+    /// The gates crossed; empty when the run passed (the loopback run has no gates).
+    pub fn gate_failures(&self) -> &[String] {
+        match self {
+            Self::Swarm(report) => &report.gates.failures,
+            Self::Loopback(_) => &[],
+        }
+    }
+}
+
+/// Runs what `cli` asks for. A swarm run prints its summary table to stdout and writes the
+/// requested report files; the loopback run prints one JSON line. The caller turns
+/// [`Outcome::gate_failures`] into an exit code.
+pub async fn execute(cli: cli::Cli) -> Result<Outcome, ScenarioError> {
+    let (options, scenario) = match cli.into_run()? {
+        cli::Run::Swarm(options, scenario) => (options, scenario),
+        cli::Run::Loopback(args) => {
+            let report = tokio::task::spawn_blocking(move || {
+                loopback::run(args.messages, args.message_bytes)
+            })
+            .await
+            .map_err(|join_error| ScenarioError::Loopback {
+                source: std::io::Error::other(join_error),
+            })??;
+            let json = serde_json::to_string(&report).map_err(|error| ScenarioError::Loopback {
+                source: std::io::Error::other(error),
+            })?;
+            println!("{json}");
+            return Ok(Outcome::Loopback(report));
+        }
+    };
     let report = swarm::run(&options, &scenario).await?;
     print!("{}", report.summary_table());
     if let Some(path) = &options.report {
@@ -46,5 +84,5 @@ pub async fn execute(cli: cli::Cli) -> Result<Report, ScenarioError> {
     if let Some(path) = &options.html {
         report::write_file(path, html::render(&report).as_bytes())?;
     }
-    Ok(report)
+    Ok(Outcome::Swarm(Box::new(report)))
 }

@@ -23,9 +23,9 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(ludus_bots::execute(cli)) {
-        Ok(report) if report.gates.passed => ExitCode::SUCCESS,
-        Ok(report) => {
-            for failure in &report.gates.failures {
+        Ok(outcome) if outcome.gate_failures().is_empty() => ExitCode::SUCCESS,
+        Ok(outcome) => {
+            for failure in outcome.gate_failures() {
                 eprintln!("gate failed: {failure}");
             }
             ExitCode::from(3)
