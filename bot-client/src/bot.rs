@@ -35,8 +35,10 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a leaving bot waits for the server's close frame.
 pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How often a bot moves its local counters into the swarm totals.
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How often a bot moves its local counters into the swarm totals. Short enough that the
+/// hold window's edges miscount by well under 2% of a 15 s hold; long enough that 10,000 bots
+/// flush only 40,000 times a second.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
 /// Largest incoming message accepted. Snapshots of a room of tens of players are a few KiB;
 /// anything near this limit is a server bug, not a reason to spend memory.

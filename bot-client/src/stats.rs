@@ -1,9 +1,9 @@
 //! Counting what bots see, cheaply enough for ten thousand of them.
 //!
 //! Each bot counts into its own [`BotCounters`] (plain integers, no sharing) and buffers its
-//! latency samples; about once a second, and when it ends, it [`BotCounters::flush`]es them into
-//! the swarm-wide [`SwarmStats`]: one atomic add per counter and one short lock for the latency
-//! histogram. Nothing takes a lock per message. Disconnects are rare, so they go straight to a
+//! latency samples; four times a second, and when it ends, it [`BotCounters::flush`]es them
+//! into the swarm-wide [`SwarmStats`]: one atomic add per counter and one short lock for the
+//! latency histogram. Nothing takes a lock per message. Disconnects are rare, so they go straight to a
 //! locked map keyed by [`DisconnectReason`].
 
 use hdrhistogram::Histogram;
