@@ -1,4 +1,167 @@
-//! Ludus game room server (work in progress).
+//! Ludus: a game room server.
+//!
+//! Rooms are actors ([`room::Room`]) that own their game state, tick at a fixed rate and
+//! broadcast one batched MessagePack delta per tick, encoded once. Sessions are actors
+//! ([`session::Session`]), one per WebSocket. The lobby ([`lobby::Lobby`]) creates rooms on a
+//! pool of room threads and matchmakes through a JSON HTTP API ([`http`]). Games plug in
+//! through the [`game::Game`] trait.
+//!
+//! Embedders (and the test harness) call [`run`] with a bound listener, a validated config, the
+//! game registry and a shutdown future; the `ludus-server` binary does just that.
+
+pub mod config;
+pub mod directory;
 pub mod entities;
+mod error;
+pub mod flow;
 pub mod game;
+pub mod http;
+pub mod lobby;
+pub mod metrics;
+pub mod rate_limit;
+pub mod room;
+pub mod session;
 pub mod simulation;
+pub mod token;
+
+pub use error::ServerError;
+
+use crate::config::ServerConfig;
+use crate::game::GameRegistry;
+use crate::http::ApiState;
+use crate::lobby::{Lobby, LobbySettings};
+use crate::metrics::Metrics;
+use crate::session::SessionLimits;
+use crate::token::SeatTokens;
+use actix::Arbiter;
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpServer};
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn threads_or_cores(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+fn apply_room_type_overrides(config: &ServerConfig, registry: &mut GameRegistry) {
+    for (name, section) in &config.room_types {
+        if let Some(room_type) = registry.get_mut(name) {
+            if let Some(tick_hz) = section.tick_hz {
+                room_type.tick_hz = tick_hz;
+            }
+            if let Some(max_players) = section.max_players {
+                room_type.max_players = max_players;
+            }
+        }
+    }
+}
+
+fn seat_tokens(config: &ServerConfig) -> SeatTokens {
+    match &config.server.secret {
+        Some(secret) => SeatTokens::new(secret.as_bytes()),
+        None => {
+            tracing::warn!(
+                "no server.secret configured: using a random one; seat tokens will not survive a restart"
+            );
+            let secret: Vec<u8> = std::iter::repeat_with(|| fastrand::u8(..))
+                .take(32)
+                .collect();
+            SeatTokens::new(&secret)
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then shuts down in order (see [`shutdown_in_order`]).
+///
+/// Must run inside an actix system (`actix_rt::System::new().block_on(run(..))`), because rooms
+/// and sessions are actix actors.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    mut registry: GameRegistry,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    apply_room_type_overrides(&config, &mut registry);
+    let metrics = Metrics::new();
+    let room_arbiters: Vec<Arbiter> = (0..threads_or_cores(config.server.room_threads))
+        .map(|_| Arbiter::new())
+        .collect();
+    let lobby = Arc::new(Lobby::new(
+        registry,
+        seat_tokens(&config),
+        metrics,
+        LobbySettings {
+            seat_ttl: Duration::from_millis(config.rooms.seat_reservation_ms),
+            empty_grace: Duration::from_millis(config.rooms.empty_grace_ms),
+            max_rooms: config.rooms.max_rooms,
+            max_queued_inputs_per_player: config.rooms.max_queued_inputs_per_player,
+            flow_window_ms: config.session.flow_window_ms,
+        },
+        room_arbiters.iter().map(Arbiter::handle).collect(),
+    ));
+    let session = &config.session;
+    let state = web::Data::new(ApiState {
+        lobby: Arc::clone(&lobby),
+        limits: Arc::new(SessionLimits {
+            max_message_bytes: session.max_message_bytes,
+            hello_timeout: session.hello_timeout(),
+            heartbeat_interval: session.heartbeat_interval(),
+            idle_timeout: session.idle_timeout(),
+            rate_per_sec: session.input_rate_per_sec,
+            burst: session.input_burst,
+            slow_client_timeout: session.slow_client_timeout(),
+        }),
+        public_url: config.server.public_url.clone(),
+    });
+    let address = listener.local_addr().map_err(ServerError::Bind)?;
+    let shutdown_timeout = Duration::from_millis(config.server.shutdown_timeout_ms);
+    let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
+        .workers(threads_or_cores(config.server.workers))
+        .disable_signals()
+        .shutdown_timeout(shutdown_timeout.as_secs().max(1))
+        .listen(listener)
+        .map_err(ServerError::Bind)?
+        .run();
+    let handle = server.handle();
+    let serving = actix_rt::spawn(server);
+    tracing::info!(%address, "ludus listening");
+
+    shutdown.await;
+    shutdown_in_order(&lobby, &handle, shutdown_timeout).await;
+    serving
+        .await
+        .map_err(|_| ServerError::Serve(std::io::Error::other("server task panicked")))?
+        .map_err(ServerError::Serve)?;
+    for arbiter in room_arbiters {
+        arbiter.stop();
+        let _ = arbiter.join();
+    }
+    tracing::info!("ludus stopped");
+    Ok(())
+}
+
+/// The shutdown order, in one place:
+/// 1. stop accepting connections;
+/// 2. refuse new rooms, seats and hellos, and close every room with `server_shutdown` (4011),
+///    which each room passes on to its sessions as a WebSocket close;
+/// 3. wait, at most `timeout`, for every session to end;
+/// 4. stop the HTTP workers.
+pub async fn shutdown_in_order(lobby: &Lobby, handle: &ServerHandle, timeout: Duration) {
+    tracing::info!("shutting down");
+    handle.pause().await;
+    lobby.begin_shutdown();
+    let deadline = Instant::now() + timeout;
+    while lobby.metrics().sessions.get() > 0 && Instant::now() < deadline {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let remaining = lobby.metrics().sessions.get();
+    if remaining > 0 {
+        tracing::warn!(remaining, "sessions still open at the shutdown deadline");
+    }
+    handle.stop(true).await;
+}

@@ -1,0 +1,132 @@
+//! The room directory: which rooms live on this node, their actor addresses and listing info.
+//!
+//! A shared map (`DashMap`) because it is truly shared: every HTTP worker thread reads it to list
+//! rooms, matchmake and route WebSocket hellos, and every room actor (on the room threads) writes
+//! its own entry when members come and go. Sharded locking keeps those threads from contending on
+//! one lock, and no lock is ever held across an `.await` or an actor call.
+//!
+//! Lifetime rule: an entry is inserted when its room actor starts and removed when that actor
+//! stops, so a listed room always has an actor and an actor is always listed.
+
+use crate::room::Room;
+use actix::Addr;
+use dashmap::DashMap;
+use ludus_protocol::RoomId;
+use serde::Serialize;
+
+/// What a listing shows about one room.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RoomInfo {
+    /// The room's id.
+    pub room_id: RoomId,
+    /// Its type (`arena`, `tictactoe`).
+    pub room_type: String,
+    /// Seated players.
+    pub players: u32,
+    /// Seats reserved but not yet taken.
+    pub reserved: u32,
+    /// Seats in total.
+    pub max_players: u32,
+    /// Metadata given at creation.
+    pub metadata: serde_json::Value,
+    /// The game's own summary (e.g. `{"status": "waiting"}`).
+    pub state: serde_json::Value,
+    /// Creation time, Unix milliseconds.
+    pub created_at_ms: u64,
+}
+
+impl RoomInfo {
+    /// Whether a seat is free (counting reservations).
+    pub fn has_free_seat(&self) -> bool {
+        self.players + self.reserved < self.max_players
+    }
+}
+
+struct Entry {
+    addr: Addr<Room>,
+    info: RoomInfo,
+}
+
+/// Rooms on this node.
+#[derive(Default)]
+pub struct RoomDirectory {
+    rooms: DashMap<RoomId, Entry>,
+}
+
+/// The room id is already taken.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("room `{0}` already exists")]
+pub struct RoomExists(pub RoomId);
+
+impl RoomDirectory {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts a room with `start` and lists it, unless the id is taken. The shard lock is held
+    /// only while the actor is spawned (which does not wait for the actor).
+    pub fn insert_with(
+        &self,
+        info: RoomInfo,
+        start: impl FnOnce() -> Addr<Room>,
+    ) -> Result<(), RoomExists> {
+        match self.rooms.entry(info.room_id.clone()) {
+            dashmap::Entry::Occupied(_) => Err(RoomExists(info.room_id)),
+            dashmap::Entry::Vacant(vacant) => {
+                let addr = start();
+                vacant.insert(Entry { addr, info });
+                Ok(())
+            }
+        }
+    }
+
+    /// Unlists a room (called by the room itself as it stops).
+    pub fn remove(&self, room_id: &RoomId) {
+        self.rooms.remove(room_id);
+    }
+
+    /// Updates a room's listing in place.
+    pub fn update(&self, room_id: &RoomId, change: impl FnOnce(&mut RoomInfo)) {
+        if let Some(mut entry) = self.rooms.get_mut(room_id) {
+            change(&mut entry.info);
+        }
+    }
+
+    /// The actor of a room.
+    pub fn addr(&self, room_id: &RoomId) -> Option<Addr<Room>> {
+        self.rooms.get(room_id).map(|entry| entry.addr.clone())
+    }
+
+    /// One room's listing.
+    pub fn info(&self, room_id: &RoomId) -> Option<RoomInfo> {
+        self.rooms.get(room_id).map(|entry| entry.info.clone())
+    }
+
+    /// Listings matching `filter`, oldest first.
+    pub fn list(&self, filter: impl Fn(&RoomInfo) -> bool) -> Vec<RoomInfo> {
+        let mut rooms: Vec<RoomInfo> = self
+            .rooms
+            .iter()
+            .filter(|entry| filter(&entry.info))
+            .map(|entry| entry.info.clone())
+            .collect();
+        rooms.sort_by(|a, b| (a.created_at_ms, &a.room_id).cmp(&(b.created_at_ms, &b.room_id)));
+        rooms
+    }
+
+    /// Every room's actor.
+    pub fn addrs(&self) -> Vec<Addr<Room>> {
+        self.rooms.iter().map(|entry| entry.addr.clone()).collect()
+    }
+
+    /// Number of rooms.
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Whether there are no rooms.
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty()
+    }
+}

@@ -1,0 +1,12 @@
+//! Errors of the server crate that reach an embedder.
+
+/// Why [`crate::run`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The listener could not be used.
+    #[error("cannot listen: {0}")]
+    Bind(std::io::Error),
+    /// The HTTP server failed while serving.
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}

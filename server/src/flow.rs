@@ -1,0 +1,187 @@
+//! Per-session flow control, the answer to "what if a client stops reading?".
+//!
+//! actix-web-actors gives no signal when a client's socket is backed up: its outbound buffer
+//! simply grows. So flow control is part of the protocol. Clients acknowledge the last tick they
+//! applied (in every `input`, or in an `ack`). A session forwards deltas only while fewer than
+//! `window` forwarded ticks are unacknowledged; beyond that it drops them (counted as skipped) and
+//! is *paused*. When the client's acks catch up to half the window, the session asks its room for
+//! a fresh snapshot, which replaces every dropped delta at once. A session paused for longer than
+//! the slow-client timeout is closed with `too_slow` (4008).
+//!
+//! The same machinery heals gaps from the room side: if a delta was dropped on the way to the
+//! session (its mailbox was full), the next delta's `base_tick` does not match and the session
+//! asks for a snapshot instead of forwarding a delta the client could not apply.
+//!
+//! Result: the server buffers at most `window` frames per client, and a slow client never
+//! delays its room's tick.
+
+use std::time::{Duration, Instant};
+
+/// What to do with a frame from the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameVerdict {
+    /// Write it to the socket.
+    Forward,
+    /// Drop it; the client will be caught up by a snapshot.
+    Skip,
+    /// Drop it and ask the room for a snapshot now.
+    SkipAndResync,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FlowState {
+    /// Nothing forwarded yet, or a snapshot was requested: only a snapshot gets through.
+    AwaitingSnapshot,
+    /// Deltas flow; `last_forwarded` is the tick of the last frame written.
+    Streaming { last_forwarded: u64 },
+    /// The window is full; deltas are dropped until the client acks.
+    Paused { last_forwarded: u64, since: Instant },
+}
+
+/// Flow-control state of one session.
+#[derive(Debug, Clone)]
+pub struct FlowControl {
+    window: u64,
+    acked: u64,
+    state: FlowState,
+}
+
+impl FlowControl {
+    /// A session that may have `window` ticks (at least 2) in flight.
+    pub fn new(window: u32) -> Self {
+        Self {
+            window: u64::from(window.max(2)),
+            acked: 0,
+            state: FlowState::AwaitingSnapshot,
+        }
+    }
+
+    /// A snapshot of `tick` is always forwarded and restarts streaming from it.
+    pub fn on_snapshot(&mut self, tick: u64) -> FrameVerdict {
+        // Flow accounting counts frames in flight: after a snapshot, exactly one.
+        self.acked = tick.saturating_sub(1);
+        self.state = FlowState::Streaming {
+            last_forwarded: tick,
+        };
+        FrameVerdict::Forward
+    }
+
+    /// Decides about a delta from `base_tick` to `tick`.
+    pub fn on_delta(&mut self, tick: u64, base_tick: u64, now: Instant) -> FrameVerdict {
+        match self.state {
+            FlowState::AwaitingSnapshot | FlowState::Paused { .. } => FrameVerdict::Skip,
+            FlowState::Streaming { last_forwarded } => {
+                if base_tick != last_forwarded {
+                    self.state = FlowState::AwaitingSnapshot;
+                    return FrameVerdict::SkipAndResync;
+                }
+                if last_forwarded.saturating_sub(self.acked) >= self.window {
+                    self.state = FlowState::Paused {
+                        last_forwarded,
+                        since: now,
+                    };
+                    return FrameVerdict::Skip;
+                }
+                self.state = FlowState::Streaming {
+                    last_forwarded: tick,
+                };
+                FrameVerdict::Forward
+            }
+        }
+    }
+
+    /// Records the client's ack; returns `true` when the session should ask for a snapshot to
+    /// resume a paused client.
+    pub fn on_ack(&mut self, tick: u64) -> bool {
+        let forwarded = match self.state {
+            FlowState::Streaming { last_forwarded } | FlowState::Paused { last_forwarded, .. } => {
+                last_forwarded
+            }
+            FlowState::AwaitingSnapshot => return false,
+        };
+        // A client cannot have applied a tick it was never sent.
+        self.acked = self.acked.max(tick.min(forwarded));
+        let caught_up = forwarded - self.acked <= self.window / 2;
+        if matches!(self.state, FlowState::Paused { .. }) && caught_up {
+            self.state = FlowState::AwaitingSnapshot;
+            return true;
+        }
+        false
+    }
+
+    /// How long the session has been paused, if it is.
+    pub fn paused_for(&self, now: Instant) -> Option<Duration> {
+        match self.state {
+            FlowState::Paused { since, .. } => Some(now.saturating_duration_since(since)),
+            _ => None,
+        }
+    }
+
+    /// Forgets the current stream until the next snapshot (the client asked for a resync).
+    /// Returns `false` when a snapshot was already awaited, so the caller asks only once.
+    pub fn await_snapshot(&mut self) -> bool {
+        let was_awaiting = matches!(self.state, FlowState::AwaitingSnapshot);
+        self.state = FlowState::AwaitingSnapshot;
+        !was_awaiting
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn streaming(window: u32) -> (FlowControl, Instant) {
+        let mut flow = FlowControl::new(window);
+        assert_eq!(flow.on_snapshot(10), FrameVerdict::Forward);
+        (flow, Instant::now())
+    }
+
+    #[test]
+    fn deltas_before_the_first_snapshot_are_skipped() {
+        let mut flow = FlowControl::new(4);
+        assert_eq!(flow.on_delta(2, 1, Instant::now()), FrameVerdict::Skip);
+    }
+
+    #[test]
+    fn an_acking_client_streams_forever() {
+        let (mut flow, now) = streaming(4);
+        for tick in 11..100 {
+            assert_eq!(flow.on_delta(tick, tick - 1, now), FrameVerdict::Forward);
+            assert!(!flow.on_ack(tick));
+        }
+    }
+
+    #[test]
+    fn a_silent_client_is_paused_after_the_window_then_resumed_by_snapshot() {
+        let (mut flow, now) = streaming(4);
+        // The snapshot plus three deltas fill a window of four.
+        for tick in 11..=13 {
+            assert_eq!(flow.on_delta(tick, tick - 1, now), FrameVerdict::Forward);
+        }
+        assert_eq!(flow.on_delta(14, 13, now), FrameVerdict::Skip);
+        assert_eq!(flow.on_delta(15, 14, now), FrameVerdict::Skip);
+        assert_eq!(flow.on_delta(16, 15, now), FrameVerdict::Skip);
+        assert!(flow.paused_for(now).is_some());
+        assert!(!flow.on_ack(10), "still too far behind");
+        assert!(flow.on_ack(13), "caught up: ask for a snapshot");
+        assert_eq!(flow.on_delta(17, 16, now), FrameVerdict::Skip);
+        assert_eq!(flow.on_snapshot(17), FrameVerdict::Forward);
+        assert_eq!(flow.on_delta(18, 17, now), FrameVerdict::Forward);
+    }
+
+    #[test]
+    fn a_gap_from_the_room_triggers_one_resync() {
+        let (mut flow, now) = streaming(4);
+        assert_eq!(flow.on_delta(12, 11, now), FrameVerdict::SkipAndResync);
+        assert_eq!(flow.on_delta(13, 12, now), FrameVerdict::Skip);
+    }
+
+    #[test]
+    fn acks_for_unsent_ticks_are_capped() {
+        let (mut flow, now) = streaming(2);
+        assert!(!flow.on_ack(1_000));
+        assert_eq!(flow.on_delta(11, 10, now), FrameVerdict::Forward);
+        assert_eq!(flow.on_delta(12, 11, now), FrameVerdict::Forward);
+        assert_eq!(flow.on_delta(13, 12, now), FrameVerdict::Skip);
+    }
+}

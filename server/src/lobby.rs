@@ -1,0 +1,376 @@
+//! The lobby: creates rooms, reserves seats and matchmakes.
+//!
+//! Not an actor on purpose: HTTP requests on every worker thread use it concurrently, and the
+//! only state needing serialisation — a room's seats — is owned by the room actor itself
+//! (seat reservations are admitted inside [`Room`]). The lobby holds the directory, the game
+//! registry, the token signer and the room threads.
+
+use crate::directory::{RoomDirectory, RoomExists, RoomInfo};
+use crate::game::{GameRegistry, RoomOptions, RoomType};
+use crate::metrics::Metrics;
+use crate::room::{CloseRoom, JoinRefused, ReserveSeat, Room, RoomSettings};
+use crate::simulation::Simulation;
+use crate::token::{unix_seconds, SeatTokens};
+use actix::{Actor, ArbiterHandle};
+use ludus_protocol::{CloseCode, PlayerId, RoomId};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Matchmaking tries this many open rooms before creating a new one.
+const MATCHMAKE_CANDIDATES: usize = 3;
+/// Largest id a lobby hands out, so ids stay exact in JavaScript numbers (2^53).
+const MAX_SAFE_ID: u64 = (1 << 53) - 1;
+
+/// Why a lobby operation failed; each variant has a stable code and HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LobbyError {
+    /// No such room type.
+    #[error("unknown room type `{0}`")]
+    UnknownRoomType(String),
+    /// The requested room id is malformed.
+    #[error(transparent)]
+    InvalidRoomId(#[from] ludus_protocol::InvalidRoomId),
+    /// A request field is out of range.
+    #[error("{field}: {message}")]
+    InvalidField {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The room id is taken.
+    #[error("room `{0}` already exists")]
+    RoomExists(RoomId),
+    /// No such room on this node.
+    #[error("room `{0}` does not exist")]
+    RoomNotFound(RoomId),
+    /// Every seat is taken or reserved.
+    #[error("room `{0}` is full")]
+    RoomFull(RoomId),
+    /// The node hosts its maximum number of rooms.
+    #[error("this server hosts its maximum of {0} rooms")]
+    AtCapacity(usize),
+    /// The node is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// The room's game panicked while being created or seating a player.
+    #[error("room `{0}` crashed")]
+    RoomCrashed(RoomId),
+}
+
+impl LobbyError {
+    /// Stable machine-readable code for JSON errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownRoomType(_) => "unknown_room_type",
+            Self::InvalidRoomId(_) => "invalid_room_id",
+            Self::InvalidField { .. } => "invalid_request",
+            Self::RoomExists(_) => "room_exists",
+            Self::RoomNotFound(_) => "room_not_found",
+            Self::RoomFull(_) => "room_full",
+            Self::AtCapacity(_) => "at_capacity",
+            Self::ShuttingDown => "shutting_down",
+            Self::RoomCrashed(_) => "room_crashed",
+        }
+    }
+}
+
+/// A request to create a room.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRoom {
+    /// Room type name.
+    pub room_type: String,
+    /// Wanted id; generated when absent.
+    pub room_id: Option<String>,
+    /// Seats; the type's default when absent, never above it.
+    pub max_players: Option<u32>,
+    /// Free-form metadata shown in listings.
+    pub metadata: serde_json::Value,
+}
+
+/// A reserved seat and the token to take it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatGrant {
+    /// The room.
+    pub room_id: RoomId,
+    /// Its type.
+    pub room_type: String,
+    /// The player the seat is for.
+    pub player_id: PlayerId,
+    /// The signed seat token.
+    pub token: String,
+    /// When the reservation and token expire, Unix milliseconds.
+    pub expires_at_ms: u64,
+}
+
+/// Lobby-wide settings.
+#[derive(Debug, Clone)]
+pub struct LobbySettings {
+    /// Lifetime of seat reservations.
+    pub seat_ttl: Duration,
+    /// Empty-room grace period.
+    pub empty_grace: Duration,
+    /// Room limit.
+    pub max_rooms: usize,
+    /// Input queue bound per seat.
+    pub max_queued_inputs_per_player: usize,
+    /// Flow-control window, in milliseconds (converted to ticks per room type).
+    pub flow_window_ms: u64,
+}
+
+/// Rooms, seats and matchmaking for one node.
+pub struct Lobby {
+    directory: Arc<RoomDirectory>,
+    registry: GameRegistry,
+    tokens: SeatTokens,
+    metrics: Metrics,
+    settings: LobbySettings,
+    room_threads: Vec<ArbiterHandle>,
+    next_thread: AtomicUsize,
+    next_session: AtomicU64,
+    shutting_down: AtomicBool,
+}
+
+fn random_room_id() -> RoomId {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let suffix: String = (0..10)
+        .map(|_| char::from(ALPHABET[fastrand::usize(..ALPHABET.len())]))
+        .collect();
+    // expect: `r-` plus ten alphanumerics always satisfies the id rules.
+    RoomId::parse(&format!("r-{suffix}")).expect("generated ids are valid")
+}
+
+fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+impl Lobby {
+    /// A lobby that runs rooms on `room_threads` (at least one).
+    pub fn new(
+        registry: GameRegistry,
+        tokens: SeatTokens,
+        metrics: Metrics,
+        settings: LobbySettings,
+        room_threads: Vec<ArbiterHandle>,
+    ) -> Self {
+        Self {
+            directory: Arc::new(RoomDirectory::new()),
+            registry,
+            tokens,
+            metrics,
+            settings,
+            room_threads,
+            next_thread: AtomicUsize::new(0),
+            next_session: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    /// The room directory.
+    pub fn directory(&self) -> &RoomDirectory {
+        &self.directory
+    }
+
+    /// The seat token signer.
+    pub fn tokens(&self) -> &SeatTokens {
+        &self.tokens
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// A fresh session id.
+    pub fn next_session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    fn room_type(&self, name: &str) -> Result<&RoomType, LobbyError> {
+        self.registry
+            .get(name)
+            .ok_or_else(|| LobbyError::UnknownRoomType(name.to_owned()))
+    }
+
+    /// Creates a room on the next room thread and lists it.
+    pub fn create_room(&self, request: CreateRoom) -> Result<RoomInfo, LobbyError> {
+        if self.is_shutting_down() {
+            return Err(LobbyError::ShuttingDown);
+        }
+        if self.directory.len() >= self.settings.max_rooms {
+            return Err(LobbyError::AtCapacity(self.settings.max_rooms));
+        }
+        let room_type = self.room_type(&request.room_type)?;
+        let room_id = match &request.room_id {
+            Some(id) => RoomId::parse(id)?,
+            None => random_room_id(),
+        };
+        let max_players = request.max_players.unwrap_or(room_type.max_players);
+        if max_players == 0 || max_players > room_type.max_players {
+            return Err(LobbyError::InvalidField {
+                field: "max_players",
+                message: format!(
+                    "must be between 1 and {} for `{}`, got {max_players}",
+                    room_type.max_players, room_type.name
+                ),
+            });
+        }
+        let options = RoomOptions {
+            room_id: room_id.clone(),
+            max_players,
+        };
+        let game = (room_type.factory)(&options);
+        let tick_interval = Duration::from_secs(1) / u32::from(room_type.tick_hz.max(1));
+        let max_queued = self
+            .settings
+            .max_queued_inputs_per_player
+            .saturating_mul(usize::try_from(max_players).unwrap_or(usize::MAX));
+        let epoch = fastrand::u64(1..MAX_SAFE_ID);
+        let mut simulation =
+            Simulation::new(game, epoch, fastrand::u64(..), tick_interval, max_queued)
+                .map_err(|_| LobbyError::RoomCrashed(room_id.clone()))?;
+        let state = simulation
+            .listing()
+            .map_err(|_| LobbyError::RoomCrashed(room_id.clone()))?;
+        let info = RoomInfo {
+            room_id: room_id.clone(),
+            room_type: room_type.name.clone(),
+            players: 0,
+            reserved: 0,
+            max_players,
+            metadata: request.metadata,
+            state,
+            created_at_ms: unix_millis(SystemTime::now()),
+        };
+        let settings = RoomSettings {
+            room_id: room_id.clone(),
+            room_type: room_type.name.clone(),
+            tick_hz: room_type.tick_hz,
+            max_players,
+            seat_ttl: self.settings.seat_ttl,
+            empty_grace: self.settings.empty_grace,
+            window_ticks: window_ticks(self.settings.flow_window_ms, room_type.tick_hz),
+        };
+        let room = Room::new(
+            settings,
+            simulation,
+            Arc::clone(&self.directory),
+            self.metrics.clone(),
+        );
+        let thread = self.next_room_thread();
+        self.directory
+            .insert_with(info.clone(), move || {
+                Room::start_in_arbiter(&thread, move |_| room)
+            })
+            .map_err(|RoomExists(id)| LobbyError::RoomExists(id))?;
+        Ok(info)
+    }
+
+    fn next_room_thread(&self) -> ArbiterHandle {
+        let index = self.next_thread.fetch_add(1, Ordering::Relaxed) % self.room_threads.len();
+        self.room_threads[index].clone()
+    }
+
+    /// Reserves a seat in `room_id` for a new player called `name`.
+    pub async fn reserve_seat(
+        &self,
+        room_id: &RoomId,
+        name: Option<String>,
+    ) -> Result<SeatGrant, LobbyError> {
+        if self.is_shutting_down() {
+            return Err(LobbyError::ShuttingDown);
+        }
+        let (Some(addr), Some(info)) = (self.directory.addr(room_id), self.directory.info(room_id))
+        else {
+            return Err(LobbyError::RoomNotFound(room_id.clone()));
+        };
+        let player = PlayerId(fastrand::u64(1..MAX_SAFE_ID));
+        let reserved = addr
+            .send(ReserveSeat { player })
+            .await
+            .map_err(|_| LobbyError::RoomNotFound(room_id.clone()))?
+            .map_err(|refused| match refused {
+                JoinRefused::RoomFull => LobbyError::RoomFull(room_id.clone()),
+                JoinRefused::SeatNotReserved | JoinRefused::RoomCrashed => {
+                    LobbyError::RoomNotFound(room_id.clone())
+                }
+            })?;
+        let name = name.unwrap_or_else(|| format!("player-{}", player.0 % 100_000));
+        let token = self
+            .tokens
+            .issue(player, room_id, &name, reserved.expires_at);
+        Ok(SeatGrant {
+            room_id: room_id.clone(),
+            room_type: info.room_type,
+            player_id: player,
+            token,
+            expires_at_ms: unix_seconds(reserved.expires_at) * 1000,
+        })
+    }
+
+    /// Joins the fullest open room of `room_type`, or creates one.
+    pub async fn matchmake(
+        &self,
+        room_type: &str,
+        name: Option<String>,
+    ) -> Result<SeatGrant, LobbyError> {
+        self.room_type(room_type)?;
+        let mut candidates = self
+            .directory
+            .list(|info| info.room_type == room_type && info.has_free_seat());
+        candidates.sort_by_key(|info| std::cmp::Reverse(info.players + info.reserved));
+        for candidate in candidates.into_iter().take(MATCHMAKE_CANDIDATES) {
+            match self.reserve_seat(&candidate.room_id, name.clone()).await {
+                Err(LobbyError::RoomFull(_) | LobbyError::RoomNotFound(_)) => continue,
+                outcome => return outcome,
+            }
+        }
+        let created = self.create_room(CreateRoom {
+            room_type: room_type.to_owned(),
+            ..CreateRoom::default()
+        })?;
+        self.reserve_seat(&created.room_id, name).await
+    }
+
+    /// Refuses new rooms, seats and hellos, and closes every room with `server_shutdown`.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        for room in self.directory.addrs() {
+            room.do_send(CloseRoom {
+                reason: CloseCode::ServerShutdown,
+            });
+        }
+    }
+}
+
+fn window_ticks(flow_window_ms: u64, tick_hz: u16) -> u32 {
+    let ticks = flow_window_ms.saturating_mul(u64::from(tick_hz)) / 1000;
+    u32::try_from(ticks).unwrap_or(u32::MAX).max(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_ticks_scale_with_the_tick_rate() {
+        assert_eq!(window_ticks(2_000, 20), 40);
+        assert_eq!(window_ticks(2_000, 1), 2);
+    }
+
+    #[test]
+    fn generated_room_ids_are_valid_and_distinct() {
+        let first = random_room_id();
+        assert_ne!(first, random_room_id());
+        assert!(first.as_str().starts_with("r-"));
+    }
+}

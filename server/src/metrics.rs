@@ -1,0 +1,163 @@
+//! Prometheus metrics: every name in one place, one registry per server.
+//!
+//! Hot paths touch only atomic counters (cloned handles, no registry lookups), and rooms add
+//! per-tick totals once per tick rather than once per recipient.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Metric names, as an operator sees them on `/metrics`.
+pub mod names {
+    /// Live rooms.
+    pub const ROOMS: &str = "ludus_rooms";
+    /// Open WebSocket sessions.
+    pub const SESSIONS: &str = "ludus_sessions";
+    /// Time spent computing, encoding and fanning out one tick.
+    pub const TICK_DURATION: &str = "ludus_tick_duration_seconds";
+    /// Ticks that took longer than their interval.
+    pub const TICK_OVERRUNS: &str = "ludus_tick_overruns_total";
+    /// Frames written to clients.
+    pub const MESSAGES_SENT: &str = "ludus_messages_sent_total";
+    /// Bytes written to clients (WebSocket payloads).
+    pub const BYTES_SENT: &str = "ludus_bytes_sent_total";
+    /// Deltas not sent to a client because it was behind (flow control) or its mailbox was full.
+    pub const DELTAS_SKIPPED: &str = "ludus_deltas_skipped_total";
+    /// Inputs accepted from clients.
+    pub const INPUTS: &str = "ludus_inputs_total";
+    /// Inputs dropped, by reason.
+    pub const INPUTS_DROPPED: &str = "ludus_inputs_dropped_total";
+    /// Sessions closed by the server or client, by close reason.
+    pub const SESSIONS_CLOSED: &str = "ludus_sessions_closed_total";
+    /// Rooms ended by a panic in their game logic.
+    pub const ROOM_CRASHES: &str = "ludus_room_crashes_total";
+}
+
+/// Handles to every metric; cheap to clone (each handle is an `Arc`).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// See [`names::ROOMS`].
+    pub rooms: IntGauge,
+    /// See [`names::SESSIONS`].
+    pub sessions: IntGauge,
+    /// See [`names::TICK_DURATION`].
+    pub tick_duration: Histogram,
+    /// See [`names::TICK_OVERRUNS`].
+    pub tick_overruns: IntCounter,
+    /// See [`names::MESSAGES_SENT`].
+    pub messages_sent: IntCounter,
+    /// See [`names::BYTES_SENT`].
+    pub bytes_sent: IntCounter,
+    /// See [`names::DELTAS_SKIPPED`].
+    pub deltas_skipped: IntCounter,
+    /// See [`names::INPUTS`].
+    pub inputs: IntCounter,
+    /// See [`names::INPUTS_DROPPED`].
+    pub inputs_dropped: IntCounterVec,
+    /// See [`names::SESSIONS_CLOSED`].
+    pub sessions_closed: IntCounterVec,
+    /// See [`names::ROOM_CRASHES`].
+    pub room_crashes: IntCounter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics { .. }")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric in a fresh registry.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        // expect: names and options are static and valid, and each is registered exactly once
+        // in a fresh registry, so creation and registration cannot fail.
+        let counter = |name: &str, help: &str| {
+            let counter = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(counter.clone()))
+                .expect("unique metric");
+            counter
+        };
+        let gauge = |name: &str, help: &str| {
+            let gauge = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(gauge.clone()))
+                .expect("unique metric");
+            gauge
+        };
+        let counter_vec = |name: &str, help: &str, label: &str| {
+            let counter =
+                IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+            registry
+                .register(Box::new(counter.clone()))
+                .expect("unique metric");
+            counter
+        };
+        let tick_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                names::TICK_DURATION,
+                "time to compute, encode and fan out one tick",
+            )
+            .buckets(vec![
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+            ]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(tick_duration.clone()))
+            .expect("unique metric");
+        Self {
+            rooms: gauge(names::ROOMS, "live rooms"),
+            sessions: gauge(names::SESSIONS, "open WebSocket sessions"),
+            tick_duration,
+            tick_overruns: counter(
+                names::TICK_OVERRUNS,
+                "ticks that took longer than their interval",
+            ),
+            messages_sent: counter(names::MESSAGES_SENT, "frames written to clients"),
+            bytes_sent: counter(names::BYTES_SENT, "payload bytes written to clients"),
+            deltas_skipped: counter(
+                names::DELTAS_SKIPPED,
+                "deltas not sent to a client that was behind or whose mailbox was full",
+            ),
+            inputs: counter(names::INPUTS, "inputs accepted from clients"),
+            inputs_dropped: counter_vec(
+                names::INPUTS_DROPPED,
+                "inputs dropped, by reason",
+                "reason",
+            ),
+            sessions_closed: counter_vec(
+                names::SESSIONS_CLOSED,
+                "sessions closed, by close reason",
+                "reason",
+            ),
+            room_crashes: counter(names::ROOM_CRASHES, "rooms ended by a panic in game logic"),
+            registry,
+        }
+    }
+
+    /// Counts a closed session under its close reason (a `CloseCode` reason, or
+    /// `client_closed` when the client hung up first).
+    pub fn session_closed(&self, reason: &str) {
+        self.sessions_closed.with_label_values(&[reason]).inc();
+    }
+
+    /// Renders every metric in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        // expect: the text encoder only fails on a broken writer, and a Vec never is.
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("text encoding into a Vec cannot fail");
+        String::from_utf8_lossy(&buffer).into_owned()
+    }
+}

@@ -1,0 +1,495 @@
+//! The session actor: one WebSocket connection, and the only file that knows about
+//! actix-web-actors, so the transport can change here alone.
+//!
+//! What it owns: the connection's protocol state (awaiting `hello`, joining, joined), its
+//! heartbeat, its rate limiter and its flow control ([`FlowControl`]).
+//! Who sends it what: the client sends frames; its room sends [`RoomFrame`] (one per tick) and
+//! [`RoomClosed`]. It sends its room [`JoinRoom`], [`PlayerInput`], [`RequestSnapshot`] and, as it
+//! stops, [`LeaveRoom`].
+//!
+//! Every server-side close carries a documented [`CloseCode`], preceded by an `error` message
+//! when the client did something wrong.
+
+use crate::flow::{FlowControl, FrameVerdict};
+use crate::lobby::Lobby;
+use crate::rate_limit::{RateDecision, RateLimiter};
+use crate::room::{JoinRoom, LeaveRoom, PlayerInput, RequestSnapshot, Room};
+use actix::prelude::*;
+use actix_web_actors::ws;
+use bytes::Bytes;
+use ludus_protocol::{
+    codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, PlayerId, Pong, RoomId,
+    ServerMessage, PROTOCOL_VERSION,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a session waits for its room to answer a join.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Session mailbox size: frames from the room queue here; past this the room's `try_send`
+/// fails and the delta is skipped (and healed by a snapshot).
+const MAILBOX_CAPACITY: usize = 16;
+
+/// What a frame from the room carries, so flow control can judge it without decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A full snapshot (possibly with a welcome) of `tick`.
+    Snapshot {
+        /// The snapshot's tick.
+        tick: u64,
+    },
+    /// A delta from `base_tick` to `tick`.
+    Delta {
+        /// The tick it brings the client to.
+        tick: u64,
+        /// The tick it applies to.
+        base_tick: u64,
+    },
+}
+
+/// An encoded batch frame for this session's client.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomFrame {
+    /// What the frame is.
+    pub kind: FrameKind,
+    /// The encoded batch, shared with other members when it has no per-player extras.
+    pub bytes: Bytes,
+}
+
+/// The room ended; the session closes with `reason`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomClosed {
+    /// The close code for the client.
+    pub reason: CloseCode,
+}
+
+/// Per-connection limits, shared by every session of a server.
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    /// Largest accepted client message, in bytes.
+    pub max_message_bytes: usize,
+    /// Time to send `hello`.
+    pub hello_timeout: Duration,
+    /// Interval between pings.
+    pub heartbeat_interval: Duration,
+    /// Close when nothing was heard for this long.
+    pub idle_timeout: Duration,
+    /// Sustained messages per second.
+    pub rate_per_sec: u32,
+    /// Burst above the rate.
+    pub burst: u32,
+    /// Close a client paused by flow control for this long.
+    pub slow_client_timeout: Duration,
+}
+
+enum SessionState {
+    AwaitingHello,
+    Joining,
+    Joined { room: Addr<Room>, player: PlayerId },
+    Closing,
+}
+
+/// One client connection.
+pub struct Session {
+    id: u64,
+    room_id: RoomId,
+    lobby: Arc<Lobby>,
+    limits: Arc<SessionLimits>,
+    state: SessionState,
+    heard_at: Instant,
+    limiter: RateLimiter,
+    flow: FlowControl,
+    last_tick: u64,
+    close_reason: &'static str,
+}
+
+impl Session {
+    /// A session for a client that asked to join `room_id`.
+    pub fn new(room_id: RoomId, lobby: Arc<Lobby>, limits: Arc<SessionLimits>) -> Self {
+        let now = Instant::now();
+        Self {
+            id: lobby.next_session_id(),
+            room_id,
+            limiter: RateLimiter::new(limits.rate_per_sec, limits.burst, now),
+            lobby,
+            limits,
+            state: SessionState::AwaitingHello,
+            heard_at: now,
+            flow: FlowControl::new(2),
+            last_tick: 0,
+            close_reason: "client_closed",
+        }
+    }
+
+    fn send_messages(&self, messages: &[ServerMessage], ctx: &mut ws::WebsocketContext<Self>) {
+        let frame = codec::encode_batch(messages);
+        self.lobby.metrics().messages_sent.inc();
+        self.lobby.metrics().bytes_sent.inc_by(frame.len() as u64);
+        ctx.binary(frame);
+    }
+
+    fn send_error(&self, code: ErrorCode, message: String, ctx: &mut ws::WebsocketContext<Self>) {
+        self.send_messages(&[ServerMessage::Error(ErrorMessage { code, message })], ctx);
+    }
+
+    /// Closes with `close`, after an `error` message when the client is at fault.
+    fn close(
+        &mut self,
+        close: CloseCode,
+        error: Option<(ErrorCode, String)>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        if matches!(self.state, SessionState::Closing) {
+            return;
+        }
+        if let Some((code, message)) = error {
+            tracing::debug!(session = self.id, %close, %code, %message, "closing session");
+            self.send_error(code, message, ctx);
+        }
+        self.leave_room();
+        self.state = SessionState::Closing;
+        self.close_reason = close.reason();
+        ctx.close(Some(ws::CloseReason {
+            code: ws::CloseCode::from(close.code()),
+            description: Some(close.reason().to_owned()),
+        }));
+        ctx.stop();
+    }
+
+    fn leave_room(&mut self) {
+        if let SessionState::Joined { room, player } = &self.state {
+            // do_send: a single, bounded goodbye that must reach the room.
+            room.do_send(LeaveRoom {
+                player: *player,
+                session_id: self.id,
+            });
+        }
+    }
+
+    fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let now = Instant::now();
+        if now.saturating_duration_since(self.heard_at) > self.limits.idle_timeout {
+            return self.close(CloseCode::IdleTimeout, None, ctx);
+        }
+        if self
+            .flow
+            .paused_for(now)
+            .is_some_and(|paused| paused > self.limits.slow_client_timeout)
+        {
+            let message = "no ticks acknowledged within the slow-client timeout".to_owned();
+            return self.close(
+                CloseCode::TooSlow,
+                Some((ErrorCode::ServerBusy, message)),
+                ctx,
+            );
+        }
+        ctx.ping(b"");
+    }
+
+    fn on_binary(&mut self, bytes: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
+        if bytes.len() > self.limits.max_message_bytes {
+            let message = format!(
+                "message of {} bytes exceeds the limit of {} bytes",
+                bytes.len(),
+                self.limits.max_message_bytes
+            );
+            return self.close(
+                CloseCode::MessageTooLarge,
+                Some((ErrorCode::MessageTooLarge, message)),
+                ctx,
+            );
+        }
+        match self.limiter.check(Instant::now()) {
+            RateDecision::Allow => {}
+            RateDecision::Drop { notify } => {
+                self.lobby
+                    .metrics()
+                    .inputs_dropped
+                    .with_label_values(&["rate_limited"])
+                    .inc();
+                if notify {
+                    let message = format!(
+                        "more than {} messages per second (burst {}); excess dropped",
+                        self.limits.rate_per_sec, self.limits.burst
+                    );
+                    self.send_error(ErrorCode::RateLimited, message, ctx);
+                }
+                return;
+            }
+            RateDecision::Kick => {
+                let message = "sustained messaging above the rate limit".to_owned();
+                return self.close(
+                    CloseCode::RateLimited,
+                    Some((ErrorCode::RateLimited, message)),
+                    ctx,
+                );
+            }
+        }
+        match codec::decode_client(&bytes) {
+            Ok(message) => self.on_message(message, ctx),
+            Err(error) => self.close(
+                CloseCode::ProtocolError,
+                Some((ErrorCode::MalformedMessage, error.to_string())),
+                ctx,
+            ),
+        }
+    }
+
+    fn on_message(&mut self, message: ClientMessage, ctx: &mut ws::WebsocketContext<Self>) {
+        let (room, player) = match &self.state {
+            SessionState::AwaitingHello => {
+                return match message {
+                    ClientMessage::Hello(hello) => self.on_hello(hello, ctx),
+                    _ => {
+                        let message = "the first message must be `hello`".to_owned();
+                        self.close(
+                            CloseCode::ProtocolError,
+                            Some((ErrorCode::UnexpectedMessage, message)),
+                            ctx,
+                        )
+                    }
+                };
+            }
+            SessionState::Joined { room, player } => (room.clone(), *player),
+            SessionState::Joining | SessionState::Closing => return,
+        };
+        match message {
+            ClientMessage::Hello(_) => {
+                let message = "`hello` was already accepted".to_owned();
+                self.send_error(ErrorCode::UnexpectedMessage, message, ctx);
+            }
+            ClientMessage::Input(input) => {
+                self.on_ack(input.ack_tick, &room, player);
+                let queued = room.try_send(PlayerInput {
+                    player,
+                    seq: input.seq,
+                    payload: input.payload,
+                });
+                if queued.is_ok() {
+                    self.lobby.metrics().inputs.inc();
+                } else {
+                    self.lobby
+                        .metrics()
+                        .inputs_dropped
+                        .with_label_values(&["server_busy"])
+                        .inc();
+                    let message = format!("input {} dropped: the room is overloaded", input.seq);
+                    self.send_error(ErrorCode::ServerBusy, message, ctx);
+                }
+            }
+            ClientMessage::Ack(ack) => self.on_ack(ack.tick, &room, player),
+            ClientMessage::Resync(_) => {
+                if self.flow.await_snapshot() {
+                    // do_send: at most one request per snapshot awaited, so bounded.
+                    room.do_send(RequestSnapshot { player });
+                }
+            }
+            ClientMessage::Leave(_) => self.close(CloseCode::Normal, None, ctx),
+            ClientMessage::Ping(ping) => {
+                let pong = ServerMessage::Pong(Pong {
+                    nonce: ping.nonce,
+                    tick: self.last_tick,
+                });
+                self.send_messages(&[pong], ctx);
+            }
+        }
+    }
+
+    fn on_ack(&mut self, tick: u64, room: &Addr<Room>, player: PlayerId) {
+        if self.flow.on_ack(tick) {
+            // do_send: flow control asks once per pause, so bounded.
+            room.do_send(RequestSnapshot { player });
+        }
+    }
+
+    fn on_hello(&mut self, hello: Hello, ctx: &mut ws::WebsocketContext<Self>) {
+        if hello.protocol != PROTOCOL_VERSION {
+            let message = format!(
+                "server speaks protocol {PROTOCOL_VERSION}, client sent {}",
+                hello.protocol
+            );
+            return self.close(
+                CloseCode::ProtocolVersion,
+                Some((ErrorCode::ProtocolVersion, message)),
+                ctx,
+            );
+        }
+        if self.lobby.is_shutting_down() {
+            return self.close(CloseCode::ServerShutdown, None, ctx);
+        }
+        let claims = match self.lobby.tokens().verify(&hello.token, &self.room_id) {
+            Ok(claims) => claims,
+            Err(refused) => {
+                let error = Some((refused.code(), refused.to_string()));
+                return self.close(CloseCode::Unauthorized, error, ctx);
+            }
+        };
+        let Some(room) = self.lobby.directory().addr(&self.room_id) else {
+            let message = format!("room `{}` does not exist on this server", self.room_id);
+            return self.close(
+                CloseCode::RoomNotFound,
+                Some((ErrorCode::RoomNotFound, message)),
+                ctx,
+            );
+        };
+        let player = claims.player_id();
+        self.state = SessionState::Joining;
+        let join = JoinRoom {
+            player,
+            name: claims.name,
+            session_id: self.id,
+            frames: ctx.address().recipient(),
+            closer: ctx.address().recipient(),
+        };
+        let joining = room.send(join).timeout(JOIN_TIMEOUT).into_actor(self).map(
+            move |answer, session, ctx| match answer {
+                Ok(Ok(joined)) => {
+                    session.flow = FlowControl::new(joined.window_ticks);
+                    session.state = SessionState::Joined { room, player };
+                }
+                Ok(Err(refused)) => {
+                    let (close, code) = refused.codes();
+                    session.close(close, Some((code, refused.to_string())), ctx);
+                }
+                Err(_) => {
+                    let message = "the room closed before the join completed".to_owned();
+                    session.close(
+                        CloseCode::RoomNotFound,
+                        Some((ErrorCode::RoomNotFound, message)),
+                        ctx,
+                    );
+                }
+            },
+        );
+        // wait: hold every other event (client frames, room frames) until the seat is settled.
+        ctx.wait(joining);
+    }
+}
+
+impl Actor for Session {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        self.lobby.metrics().sessions.inc();
+        ctx.run_interval(self.limits.heartbeat_interval, Self::heartbeat);
+        ctx.run_later(self.limits.hello_timeout, |session, ctx| {
+            if matches!(session.state, SessionState::AwaitingHello) {
+                session.close(CloseCode::IdleTimeout, None, ctx);
+            }
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.leave_room();
+        self.lobby.metrics().sessions.dec();
+        self.lobby.metrics().session_closed(self.close_reason);
+    }
+}
+
+impl Handler<RoomFrame> for Session {
+    type Result = ();
+
+    fn handle(&mut self, frame: RoomFrame, ctx: &mut Self::Context) {
+        let SessionState::Joined { room, player } = &self.state else {
+            return;
+        };
+        let verdict = match frame.kind {
+            FrameKind::Snapshot { tick } => self.flow.on_snapshot(tick),
+            FrameKind::Delta { tick, base_tick } => {
+                self.flow.on_delta(tick, base_tick, Instant::now())
+            }
+        };
+        match verdict {
+            FrameVerdict::Forward => {
+                self.last_tick = match frame.kind {
+                    FrameKind::Snapshot { tick } | FrameKind::Delta { tick, .. } => tick,
+                };
+                let metrics = self.lobby.metrics();
+                metrics.messages_sent.inc();
+                metrics.bytes_sent.inc_by(frame.bytes.len() as u64);
+                ctx.binary(frame.bytes);
+            }
+            FrameVerdict::Skip => self.lobby.metrics().deltas_skipped.inc(),
+            FrameVerdict::SkipAndResync => {
+                self.lobby.metrics().deltas_skipped.inc();
+                // do_send: flow control asks once per gap, so bounded.
+                room.do_send(RequestSnapshot { player: *player });
+            }
+        }
+    }
+}
+
+impl Handler<RoomClosed> for Session {
+    type Result = ();
+
+    fn handle(&mut self, message: RoomClosed, ctx: &mut Self::Context) {
+        // The room is gone: there is nobody to say goodbye to.
+        if matches!(self.state, SessionState::Joined { .. }) {
+            self.state = SessionState::Joining;
+        }
+        self.close(message.reason, None, ctx);
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
+    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        if matches!(self.state, SessionState::Closing) {
+            return;
+        }
+        let message = match item {
+            Ok(message) => message,
+            Err(ws::ProtocolError::Overflow) => {
+                let message = format!(
+                    "frame exceeds the limit of {} bytes",
+                    self.limits.max_message_bytes
+                );
+                return self.close(
+                    CloseCode::MessageTooLarge,
+                    Some((ErrorCode::MessageTooLarge, message)),
+                    ctx,
+                );
+            }
+            Err(error) => {
+                let error = Some((ErrorCode::MalformedMessage, error.to_string()));
+                return self.close(CloseCode::ProtocolError, error, ctx);
+            }
+        };
+        self.heard_at = Instant::now();
+        match message {
+            ws::Message::Binary(bytes) => self.on_binary(bytes, ctx),
+            ws::Message::Text(_) => {
+                let message =
+                    "text frames are not part of the protocol: send MessagePack in binary frames";
+                self.close(
+                    CloseCode::ProtocolError,
+                    Some((ErrorCode::MalformedMessage, message.to_owned())),
+                    ctx,
+                );
+            }
+            ws::Message::Continuation(_) => {
+                let message = "fragmented messages are not supported".to_owned();
+                self.close(
+                    CloseCode::ProtocolError,
+                    Some((ErrorCode::MalformedMessage, message)),
+                    ctx,
+                );
+            }
+            ws::Message::Ping(payload) => ctx.pong(&payload),
+            ws::Message::Pong(_) | ws::Message::Nop => {}
+            ws::Message::Close(reason) => {
+                self.leave_room();
+                self.state = SessionState::Closing;
+                ctx.close(reason);
+                ctx.stop();
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
