@@ -98,11 +98,15 @@ pub enum CloseCode {
     RoomCrashed,
     /// 4011: the server is shutting down; reconnect through the lobby.
     ServerShutdown,
+    /// 4012: the room lives on another node; a `redirect` message naming it came just before.
+    Redirect,
+    /// 4013: this node lost the room's lease to another node; reconnect through the lobby.
+    RoomMoved,
 }
 
 impl CloseCode {
     /// Every close code, for documentation and tests.
-    pub const ALL: [CloseCode; 13] = [
+    pub const ALL: [CloseCode; 15] = [
         Self::Normal,
         Self::ProtocolError,
         Self::Unauthorized,
@@ -116,6 +120,8 @@ impl CloseCode {
         Self::RoomDisposed,
         Self::RoomCrashed,
         Self::ServerShutdown,
+        Self::Redirect,
+        Self::RoomMoved,
     ];
 
     /// The numeric WebSocket close code.
@@ -134,6 +140,8 @@ impl CloseCode {
             Self::RoomDisposed => 4009,
             Self::RoomCrashed => 4010,
             Self::ServerShutdown => 4011,
+            Self::Redirect => 4012,
+            Self::RoomMoved => 4013,
         }
     }
 
@@ -153,6 +161,8 @@ impl CloseCode {
             Self::RoomDisposed => "room_disposed",
             Self::RoomCrashed => "room_crashed",
             Self::ServerShutdown => "server_shutdown",
+            Self::Redirect => "redirect",
+            Self::RoomMoved => "room_moved",
         }
     }
 

@@ -28,7 +28,7 @@ pub use error::{ApplyError, DecodeError};
 pub use ids::{EntityId, InvalidRoomId, PlayerId, RoomId};
 pub use messages::{
     Ack, ClientMessage, Delta, Entity, EntityUpdate, ErrorMessage, Event, Hello, Input, InputAck,
-    Leave, Ping, Pong, Resync, ServerMessage, Snapshot, Welcome,
+    Leave, Ping, Pong, Redirect, Resync, ServerMessage, Snapshot, Welcome,
 };
 pub use rmpv::Value;
 pub use state::RoomState;

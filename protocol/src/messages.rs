@@ -89,6 +89,20 @@ pub enum ServerMessage {
     Error(ErrorMessage),
     /// Answer to a `ping`.
     Pong(Pong),
+    /// The room lives on another node: reconnect there with the same token.
+    Redirect(Redirect),
+}
+
+/// Sent instead of a welcome when the room is hosted by another node of the cluster; the server
+/// then closes with code 4012. The seat token stays valid: send the same `hello` to `ws_url`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redirect {
+    /// The room.
+    pub room: RoomId,
+    /// The node hosting it.
+    pub node: String,
+    /// The room's WebSocket URL on that node.
+    pub ws_url: String,
 }
 
 /// Confirms the seat: the client is now a member of the room.

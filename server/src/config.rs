@@ -32,6 +32,37 @@ pub struct ServerConfig {
     pub rooms: RoomsSection,
     /// Per room type overrides of the game's defaults, keyed by room type name.
     pub room_types: BTreeMap<String, RoomTypeSection>,
+    /// Cluster membership; absent, the node runs alone.
+    pub cluster: ClusterSection,
+}
+
+/// `[cluster]`: joining a multi-node cluster over NATS. Leave `regions_file` unset to run one
+/// node alone with the embedded in-memory directory (no NATS needed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// The operator's region file (regions, nodes, NATS URL; see `region-config/README.md`).
+    /// Default: none, single-node mode.
+    pub regions_file: Option<PathBuf>,
+    /// This node's id in the region file. Required with `regions_file`.
+    pub node_id: Option<String>,
+    /// Lease on each room's directory entry, in milliseconds: a room whose node stops renewing
+    /// it (every third of this) disappears from the directory after this long. Default 6000.
+    pub lease_ms: u64,
+    /// Longest wait for another node to answer (create, reserve, message), in milliseconds.
+    /// Default 2000.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        Self {
+            regions_file: None,
+            node_id: None,
+            lease_ms: 6_000,
+            request_timeout_ms: 2_000,
+        }
+    }
 }
 
 /// `[server]`
@@ -495,6 +526,34 @@ fn problems(config: &ServerConfig, room_types: &[&str]) -> Vec<(String, String)>
         1,
         1_000,
         "",
+    );
+    let cluster = &config.cluster;
+    match (&cluster.regions_file, &cluster.node_id) {
+        (Some(_), None) => found.push((
+            "cluster.node_id".to_owned(),
+            "is required when cluster.regions_file is set".to_owned(),
+        )),
+        (None, Some(_)) => found.push((
+            "cluster.regions_file".to_owned(),
+            "is required when cluster.node_id is set".to_owned(),
+        )),
+        _ => {}
+    }
+    check_range(
+        &mut found,
+        "cluster.lease_ms",
+        cluster.lease_ms,
+        1_000,
+        600_000,
+        " ms",
+    );
+    check_range(
+        &mut found,
+        "cluster.request_timeout_ms",
+        cluster.request_timeout_ms,
+        100,
+        60_000,
+        " ms",
     );
     for (name, section) in &config.room_types {
         if !room_types.contains(&name.as_str()) {

@@ -12,10 +12,10 @@ use crate::room::Room;
 use actix::Addr;
 use dashmap::DashMap;
 use ludus_protocol::RoomId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a listing shows about one room.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoomInfo {
     /// The room's id.
     pub room_id: RoomId,
@@ -33,6 +33,8 @@ pub struct RoomInfo {
     pub state: serde_json::Value,
     /// Creation time, Unix milliseconds.
     pub created_at_ms: u64,
+    /// The room's epoch (changes when a room is re-created or moves).
+    pub epoch: u64,
 }
 
 impl RoomInfo {

@@ -6,6 +6,12 @@ pub enum ServerError {
     /// The listener could not be used.
     #[error("cannot listen: {0}")]
     Bind(std::io::Error),
+    /// The cluster settings are unusable.
+    #[error(transparent)]
+    Cluster(crate::cluster::ClusterSetupError),
+    /// NATS could not be configured.
+    #[error("cannot use NATS: {0}")]
+    Nats(async_nats::ConnectError),
     /// The HTTP server failed while serving.
     #[error("server failed: {0}")]
     Serve(std::io::Error),

@@ -1,16 +1,21 @@
 //! The lobby HTTP API (JSON) and the WebSocket entry point.
 //!
 //! Routes:
-//! - `POST /v1/rooms` create a room; `GET /v1/rooms?room_type=` list rooms;
+//! - `POST /v1/rooms` create a room; `GET /v1/rooms?room_type=&region=` list rooms;
 //! - `POST /v1/rooms/{room_id}/seats` reserve a seat in a given room;
-//! - `POST /v1/matchmake` join-or-create by room type;
+//! - `POST /v1/rooms/{room_id}/messages` deliver a message into a room's next tick;
+//! - `POST /v1/matchmake` join-or-create by room type (region from the body, else the
+//!   `X-Ludus-Region` header an edge proxy sets, else the default region);
 //! - `GET /v1/rooms/{room_id}/ws` the WebSocket (see `protocol/PROTOCOL.md`);
+//! - `GET /v1/regions`, `POST /v1/regions/{region}/announce`, `GET /v1/placement`, `GET /v1/ping`;
 //! - `GET /healthz`, `GET /metrics`.
 //!
 //! Every error is JSON, `{"error": {"code": "...", "message": "..."}}`, with a stable code.
+//! Handlers go through [`Gateway`], so they read the same on one node or a cluster.
 
-use crate::directory::RoomInfo;
-use crate::lobby::{CreateRoom, Lobby, LobbyError, SeatGrant};
+use crate::cluster::{ClusterError, Placed};
+use crate::gateway::{Gateway, ListedRoom};
+use crate::lobby::{CreateRoom, LobbyError, SeatGrant};
 use crate::session::{Session, SessionLimits};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -19,13 +24,16 @@ use ludus_protocol::RoomId;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+/// The header an edge proxy sets to a client's region or edge code (`DE`, `eu`, ...).
+pub const REGION_HEADER: &str = "x-ludus-region";
+
 /// Largest JSON request body accepted, in bytes.
 const MAX_JSON_BYTES: usize = 16 * 1024;
 
 /// Shared state of the HTTP layer.
 pub struct ApiState {
-    /// The lobby.
-    pub lobby: Arc<Lobby>,
+    /// The lobby, alone or in a cluster.
+    pub gateway: Gateway,
     /// Session limits.
     pub limits: Arc<SessionLimits>,
     /// Configured public base URL, if any.
@@ -68,19 +76,64 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The HTTP status of an error code, whichever node produced it.
+fn status_of(code: &str) -> StatusCode {
+    match code {
+        "unknown_room_type" | "invalid_room_id" | "invalid_request" | "unknown_region" => {
+            StatusCode::BAD_REQUEST
+        }
+        "room_exists" | "room_full" => StatusCode::CONFLICT,
+        "room_not_found" => StatusCode::NOT_FOUND,
+        "at_capacity"
+        | "shutting_down"
+        | "cluster_unavailable"
+        | "node_unavailable"
+        | "no_live_node" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<ClusterError> for ApiError {
+    fn from(error: ClusterError) -> Self {
+        let code = error.code().to_owned();
+        Self {
+            status: status_of(&code),
+            code: leak_code(code),
+            message: error.to_string(),
+        }
+    }
+}
+
 impl From<LobbyError> for ApiError {
     fn from(error: LobbyError) -> Self {
-        let status = match &error {
-            LobbyError::UnknownRoomType(_)
-            | LobbyError::InvalidRoomId(_)
-            | LobbyError::InvalidField { .. } => StatusCode::BAD_REQUEST,
-            LobbyError::RoomExists(_) | LobbyError::RoomFull(_) => StatusCode::CONFLICT,
-            LobbyError::RoomNotFound(_) => StatusCode::NOT_FOUND,
-            LobbyError::AtCapacity(_) | LobbyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            LobbyError::RoomCrashed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Self::new(status, error.code(), error.to_string())
+        ClusterError::from(error).into()
     }
+}
+
+/// Codes are a small closed set (lobby and cluster codes, or a remote node's copy of one);
+/// map them back to their static spelling so `ApiError` stays allocation-free to match on.
+fn leak_code(code: String) -> &'static str {
+    const KNOWN: [&str; 15] = [
+        "unknown_room_type",
+        "invalid_room_id",
+        "invalid_request",
+        "unknown_region",
+        "room_exists",
+        "room_full",
+        "room_not_found",
+        "at_capacity",
+        "shutting_down",
+        "cluster_unavailable",
+        "node_unavailable",
+        "no_live_node",
+        "room_crashed",
+        "not_found",
+        "internal",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == code)
+        .unwrap_or("internal")
 }
 
 #[derive(Deserialize)]
@@ -91,6 +144,7 @@ struct CreateRoomBody {
     max_players: Option<u32>,
     #[serde(default)]
     metadata: serde_json::Value,
+    region: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -104,12 +158,27 @@ struct SeatBody {
 struct MatchmakeBody {
     room_type: String,
     name: Option<String>,
+    region: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     room_type: Option<String>,
+    region: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlacementQuery {
+    room: String,
+    region: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageBody {
+    payload: serde_json::Value,
 }
 
 #[derive(Serialize)]
@@ -120,11 +189,14 @@ struct SeatResponse {
     ws_url: String,
     token: String,
     expires_at_ms: u64,
+    node: String,
+    region: String,
+    placement: String,
 }
 
 #[derive(Serialize)]
 struct RoomList {
-    rooms: Vec<RoomInfo>,
+    rooms: Vec<ListedRoom>,
 }
 
 /// Longest accepted display name, in characters.
@@ -143,7 +215,10 @@ fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn ws_url(state: &ApiState, request: &HttpRequest, room_id: &RoomId) -> String {
+fn ws_url(state: &ApiState, request: &HttpRequest, node: &str, room_id: &RoomId) -> String {
+    if let Some(url) = state.gateway.cluster_ws_url(node, room_id) {
+        return url;
+    }
     let base = match &state.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
@@ -157,14 +232,37 @@ fn ws_url(state: &ApiState, request: &HttpRequest, room_id: &RoomId) -> String {
     format!("{base}/v1/rooms/{room_id}/ws")
 }
 
-fn seat_response(state: &ApiState, request: &HttpRequest, grant: SeatGrant) -> HttpResponse {
+fn seat_response(
+    state: &ApiState,
+    request: &HttpRequest,
+    placed: Placed<SeatGrant>,
+) -> HttpResponse {
+    let Placed {
+        value: grant,
+        node,
+        region,
+        reason,
+    } = placed;
     HttpResponse::Ok().json(SeatResponse {
-        ws_url: ws_url(state, request, &grant.room_id),
+        ws_url: ws_url(state, request, &node, &grant.room_id),
         room_id: grant.room_id,
         room_type: grant.room_type,
         player_id: grant.player_id.0,
         token: grant.token,
         expires_at_ms: grant.expires_at_ms,
+        node,
+        region,
+        placement: reason,
+    })
+}
+
+fn region_hint(body_region: Option<String>, request: &HttpRequest) -> Option<String> {
+    body_region.or_else(|| {
+        request
+            .headers()
+            .get(REGION_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
     })
 }
 
@@ -174,26 +272,39 @@ fn parse_room_id(raw: &str) -> Result<RoomId, ApiError> {
 
 async fn create_room(
     state: web::Data<ApiState>,
+    request: HttpRequest,
     body: web::Json<CreateRoomBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let info = state.lobby.create_room(CreateRoom {
-        room_type: body.room_type,
-        room_id: body.room_id,
-        max_players: body.max_players,
-        metadata: body.metadata,
-    })?;
-    Ok(HttpResponse::Created().json(info))
+    let region = region_hint(body.region, &request);
+    let placed = state
+        .gateway
+        .create(
+            CreateRoom {
+                room_type: body.room_type,
+                room_id: body.room_id,
+                max_players: body.max_players,
+                metadata: body.metadata,
+                epoch: None,
+            },
+            region.as_deref(),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(ListedRoom {
+        info: placed.value,
+        node: placed.node,
+        region: placed.region,
+    }))
 }
 
-async fn list_rooms(state: web::Data<ApiState>, query: web::Query<ListQuery>) -> HttpResponse {
-    let rooms = state.lobby.directory().list(|info| {
-        query
-            .room_type
-            .as_ref()
-            .is_none_or(|room_type| &info.room_type == room_type)
-    });
-    HttpResponse::Ok().json(RoomList { rooms })
+async fn list_rooms(
+    state: web::Data<ApiState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let rooms = state
+        .gateway
+        .list(query.room_type.as_deref(), query.region.as_deref())?;
+    Ok(HttpResponse::Ok().json(RoomList { rooms }))
 }
 
 async fn reserve_seat(
@@ -204,8 +315,8 @@ async fn reserve_seat(
 ) -> Result<HttpResponse, ApiError> {
     let room_id = parse_room_id(&path)?;
     let name = check_name(body.and_then(|body| body.into_inner().name))?;
-    let grant = state.lobby.reserve_seat(&room_id, name).await?;
-    Ok(seat_response(&state, &request, grant))
+    let placed = state.gateway.reserve(&room_id, name).await?;
+    Ok(seat_response(&state, &request, placed))
 }
 
 async fn matchmake(
@@ -215,8 +326,60 @@ async fn matchmake(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = check_name(body.name)?;
-    let grant = state.lobby.matchmake(&body.room_type, name).await?;
-    Ok(seat_response(&state, &request, grant))
+    let region = region_hint(body.region, &request);
+    let placed = state
+        .gateway
+        .matchmake(&body.room_type, region.as_deref(), name)
+        .await?;
+    Ok(seat_response(&state, &request, placed))
+}
+
+async fn send_message(
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    body: web::Json<MessageBody>,
+) -> Result<HttpResponse, ApiError> {
+    let room_id = parse_room_id(&path)?;
+    let placed = state
+        .gateway
+        .send_to_room(&room_id, body.into_inner().payload)
+        .await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "room_id": room_id, "node": placed.node, "region": placed.region,
+    })))
+}
+
+async fn announce(
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    body: web::Json<MessageBody>,
+) -> Result<HttpResponse, ApiError> {
+    let region = state
+        .gateway
+        .announce(&path, body.into_inner().payload)
+        .await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "region": region })))
+}
+
+async fn regions(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "regions": state.gateway.regions() }))
+}
+
+async fn placement(
+    state: web::Data<ApiState>,
+    query: web::Query<PlacementQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let room_id = parse_room_id(&query.room)?;
+    let explanation = state.gateway.explain(&room_id, query.region.as_deref())?;
+    Ok(HttpResponse::Ok().json(explanation))
+}
+
+async fn ping(state: web::Data<ApiState>) -> HttpResponse {
+    let node = state.gateway.cluster().map_or_else(
+        || crate::gateway::LOCAL.to_owned(),
+        |cluster| cluster.node_id().to_string(),
+    );
+    HttpResponse::Ok().json(serde_json::json!({ "node": node }))
 }
 
 async fn websocket(
@@ -226,7 +389,12 @@ async fn websocket(
     stream: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
     let room_id = parse_room_id(&path)?;
-    let session = Session::new(room_id, Arc::clone(&state.lobby), Arc::clone(&state.limits));
+    let session = Session::new(
+        room_id,
+        Arc::clone(state.gateway.lobby()),
+        state.gateway.cluster().cloned(),
+        Arc::clone(&state.limits),
+    );
     // The codec refuses frames far above the limit before buffering them; frames between the
     // limit and this size reach the session, which answers `message_too_large` precisely.
     let codec_limit = state.limits.max_message_bytes.saturating_mul(2);
@@ -236,20 +404,27 @@ async fn websocket(
 }
 
 async fn healthz(state: web::Data<ApiState>) -> HttpResponse {
-    if state.lobby.is_shutting_down() {
+    if state.gateway.is_shutting_down() {
         return HttpResponse::ServiceUnavailable()
             .json(serde_json::json!({"status": "shutting_down"}));
     }
+    let cluster = state.gateway.cluster().map(|cluster| {
+        serde_json::json!({
+            "node": cluster.node_id().as_str(),
+            "nats_connected": cluster.is_connected(),
+        })
+    });
     HttpResponse::Ok().json(serde_json::json!({
         "status": "ok",
-        "rooms": state.lobby.directory().len(),
+        "rooms": state.gateway.lobby().directory().len(),
+        "cluster": cluster,
     }))
 }
 
 async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.lobby.metrics().render())
+        .body(state.gateway.lobby().metrics().render())
 }
 
 async fn not_found(request: HttpRequest) -> HttpResponse {
@@ -290,7 +465,12 @@ pub fn configure(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceCon
             .route("/v1/rooms", web::get().to(list_rooms))
             .route("/v1/rooms/{room_id}/seats", web::post().to(reserve_seat))
             .route("/v1/rooms/{room_id}/ws", web::get().to(websocket))
+            .route("/v1/rooms/{room_id}/messages", web::post().to(send_message))
             .route("/v1/matchmake", web::post().to(matchmake))
+            .route("/v1/regions", web::get().to(regions))
+            .route("/v1/regions/{region}/announce", web::post().to(announce))
+            .route("/v1/placement", web::get().to(placement))
+            .route("/v1/ping", web::get().to(ping))
             .route("/healthz", web::get().to(healthz))
             .route("/metrics", web::get().to(metrics))
             .default_service(web::to(not_found));

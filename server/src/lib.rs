@@ -9,12 +9,14 @@
 //! Embedders (and the test harness) call [`run`] with a bound listener, a validated config, the
 //! game registry and a shutdown future; the `ludus-server` binary does just that.
 
+pub mod cluster;
 pub mod config;
 pub mod directory;
 pub mod entities;
 mod error;
 pub mod flow;
 pub mod game;
+pub mod gateway;
 pub mod http;
 pub mod lobby;
 pub mod metrics;
@@ -26,8 +28,10 @@ pub mod token;
 
 pub use error::ServerError;
 
+use crate::cluster::{Cluster, ClusterSettings};
 use crate::config::ServerConfig;
 use crate::game::GameRegistry;
+use crate::gateway::Gateway;
 use crate::http::ApiState;
 use crate::lobby::{Lobby, LobbySettings};
 use crate::metrics::Metrics;
@@ -61,6 +65,22 @@ fn apply_room_type_overrides(config: &ServerConfig, registry: &mut GameRegistry)
     }
 }
 
+/// Applies the node's region's room-type defaults from the region file.
+fn apply_region_defaults(settings: &ClusterSettings, registry: &mut GameRegistry) {
+    let Some(region) = settings.regions.region(&settings.node.region) else {
+        return;
+    };
+    for (name, defaults) in &region.room_types {
+        match registry.get_mut(name) {
+            Some(room_type) => {
+                room_type.max_players = defaults.max_players;
+                room_type.tick_hz = u16::try_from(defaults.tick_hz).unwrap_or(u16::MAX);
+            }
+            None => tracing::warn!(room_type = %name, "region file names an unknown room type"),
+        }
+    }
+}
+
 fn seat_tokens(config: &ServerConfig) -> SeatTokens {
     match &config.server.secret {
         Some(secret) => SeatTokens::new(secret.as_bytes()),
@@ -86,6 +106,10 @@ pub async fn run(
     mut registry: GameRegistry,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    let cluster_settings = ClusterSettings::from_config(&config).map_err(ServerError::Cluster)?;
+    if let Some(settings) = &cluster_settings {
+        apply_region_defaults(settings, &mut registry);
+    }
     apply_room_type_overrides(&config, &mut registry);
     let metrics = Metrics::new();
     let room_arbiters: Vec<Arbiter> = (0..threads_or_cores(config.server.room_threads))
@@ -104,9 +128,17 @@ pub async fn run(
         },
         room_arbiters.iter().map(Arbiter::handle).collect(),
     ));
+    let cluster = match cluster_settings {
+        Some(settings) => Some(
+            Cluster::start(settings, Arc::clone(&lobby))
+                .await
+                .map_err(ServerError::Nats)?,
+        ),
+        None => None,
+    };
     let session = &config.session;
     let state = web::Data::new(ApiState {
-        lobby: Arc::clone(&lobby),
+        gateway: Gateway::new(Arc::clone(&lobby), cluster.clone()),
         limits: Arc::new(SessionLimits {
             max_message_bytes: session.max_message_bytes,
             hello_timeout: session.hello_timeout(),
@@ -132,7 +164,7 @@ pub async fn run(
     tracing::info!(%address, "ludus listening");
 
     shutdown.await;
-    shutdown_in_order(&lobby, &handle, shutdown_timeout).await;
+    shutdown_in_order(&lobby, cluster.as_deref(), &handle, shutdown_timeout).await;
     serving
         .await
         .map_err(|_| ServerError::Serve(std::io::Error::other("server task panicked")))?
@@ -150,8 +182,14 @@ pub async fn run(
 /// 2. refuse new rooms, seats and hellos, and close every room with `server_shutdown` (4011),
 ///    which each room passes on to its sessions as a WebSocket close;
 /// 3. wait, at most `timeout`, for every session to end;
-/// 4. stop the HTTP workers.
-pub async fn shutdown_in_order(lobby: &Lobby, handle: &ServerHandle, timeout: Duration) {
+/// 4. leave the cluster: release room leases and tell peers this node is gone;
+/// 5. stop the HTTP workers.
+pub async fn shutdown_in_order(
+    lobby: &Lobby,
+    cluster: Option<&Cluster>,
+    handle: &ServerHandle,
+    timeout: Duration,
+) {
     tracing::info!("shutting down");
     handle.pause().await;
     lobby.begin_shutdown();
@@ -162,6 +200,9 @@ pub async fn shutdown_in_order(lobby: &Lobby, handle: &ServerHandle, timeout: Du
     let remaining = lobby.metrics().sessions.get();
     if remaining > 0 {
         tracing::warn!(remaining, "sessions still open at the shutdown deadline");
+    }
+    if let Some(cluster) = cluster {
+        cluster.leave().await;
     }
     handle.stop(true).await;
 }

@@ -8,11 +8,11 @@
 use crate::directory::{RoomDirectory, RoomExists, RoomInfo};
 use crate::game::{GameRegistry, RoomOptions, RoomType};
 use crate::metrics::Metrics;
-use crate::room::{CloseRoom, JoinRefused, ReserveSeat, Room, RoomSettings};
+use crate::room::{CloseRoom, DeliverEvent, JoinRefused, ReserveSeat, Room, RoomSettings};
 use crate::simulation::Simulation;
 use crate::token::{unix_seconds, SeatTokens};
 use actix::{Actor, ArbiterHandle};
-use ludus_protocol::{CloseCode, PlayerId, RoomId};
+use ludus_protocol::{CloseCode, PlayerId, RoomId, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -87,10 +87,19 @@ pub struct CreateRoom {
     pub max_players: Option<u32>,
     /// Free-form metadata shown in listings.
     pub metadata: serde_json::Value,
+    /// The room's epoch; chosen at random when absent (a cluster passes the one it leased).
+    pub epoch: Option<u64>,
+}
+
+/// A validated room, built but not yet started.
+pub struct PreparedRoom {
+    /// Its listing.
+    pub info: RoomInfo,
+    room: Room,
 }
 
 /// A reserved seat and the token to take it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SeatGrant {
     /// The room.
     pub room_id: RoomId,
@@ -132,7 +141,8 @@ pub struct Lobby {
     shutting_down: AtomicBool,
 }
 
-fn random_room_id() -> RoomId {
+/// A fresh room id: `r-` and ten random lowercase letters and digits.
+pub fn random_room_id() -> RoomId {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
     let suffix: String = (0..10)
         .map(|_| char::from(ALPHABET[fastrand::usize(..ALPHABET.len())]))
@@ -141,7 +151,19 @@ fn random_room_id() -> RoomId {
     RoomId::parse(&format!("r-{suffix}")).expect("generated ids are valid")
 }
 
-fn unix_millis(time: SystemTime) -> u64 {
+/// Converts JSON (as HTTP clients and other nodes send it) to the MessagePack value a room
+/// broadcasts.
+pub fn json_value(json: &serde_json::Value) -> Value {
+    rmpv::ext::to_value(json).unwrap_or(Value::Nil)
+}
+
+/// A fresh room epoch (below 2^53, like every id the lobby hands out).
+pub fn new_epoch() -> u64 {
+    fastrand::u64(1..MAX_SAFE_ID)
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_millis(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |since| {
             u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
@@ -203,6 +225,13 @@ impl Lobby {
 
     /// Creates a room on the next room thread and lists it.
     pub fn create_room(&self, request: CreateRoom) -> Result<RoomInfo, LobbyError> {
+        let prepared = self.prepare_room(request)?;
+        self.start_room(prepared)
+    }
+
+    /// Validates a creation request and builds the room without starting it (a cluster takes the
+    /// room's lease in between, so only the lease holder ever starts an actor).
+    pub fn prepare_room(&self, request: CreateRoom) -> Result<PreparedRoom, LobbyError> {
         if self.is_shutting_down() {
             return Err(LobbyError::ShuttingDown);
         }
@@ -234,7 +263,7 @@ impl Lobby {
             .settings
             .max_queued_inputs_per_player
             .saturating_mul(usize::try_from(max_players).unwrap_or(usize::MAX));
-        let epoch = fastrand::u64(1..MAX_SAFE_ID);
+        let epoch = request.epoch.unwrap_or_else(new_epoch);
         let mut simulation =
             Simulation::new(game, epoch, fastrand::u64(..), tick_interval, max_queued)
                 .map_err(|_| LobbyError::RoomCrashed(room_id.clone()))?;
@@ -250,6 +279,7 @@ impl Lobby {
             metadata: request.metadata,
             state,
             created_at_ms: unix_millis(SystemTime::now()),
+            epoch,
         };
         let settings = RoomSettings {
             room_id: room_id.clone(),
@@ -266,6 +296,12 @@ impl Lobby {
             Arc::clone(&self.directory),
             self.metrics.clone(),
         );
+        Ok(PreparedRoom { info, room })
+    }
+
+    /// Starts a prepared room on the next room thread and lists it.
+    pub fn start_room(&self, prepared: PreparedRoom) -> Result<RoomInfo, LobbyError> {
+        let PreparedRoom { info, room } = prepared;
         let thread = self.next_room_thread();
         self.directory
             .insert_with(info.clone(), move || {
@@ -273,6 +309,32 @@ impl Lobby {
             })
             .map_err(|RoomExists(id)| LobbyError::RoomExists(id))?;
         Ok(info)
+    }
+
+    /// Queues `event` for the room's next tick.
+    pub fn deliver(&self, room_id: &RoomId, event: Value) -> Result<(), LobbyError> {
+        let room = self
+            .directory
+            .addr(room_id)
+            .ok_or_else(|| LobbyError::RoomNotFound(room_id.clone()))?;
+        room.do_send(DeliverEvent { event });
+        Ok(())
+    }
+
+    /// Queues `event` for the next tick of every room on this node.
+    pub fn deliver_to_all(&self, event: &Value) -> usize {
+        let rooms = self.directory.addrs();
+        for room in &rooms {
+            room.do_send(DeliverEvent {
+                event: event.clone(),
+            });
+        }
+        rooms.len()
+    }
+
+    /// Whether `name` is a registered room type.
+    pub fn has_room_type(&self, name: &str) -> bool {
+        self.registry.get(name).is_some()
     }
 
     fn next_room_thread(&self) -> ArbiterHandle {

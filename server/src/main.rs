@@ -83,6 +83,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(error) = ludus_server::cluster::ClusterSettings::from_config(&config) {
+        eprintln!("error: invalid configuration: {error}");
+        return ExitCode::from(2);
+    }
     if cli.check_config {
         match toml::to_string_pretty(&config) {
             Ok(text) => println!("{text}"),

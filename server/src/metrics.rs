@@ -32,6 +32,12 @@ pub mod names {
     pub const SESSIONS_CLOSED: &str = "ludus_sessions_closed_total";
     /// Rooms ended by a panic in their game logic.
     pub const ROOM_CRASHES: &str = "ludus_room_crashes_total";
+    /// Live cluster nodes in this node's view (1 when running alone).
+    pub const CLUSTER_NODES: &str = "ludus_cluster_nodes";
+    /// Nodes joining or leaving this node's view, by change.
+    pub const CLUSTER_MEMBERSHIP_CHANGES: &str = "ludus_cluster_membership_changes_total";
+    /// Rooms this node stopped serving because another node took their lease.
+    pub const LEASES_LOST: &str = "ludus_cluster_leases_lost_total";
 }
 
 /// Handles to every metric; cheap to clone (each handle is an `Arc`).
@@ -60,6 +66,12 @@ pub struct Metrics {
     pub sessions_closed: IntCounterVec,
     /// See [`names::ROOM_CRASHES`].
     pub room_crashes: IntCounter,
+    /// See [`names::CLUSTER_NODES`].
+    pub cluster_nodes: IntGauge,
+    /// See [`names::CLUSTER_MEMBERSHIP_CHANGES`].
+    pub cluster_membership_changes: IntCounterVec,
+    /// See [`names::LEASES_LOST`].
+    pub leases_lost: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -141,6 +153,19 @@ impl Metrics {
                 "reason",
             ),
             room_crashes: counter(names::ROOM_CRASHES, "rooms ended by a panic in game logic"),
+            cluster_nodes: gauge(
+                names::CLUSTER_NODES,
+                "live cluster nodes in this node's view",
+            ),
+            cluster_membership_changes: counter_vec(
+                names::CLUSTER_MEMBERSHIP_CHANGES,
+                "nodes joining or leaving this node's view",
+                "change",
+            ),
+            leases_lost: counter(
+                names::LEASES_LOST,
+                "rooms stopped because another node took their lease",
+            ),
             registry,
         }
     }

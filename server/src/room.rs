@@ -2,7 +2,8 @@
 //! each tick's delta out to its sessions.
 //!
 //! Who sends what:
-//! - the lobby starts it (on one of the room threads) and sends [`ReserveSeat`] and [`CloseRoom`];
+//! - the lobby starts it (on one of the room threads) and sends [`ReserveSeat`], [`DeliverEvent`]
+//!   and [`CloseRoom`];
 //! - sessions send [`JoinRoom`], [`PlayerInput`], [`RequestSnapshot`] and [`LeaveRoom`];
 //! - it sends each member a [`RoomFrame`] per tick and a [`RoomClosed`] when it ends.
 //!
@@ -144,6 +145,15 @@ pub struct LeaveRoom {
     pub player: PlayerId,
     /// The session that ends; ignored if the seat now belongs to another session.
     pub session_id: u64,
+}
+
+/// An event from outside the game (an operator message, a regional announcement), delivered to
+/// every member in the next tick's delta.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeliverEvent {
+    /// The event, as it appears in `delta.events`.
+    pub event: Value,
 }
 
 /// Ends the room, telling every member `reason`.
@@ -498,6 +508,14 @@ impl Handler<LeaveRoom> for Room {
         if owns_seat {
             self.remove_member(message.player, ctx);
         }
+    }
+}
+
+impl Handler<DeliverEvent> for Room {
+    type Result = ();
+
+    fn handle(&mut self, message: DeliverEvent, _ctx: &mut Self::Context) {
+        self.simulation.broadcast(message.event);
     }
 }
 

@@ -10,6 +10,7 @@
 //! Every server-side close carries a documented [`CloseCode`], preceded by an `error` message
 //! when the client did something wrong.
 
+use crate::cluster::Cluster;
 use crate::flow::{FlowControl, FrameVerdict};
 use crate::lobby::Lobby;
 use crate::rate_limit::{RateDecision, RateLimiter};
@@ -97,6 +98,7 @@ pub struct Session {
     id: u64,
     room_id: RoomId,
     lobby: Arc<Lobby>,
+    cluster: Option<Arc<Cluster>>,
     limits: Arc<SessionLimits>,
     state: SessionState,
     heard_at: Instant,
@@ -107,14 +109,21 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session for a client that asked to join `room_id`.
-    pub fn new(room_id: RoomId, lobby: Arc<Lobby>, limits: Arc<SessionLimits>) -> Self {
+    /// A session for a client that asked to join `room_id`; `cluster` redirects it when the
+    /// room lives on another node.
+    pub fn new(
+        room_id: RoomId,
+        lobby: Arc<Lobby>,
+        cluster: Option<Arc<Cluster>>,
+        limits: Arc<SessionLimits>,
+    ) -> Self {
         let now = Instant::now();
         Self {
             id: lobby.next_session_id(),
             room_id,
             limiter: RateLimiter::new(limits.rate_per_sec, limits.burst, now),
             lobby,
+            cluster,
             limits,
             state: SessionState::AwaitingHello,
             heard_at: now,
@@ -328,6 +337,15 @@ impl Session {
             }
         };
         let Some(room) = self.lobby.directory().addr(&self.room_id) else {
+            let redirect = self
+                .cluster
+                .as_ref()
+                .and_then(|cluster| cluster.redirect_for(&self.room_id));
+            if let Some(redirect) = redirect {
+                tracing::debug!(room_id = %self.room_id, node = %redirect.node, "redirecting");
+                self.send_messages(&[ServerMessage::Redirect(redirect)], ctx);
+                return self.close(CloseCode::Redirect, None, ctx);
+            }
             let message = format!("room `{}` does not exist on this server", self.room_id);
             return self.close(
                 CloseCode::RoomNotFound,

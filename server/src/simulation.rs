@@ -259,6 +259,11 @@ impl Simulation {
         })
     }
 
+    /// Queues an event for every member in the next delta (e.g. a message from another node).
+    pub fn broadcast(&mut self, event: Value) {
+        self.events.push(event);
+    }
+
     /// The full state as of the last completed tick plus any changes made since (joins and
     /// leaves between ticks); the next delta re-applies cleanly on top of it.
     pub fn snapshot(&self) -> Snapshot {

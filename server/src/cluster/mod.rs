@@ -1,0 +1,1119 @@
+//! Running several nodes as one cluster over NATS.
+//!
+//! - **Membership** ([`membership`]): heartbeats on `ludus.heartbeat`; a silent node leaves
+//!   every node's live set, and so every placement ring, within the configured node timeout.
+//! - **Directory** ([`directory`]): one leased JetStream KV entry per room (compare-and-swap on
+//!   create and renew), replicated on every node by a watch, so any node lists the whole cluster
+//!   and routes to a room's holder without asking anyone.
+//! - **Requests** ([`rpc`]): create a room on its placed node, reserve a seat, deliver an event;
+//!   regional announcements are published to every node of a region.
+//!
+//! Placement ([`ludus_regions::Placement`]) decides where *new* rooms go; the directory is
+//! authoritative for rooms that exist. NATS being down never stops a room: the node keeps
+//! serving what it holds, cluster operations answer `cluster_unavailable` (HTTP 503), and the
+//! client reconnects by itself, after which leases are renewed (or re-created) and the replica is
+//! rebuilt.
+//!
+//! Talks to NATS the way async-nats is built to be used: one cloneable client whose connection
+//! task owns the socket, and a few long-lived tasks here that each own one loop.
+
+pub mod directory;
+pub mod membership;
+pub mod rpc;
+
+use crate::config::ServerConfig;
+use crate::directory::RoomInfo;
+use crate::lobby::{
+    json_value, random_room_id, unix_millis, CreateRoom, Lobby, LobbyError, SeatGrant,
+};
+use crate::metrics::Metrics;
+use crate::room::CloseRoom;
+use async_nats::jetstream::{self, kv};
+use directory::{Claim, Renewal, Replica, RoomRecord};
+use futures_util::StreamExt;
+use ludus_protocol::{CloseCode, Redirect, RoomId};
+use ludus_regions::{Node, NodeId, Placement, PlacementError, RegionConfig, RegionName};
+use membership::{Heartbeat, Membership};
+use rpc::{NodeRequest, NodeResponse};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Notify;
+
+/// How often leases are checked (renewals happen every third of the lease; listing changes are
+/// published at this pace).
+const LEASE_ROUND: Duration = Duration::from_millis(250);
+/// Pause before retrying a broken watch or bucket.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// Matchmaking tries this many open rooms of a region before creating one.
+const MATCHMAKE_CANDIDATES: usize = 3;
+
+/// Everything a node needs to join a cluster, read from its config and region file.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// This node.
+    pub node: Node,
+    /// The region file, parsed and validated.
+    pub regions: Arc<RegionConfig>,
+    /// Where NATS is.
+    pub nats_url: String,
+    /// Lease on room entries.
+    pub lease: Duration,
+    /// Longest wait for another node.
+    pub request_timeout: Duration,
+}
+
+/// Why the cluster settings are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterSetupError {
+    /// The region file is invalid (its error names file, line and field).
+    #[error(transparent)]
+    Regions(#[from] ludus_regions::ConfigError),
+    /// The node id is not in the region file.
+    #[error("cluster.node_id: node `{node}` is not in {file}")]
+    UnknownNode {
+        /// The configured id.
+        node: String,
+        /// The region file.
+        file: PathBuf,
+    },
+    /// The region file has no NATS URL.
+    #[error("{file}: cluster.nats_url: a cluster needs a NATS URL")]
+    NoNatsUrl {
+        /// The region file.
+        file: PathBuf,
+    },
+}
+
+impl ClusterSettings {
+    /// Reads the region file named by `config`; `None` when the node runs alone.
+    pub fn from_config(config: &ServerConfig) -> Result<Option<Self>, ClusterSetupError> {
+        let (Some(file), Some(node_id)) = (&config.cluster.regions_file, &config.cluster.node_id)
+        else {
+            return Ok(None);
+        };
+        let regions = ludus_regions::load(file)?;
+        let node = regions
+            .nodes()
+            .iter()
+            .find(|node| node.id.as_str() == node_id)
+            .cloned()
+            .ok_or_else(|| ClusterSetupError::UnknownNode {
+                node: node_id.clone(),
+                file: file.clone(),
+            })?;
+        let nats_url = regions
+            .cluster()
+            .nats_url
+            .as_ref()
+            .map(|url| url.to_string())
+            .ok_or_else(|| ClusterSetupError::NoNatsUrl { file: file.clone() })?;
+        Ok(Some(Self {
+            node,
+            regions: Arc::new(regions),
+            nats_url,
+            lease: Duration::from_millis(config.cluster.lease_ms),
+            request_timeout: Duration::from_millis(config.cluster.request_timeout_ms),
+        }))
+    }
+}
+
+/// Why a cluster operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// NATS is unreachable.
+    #[error("the cluster is unavailable: NATS is unreachable")]
+    Unavailable,
+    /// A node did not answer.
+    #[error("node `{0}` did not answer")]
+    NodeUnavailable(String),
+    /// The region is not in the region file.
+    #[error("unknown region `{0}`")]
+    UnknownRegion(String),
+    /// No live node can take the room.
+    #[error("no live node in region `{region}` or its fallbacks")]
+    NoLiveNode {
+        /// The preferred region.
+        region: String,
+    },
+    /// The owning node refused, with its lobby code.
+    #[error("{message}")]
+    Remote {
+        /// The lobby error code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// This node's lobby refused.
+    #[error(transparent)]
+    Lobby(#[from] LobbyError),
+}
+
+impl ClusterError {
+    /// Stable code for JSON errors.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Unavailable => "cluster_unavailable",
+            Self::NodeUnavailable(_) => "node_unavailable",
+            Self::UnknownRegion(_) => "unknown_region",
+            Self::NoLiveNode { .. } => "no_live_node",
+            Self::Remote { code, .. } => code,
+            Self::Lobby(error) => error.code(),
+        }
+    }
+}
+
+impl From<PlacementError> for ClusterError {
+    fn from(error: PlacementError) -> Self {
+        match error {
+            PlacementError::UnknownRegion { region } => Self::UnknownRegion(region.to_string()),
+            PlacementError::NoLiveNode { region, .. } => Self::NoLiveNode {
+                region: region.to_string(),
+            },
+        }
+    }
+}
+
+/// A result together with where it happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct Placed<T> {
+    /// The result.
+    pub value: T,
+    /// The node that hosts the room.
+    pub node: String,
+    /// That node's region.
+    pub region: String,
+    /// Why there (`preferred region`, `fallback because ...`, `existing room`).
+    pub reason: String,
+}
+
+/// A region as `GET /v1/regions` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionStatus {
+    /// Region name.
+    pub name: String,
+    /// Aliases (country or edge codes).
+    pub aliases: Vec<String>,
+    /// Nodes configured.
+    pub nodes: usize,
+    /// Nodes live now.
+    pub live_nodes: usize,
+    /// A cheap endpoint on a live node of the region, for clients to measure latency.
+    pub ping_url: Option<String>,
+    /// Whether matchmaking without a preference uses this region.
+    pub default: bool,
+}
+
+/// `GET /v1/placement`: where a room is or would go, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlacementExplanation {
+    /// The room id.
+    pub room_id: RoomId,
+    /// The preferred region.
+    pub region: String,
+    /// The ring's owner in that region with every configured node up.
+    pub ring_owner: Option<String>,
+    /// Where a new room with this id would be created now.
+    pub placed_on: Option<String>,
+    /// The region it would be created in.
+    pub placed_region: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// The node holding the room's lease, if the room exists.
+    pub lease_holder: Option<String>,
+    /// The room's epoch, if it exists.
+    pub epoch: Option<u64>,
+}
+
+struct Lease {
+    revision: u64,
+    published: RoomInfo,
+    renewed_at: Instant,
+}
+
+/// This node's membership in the cluster.
+pub struct Cluster {
+    settings: ClusterSettings,
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    store: tokio::sync::Mutex<Option<kv::Store>>,
+    lobby: Arc<Lobby>,
+    metrics: Metrics,
+    membership: Membership,
+    replica: Replica,
+    leases: Mutex<HashMap<RoomId, Lease>>,
+    reconnected: Arc<Notify>,
+    leaving: AtomicBool,
+}
+
+impl Cluster {
+    /// Connects to NATS (retrying in the background if it is down) and starts the cluster's
+    /// tasks on the current actix system.
+    pub async fn start(
+        settings: ClusterSettings,
+        lobby: Arc<Lobby>,
+    ) -> Result<Arc<Self>, async_nats::ConnectError> {
+        let reconnected = Arc::new(Notify::new());
+        let on_event = Arc::clone(&reconnected);
+        let node_id = settings.node.id.to_string();
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("ludus-{node_id}"))
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connection_timeout(Duration::from_secs(2))
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis((100 * attempts as u64).min(1_000))
+            })
+            .event_callback(move |event| {
+                let on_event = Arc::clone(&on_event);
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            tracing::info!("connected to NATS");
+                            on_event.notify_one();
+                        }
+                        async_nats::Event::Disconnected => tracing::warn!("lost NATS"),
+                        other => tracing::debug!(event = %other, "NATS event"),
+                    }
+                }
+            })
+            .connect(settings.nats_url.as_str())
+            .await?;
+        let mut jetstream = jetstream::new(client.clone());
+        jetstream.set_timeout(settings.request_timeout);
+        let metrics = lobby.metrics().clone();
+        metrics.cluster_nodes.set(1);
+        let membership = Membership::new(
+            settings.node.id.clone(),
+            Arc::clone(&settings.regions),
+            settings.regions.cluster().node_timeout,
+        );
+        let cluster = Arc::new(Self {
+            settings,
+            client,
+            jetstream,
+            store: tokio::sync::Mutex::new(None),
+            lobby,
+            metrics,
+            membership,
+            replica: Replica::default(),
+            leases: Mutex::new(HashMap::new()),
+            reconnected,
+            leaving: AtomicBool::new(false),
+        });
+        actix_rt::spawn(Arc::clone(&cluster).heartbeat_loop());
+        actix_rt::spawn(Arc::clone(&cluster).heartbeat_listener());
+        actix_rt::spawn(Arc::clone(&cluster).lease_loop());
+        actix_rt::spawn(Arc::clone(&cluster).watch_loop());
+        actix_rt::spawn(Arc::clone(&cluster).request_loop());
+        actix_rt::spawn(Arc::clone(&cluster).announce_loop());
+        tracing::info!(node = %node_id, region = %cluster.settings.node.region, "joining cluster");
+        Ok(cluster)
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &NodeId {
+        &self.settings.node.id
+    }
+
+    /// This node's region.
+    pub fn region(&self) -> &RegionName {
+        &self.settings.node.region
+    }
+
+    /// Whether NATS is reachable right now.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    fn require_connection(&self) -> Result<(), ClusterError> {
+        if self.is_connected() {
+            Ok(())
+        } else {
+            Err(ClusterError::Unavailable)
+        }
+    }
+
+    fn node(&self, node_id: &str) -> Option<&Node> {
+        self.settings
+            .regions
+            .nodes()
+            .iter()
+            .find(|node| node.id.as_str() == node_id)
+    }
+
+    /// The WebSocket URL of `room_id` on `node_id`.
+    pub fn ws_url(&self, node_id: &str, room_id: &RoomId) -> Option<String> {
+        let base = self
+            .node(node_id)?
+            .ws_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
+        Some(format!("{base}/v1/rooms/{room_id}/ws"))
+    }
+
+    fn is_mine(&self, node_id: &str) -> bool {
+        self.settings.node.id.as_str() == node_id
+    }
+
+    /// A region name or alias, or the default region when absent.
+    pub fn resolve_region(&self, hint: Option<&str>) -> Result<RegionName, ClusterError> {
+        let regions = &self.settings.regions;
+        match hint.map(str::trim).filter(|hint| !hint.is_empty()) {
+            None => Ok(regions.default_region().clone()),
+            Some(hint) => regions
+                .resolve_region(hint)
+                .cloned()
+                .ok_or_else(|| ClusterError::UnknownRegion(hint.to_owned())),
+        }
+    }
+
+    fn is_fresh(&self, record: &RoomRecord) -> bool {
+        let lease_ms = u64::try_from(self.settings.lease.as_millis()).unwrap_or(u64::MAX);
+        let age = unix_millis(SystemTime::now()).saturating_sub(record.renewed_at_ms);
+        self.membership.is_live(&record.node) && age <= lease_ms.saturating_mul(2)
+    }
+
+    /// The live record of a room anywhere in the cluster.
+    pub fn locate(&self, room_id: &RoomId) -> Option<RoomRecord> {
+        self.replica
+            .get(room_id)
+            .filter(|record| self.is_fresh(record))
+    }
+
+    /// Where a client should go for a room this node does not hold.
+    pub fn redirect_for(&self, room_id: &RoomId) -> Option<Redirect> {
+        let record = self.locate(room_id)?;
+        if self.is_mine(&record.node) {
+            return None;
+        }
+        Some(Redirect {
+            room: room_id.clone(),
+            ws_url: self.ws_url(&record.node, room_id)?,
+            node: record.node,
+        })
+    }
+
+    /// Every live room of the cluster matching the filters.
+    pub fn list(
+        &self,
+        room_type: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<Vec<RoomRecord>, ClusterError> {
+        self.require_connection()?;
+        let region = region
+            .map(|hint| self.resolve_region(Some(hint)))
+            .transpose()?;
+        Ok(self.replica.list(|record| {
+            self.is_fresh(record)
+                && room_type.is_none_or(|room_type| record.info.room_type == room_type)
+                && region
+                    .as_ref()
+                    .is_none_or(|region| record.region == region.as_str())
+        }))
+    }
+
+    async fn ask(
+        &self,
+        node_id: &str,
+        request: &NodeRequest,
+    ) -> Result<NodeResponse, ClusterError> {
+        self.require_connection()?;
+        // expect: the request enums are plain data and always serialize.
+        let payload = serde_json::to_vec(request).expect("requests serialize");
+        let answer = tokio::time::timeout(
+            self.settings.request_timeout,
+            self.client
+                .request(rpc::node_subject(node_id), payload.into()),
+        )
+        .await
+        .map_err(|_| ClusterError::NodeUnavailable(node_id.to_owned()))?
+        .map_err(|_| ClusterError::NodeUnavailable(node_id.to_owned()))?;
+        let response: NodeResponse = serde_json::from_slice(&answer.payload)
+            .map_err(|_| ClusterError::NodeUnavailable(node_id.to_owned()))?;
+        match response {
+            NodeResponse::Failed { code, message } => Err(ClusterError::Remote { code, message }),
+            other => Ok(other),
+        }
+    }
+
+    async fn store(&self) -> Result<kv::Store, ClusterError> {
+        let mut store = self.store.lock().await;
+        if let Some(open) = store.as_ref() {
+            return Ok(open.clone());
+        }
+        let opened = directory::open_bucket(&self.jetstream, self.settings.lease)
+            .await
+            .map_err(|error| {
+                tracing::debug!(%error, "room directory bucket unavailable");
+                ClusterError::Unavailable
+            })?;
+        *store = Some(opened.clone());
+        Ok(opened)
+    }
+
+    async fn forget_store(&self) {
+        *self.store.lock().await = None;
+    }
+
+    fn record_for(&self, info: &RoomInfo) -> RoomRecord {
+        RoomRecord {
+            node: self.settings.node.id.to_string(),
+            region: self.settings.node.region.to_string(),
+            epoch: info.epoch,
+            info: info.clone(),
+            renewed_at_ms: unix_millis(SystemTime::now()),
+        }
+    }
+
+    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Lease>> {
+        self.leases
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Creates a room on this node, taking its lease first so that racing creators (on any
+    /// node) end with exactly one live room. Creating a room this node already holds returns
+    /// it unchanged, so a retried creation is harmless.
+    pub async fn create_here(&self, request: CreateRoom) -> Result<RoomInfo, ClusterError> {
+        self.require_connection()?;
+        let prepared = self.lobby.prepare_room(request)?;
+        let room_id = prepared.info.room_id.clone();
+        let store = self.store().await?;
+        let record = self.record_for(&prepared.info);
+        let claimed = directory::claim(&store, &record).await.map_err(|error| {
+            tracing::warn!(%room_id, %error, "cannot claim room lease");
+            ClusterError::Unavailable
+        })?;
+        match claimed {
+            Claim::Taken(revision) => {
+                self.leases().insert(
+                    room_id.clone(),
+                    Lease {
+                        revision,
+                        published: prepared.info.clone(),
+                        renewed_at: Instant::now(),
+                    },
+                );
+                match self.lobby.start_room(prepared) {
+                    Ok(info) => Ok(info),
+                    Err(error) => {
+                        self.leases().remove(&room_id);
+                        directory::release(&store, &room_id, revision).await;
+                        Err(error.into())
+                    }
+                }
+            }
+            Claim::Held(held) if self.is_mine(&held.node) => self
+                .lobby
+                .directory()
+                .info(&room_id)
+                .ok_or(ClusterError::Lobby(LobbyError::RoomExists(room_id))),
+            Claim::Held(_) => Err(LobbyError::RoomExists(room_id).into()),
+        }
+    }
+
+    async fn create_on(
+        &self,
+        node_id: &str,
+        request: CreateRoom,
+        reserve: Option<Option<String>>,
+    ) -> Result<(RoomInfo, Option<SeatGrant>), ClusterError> {
+        if self.is_mine(node_id) {
+            let info = self.create_here(request).await?;
+            let seat = match reserve {
+                Some(name) => Some(self.lobby.reserve_seat(&info.room_id, name).await?),
+                None => None,
+            };
+            return Ok((info, seat));
+        }
+        let ask = NodeRequest::Create {
+            room_type: request.room_type,
+            room_id: request.room_id.unwrap_or_default(),
+            max_players: request.max_players,
+            metadata: request.metadata,
+            reserve,
+        };
+        match self.ask(node_id, &ask).await? {
+            NodeResponse::Created { info, seat } => Ok((info, seat)),
+            _ => Err(ClusterError::NodeUnavailable(node_id.to_owned())),
+        }
+    }
+
+    /// Creates a room on the node placement picks for its id in the preferred region.
+    pub async fn create(
+        &self,
+        mut request: CreateRoom,
+        region_hint: Option<&str>,
+    ) -> Result<Placed<RoomInfo>, ClusterError> {
+        self.require_connection()?;
+        let region = self.resolve_region(region_hint)?;
+        let room_id = match &request.room_id {
+            Some(id) => RoomId::parse(id).map_err(LobbyError::from)?,
+            None => random_room_id(),
+        };
+        request.room_id = Some(room_id.to_string());
+        let decision = self
+            .membership
+            .view()
+            .placement
+            .place(room_id.as_str(), &region)?;
+        let (info, _) = self
+            .create_on(decision.node.as_str(), request, None)
+            .await?;
+        Ok(Placed {
+            value: info,
+            node: decision.node.to_string(),
+            region: decision.region.to_string(),
+            reason: decision.reason.to_string(),
+        })
+    }
+
+    async fn reserve_on(
+        &self,
+        node_id: &str,
+        room_id: &RoomId,
+        name: Option<String>,
+    ) -> Result<SeatGrant, ClusterError> {
+        if self.is_mine(node_id) {
+            return Ok(self.lobby.reserve_seat(room_id, name).await?);
+        }
+        let ask = NodeRequest::Reserve {
+            room_id: room_id.to_string(),
+            name,
+        };
+        match self.ask(node_id, &ask).await? {
+            NodeResponse::Reserved { seat } => Ok(seat),
+            _ => Err(ClusterError::NodeUnavailable(node_id.to_owned())),
+        }
+    }
+
+    /// Reserves a seat in a room wherever it lives.
+    pub async fn reserve(
+        &self,
+        room_id: &RoomId,
+        name: Option<String>,
+    ) -> Result<Placed<SeatGrant>, ClusterError> {
+        let (node, region) = if self.lobby.directory().addr(room_id).is_some() {
+            (
+                self.settings.node.id.to_string(),
+                self.settings.node.region.to_string(),
+            )
+        } else {
+            self.require_connection()?;
+            let record = self
+                .locate(room_id)
+                .ok_or_else(|| LobbyError::RoomNotFound(room_id.clone()))?;
+            (record.node, record.region)
+        };
+        let seat = self.reserve_on(&node, room_id, name).await?;
+        Ok(Placed {
+            value: seat,
+            node,
+            region,
+            reason: "existing room".to_owned(),
+        })
+    }
+
+    /// Joins an open room of `room_type` in the preferred region (or its fallbacks, in order),
+    /// or creates one on the node placement picks.
+    pub async fn matchmake(
+        &self,
+        room_type: &str,
+        region_hint: Option<&str>,
+        name: Option<String>,
+    ) -> Result<Placed<SeatGrant>, ClusterError> {
+        if !self.lobby.has_room_type(room_type) {
+            return Err(LobbyError::UnknownRoomType(room_type.to_owned()).into());
+        }
+        self.require_connection()?;
+        let preferred = self.resolve_region(region_hint)?;
+        let view = self.membership.view();
+        let mut skipped: Vec<String> = Vec::new();
+        for region in self.settings.regions.fallback_order(&preferred) {
+            let reason = if skipped.is_empty() {
+                "preferred region".to_owned()
+            } else {
+                format!(
+                    "fallback because {} had no live node or capacity",
+                    skipped.join(", ")
+                )
+            };
+            let mut open = self.replica.list(|record| {
+                record.region == region.as_str()
+                    && record.info.room_type == room_type
+                    && record.info.has_free_seat()
+                    && self.is_fresh(record)
+            });
+            open.sort_by_key(|record| {
+                std::cmp::Reverse(record.info.players + record.info.reserved)
+            });
+            for record in open.into_iter().take(MATCHMAKE_CANDIDATES) {
+                match self
+                    .reserve_on(&record.node, &record.info.room_id, name.clone())
+                    .await
+                {
+                    Ok(seat) => {
+                        return Ok(Placed {
+                            value: seat,
+                            node: record.node,
+                            region: record.region,
+                            reason: format!("{reason}; existing room"),
+                        })
+                    }
+                    Err(ClusterError::Lobby(_) | ClusterError::Remote { .. })
+                    | Err(ClusterError::NodeUnavailable(_)) => continue,
+                    Err(other) => return Err(other),
+                }
+            }
+            let room_id = random_room_id();
+            let Some(node) = view.placement.owner(room_id.as_str(), &region).cloned() else {
+                skipped.push(region.to_string());
+                continue;
+            };
+            let request = CreateRoom {
+                room_type: room_type.to_owned(),
+                room_id: Some(room_id.to_string()),
+                ..CreateRoom::default()
+            };
+            match self
+                .create_on(node.as_str(), request, Some(name.clone()))
+                .await
+            {
+                Ok((_, Some(seat))) => {
+                    return Ok(Placed {
+                        value: seat,
+                        node: node.to_string(),
+                        region: region.to_string(),
+                        reason: format!("{reason}; new room"),
+                    })
+                }
+                Ok((_, None)) => return Err(ClusterError::NodeUnavailable(node.to_string())),
+                Err(error) if matches!(error.code(), "at_capacity" | "node_unavailable") => {
+                    skipped.push(region.to_string());
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(ClusterError::NoLiveNode {
+            region: preferred.to_string(),
+        })
+    }
+
+    /// Delivers `payload` to a room wherever it lives, in its next tick's `events` as
+    /// `{"type": "message", "payload": ...}`.
+    pub async fn send_to_room(
+        &self,
+        room_id: &RoomId,
+        payload: serde_json::Value,
+    ) -> Result<Placed<()>, ClusterError> {
+        let event = serde_json::json!({ "type": "message", "payload": payload });
+        if self.lobby.directory().addr(room_id).is_some() {
+            self.lobby.deliver(room_id, json_value(&event))?;
+            return Ok(Placed {
+                value: (),
+                node: self.settings.node.id.to_string(),
+                region: self.settings.node.region.to_string(),
+                reason: "local room".to_owned(),
+            });
+        }
+        self.require_connection()?;
+        let record = self
+            .locate(room_id)
+            .ok_or_else(|| LobbyError::RoomNotFound(room_id.clone()))?;
+        let ask = NodeRequest::Deliver {
+            room_id: room_id.to_string(),
+            event,
+        };
+        self.ask(&record.node, &ask).await?;
+        Ok(Placed {
+            value: (),
+            node: record.node,
+            region: record.region,
+            reason: "existing room".to_owned(),
+        })
+    }
+
+    /// Broadcasts `payload` to every room of `region`, as `{"type": "announcement", ...}`.
+    pub async fn announce(
+        &self,
+        region: &str,
+        payload: serde_json::Value,
+    ) -> Result<String, ClusterError> {
+        self.require_connection()?;
+        let region = self.resolve_region(Some(region))?;
+        let event = serde_json::json!({ "type": "announcement", "region": region.as_str(), "payload": payload });
+        // expect: a JSON value always serializes.
+        let bytes = serde_json::to_vec(&event).expect("JSON serializes");
+        self.client
+            .publish(rpc::announce_subject(region.as_str()), bytes.into())
+            .await
+            .map_err(|_| ClusterError::Unavailable)?;
+        Ok(region.to_string())
+    }
+
+    /// Regions with their live node counts.
+    pub fn regions(&self) -> Vec<RegionStatus> {
+        let view = self.membership.view();
+        let regions = &self.settings.regions;
+        regions
+            .regions()
+            .map(|region| {
+                let nodes: Vec<&Node> = regions.nodes_in(&region.name).collect();
+                let live: Vec<&&Node> = nodes
+                    .iter()
+                    .filter(|node| view.live.contains(&node.id))
+                    .collect();
+                RegionStatus {
+                    name: region.name.to_string(),
+                    aliases: region.aliases.clone(),
+                    nodes: nodes.len(),
+                    live_nodes: live.len(),
+                    ping_url: live.first().map(|node| {
+                        format!("{}/v1/ping", node.http_url.as_str().trim_end_matches('/'))
+                    }),
+                    default: &region.name == regions.default_region(),
+                }
+            })
+            .collect()
+    }
+
+    /// Where `room_id` is or would be placed, and why.
+    pub fn explain(
+        &self,
+        room_id: &RoomId,
+        region_hint: Option<&str>,
+    ) -> Result<PlacementExplanation, ClusterError> {
+        let region = self.resolve_region(region_hint)?;
+        let ring_owner = Placement::with_all_nodes(&self.settings.regions)
+            .owner(room_id.as_str(), &region)
+            .map(ToString::to_string);
+        let view = self.membership.view();
+        let (placed_on, placed_region, mut reason) =
+            match view.placement.place(room_id.as_str(), &region) {
+                Ok(decision) => (
+                    Some(decision.node.to_string()),
+                    Some(decision.region.to_string()),
+                    decision.reason.to_string(),
+                ),
+                Err(error) => (None, None, error.to_string()),
+            };
+        if let (Some(owner), Some(placed)) = (&ring_owner, &placed_on) {
+            if owner != placed && placed_region.as_deref() == Some(region.as_str()) {
+                reason = format!("{reason}; ring owner `{owner}` is down");
+            }
+        }
+        let lease = self.locate(room_id);
+        if let Some(lease) = &lease {
+            reason = format!(
+                "{reason}; the room exists and stays on its lease holder `{}`",
+                lease.node
+            );
+        }
+        Ok(PlacementExplanation {
+            room_id: room_id.clone(),
+            region: region.to_string(),
+            ring_owner,
+            placed_on,
+            placed_region,
+            reason,
+            lease_holder: lease.as_ref().map(|record| record.node.clone()),
+            epoch: lease.map(|record| record.epoch),
+        })
+    }
+
+    /// Says goodbye: a `leaving` heartbeat (so peers drop this node at once) and the release of
+    /// every lease still held. Call after the rooms are closed.
+    pub async fn leave(&self) {
+        self.leaving.store(true, Ordering::Release);
+        if let Ok(store) = self.store().await {
+            let leases: Vec<(RoomId, u64)> = self
+                .leases()
+                .drain()
+                .map(|(room_id, lease)| (room_id, lease.revision))
+                .collect();
+            for (room_id, revision) in leases {
+                directory::release(&store, &room_id, revision).await;
+            }
+        }
+        self.publish_heartbeat(true).await;
+        let _ = self.client.flush().await;
+    }
+
+    async fn publish_heartbeat(&self, leaving: bool) {
+        let heartbeat = Heartbeat {
+            node: self.settings.node.id.to_string(),
+            rooms: self.lobby.directory().len(),
+            leaving,
+        };
+        // expect: a struct of a string, a number and a bool always serializes.
+        let payload = serde_json::to_vec(&heartbeat).expect("heartbeats serialize");
+        if let Err(error) = self
+            .client
+            .publish(rpc::HEARTBEAT_SUBJECT, payload.into())
+            .await
+        {
+            tracing::debug!(%error, "heartbeat not sent");
+        }
+    }
+
+    fn sweep(&self) {
+        let Some(change) = self.membership.sweep(Instant::now()) else {
+            return;
+        };
+        for node in &change.joined {
+            tracing::info!(%node, "node joined");
+            self.metrics
+                .cluster_membership_changes
+                .with_label_values(&["join"])
+                .inc();
+        }
+        for node in &change.left {
+            tracing::warn!(%node, "node left");
+            self.metrics
+                .cluster_membership_changes
+                .with_label_values(&["leave"])
+                .inc();
+        }
+        let live = i64::try_from(self.membership.view().live.len()).unwrap_or(i64::MAX);
+        self.metrics.cluster_nodes.set(live);
+    }
+
+    async fn heartbeat_loop(self: Arc<Self>) {
+        let mut interval =
+            tokio::time::interval(self.settings.regions.cluster().heartbeat_interval);
+        while !self.leaving.load(Ordering::Acquire) {
+            interval.tick().await;
+            self.publish_heartbeat(false).await;
+            self.sweep();
+        }
+    }
+
+    async fn heartbeat_listener(self: Arc<Self>) {
+        let Ok(mut heartbeats) = self.client.subscribe(rpc::HEARTBEAT_SUBJECT).await else {
+            tracing::error!("cannot subscribe to heartbeats");
+            return;
+        };
+        while let Some(message) = heartbeats.next().await {
+            let Ok(heartbeat) = serde_json::from_slice::<Heartbeat>(&message.payload) else {
+                continue;
+            };
+            if self.is_mine(&heartbeat.node) {
+                continue;
+            }
+            self.membership.record(&heartbeat, Instant::now());
+            if heartbeat.leaving || !self.membership.is_live(&heartbeat.node) {
+                self.sweep();
+            }
+        }
+    }
+
+    async fn lease_loop(self: Arc<Self>) {
+        let mut interval = tokio::time::interval(LEASE_ROUND);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !self.leaving.load(Ordering::Acquire) {
+            interval.tick().await;
+            if !self.is_connected() {
+                continue;
+            }
+            let Ok(store) = self.store().await else {
+                continue;
+            };
+            if let Err(error) = self.lease_round(&store).await {
+                tracing::debug!(%error, "lease round interrupted; reopening the directory");
+                self.forget_store().await;
+            }
+        }
+    }
+
+    /// One pass over the leases: release those of stopped rooms, publish changed listings,
+    /// renew due ones, claim local rooms that lack one, and stop rooms whose lease was lost.
+    async fn lease_round(&self, store: &kv::Store) -> Result<(), async_nats::Error> {
+        let local: HashMap<RoomId, RoomInfo> = self
+            .lobby
+            .directory()
+            .list(|_| true)
+            .into_iter()
+            .map(|info| (info.room_id.clone(), info))
+            .collect();
+        let stopped: Vec<(RoomId, u64)> = self
+            .leases()
+            .iter()
+            .filter(|(room_id, _)| !local.contains_key(*room_id))
+            .map(|(room_id, lease)| (room_id.clone(), lease.revision))
+            .collect();
+        for (room_id, revision) in stopped {
+            self.leases().remove(&room_id);
+            directory::release(store, &room_id, revision).await;
+        }
+        let renew_every = self.settings.lease / 3;
+        for (room_id, info) in local {
+            let due = {
+                let leases = self.leases();
+                match leases.get(&room_id) {
+                    None => Some(None),
+                    Some(lease)
+                        if lease.published != info || lease.renewed_at.elapsed() >= renew_every =>
+                    {
+                        Some(Some(lease.revision))
+                    }
+                    Some(_) => None,
+                }
+            };
+            let Some(revision) = due else { continue };
+            let record = self.record_for(&info);
+            let renewal = match revision {
+                Some(revision) => directory::renew(store, &record, revision).await?,
+                None => match directory::claim(store, &record).await? {
+                    Claim::Taken(revision) => Renewal::Renewed(revision),
+                    Claim::Held(held) if self.is_mine(&held.node) => {
+                        directory::renew(store, &record, 0).await?
+                    }
+                    Claim::Held(held) => Renewal::Lost { holder: held.node },
+                },
+            };
+            match renewal {
+                Renewal::Renewed(revision) => {
+                    self.leases().insert(
+                        room_id,
+                        Lease {
+                            revision,
+                            published: info,
+                            renewed_at: Instant::now(),
+                        },
+                    );
+                }
+                Renewal::Lost { holder } => {
+                    tracing::warn!(%room_id, %holder, "lost the room's lease; stopping it here");
+                    self.metrics.leases_lost.inc();
+                    self.leases().remove(&room_id);
+                    if let Some(room) = self.lobby.directory().addr(&room_id) {
+                        room.do_send(CloseRoom {
+                            reason: CloseCode::RoomMoved,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn watch_loop(self: Arc<Self>) {
+        while !self.leaving.load(Ordering::Acquire) {
+            let watch = match self.store().await {
+                Ok(store) => store.watch_all().await.ok(),
+                Err(_) => None,
+            };
+            let Some(mut watch) = watch else {
+                tokio::time::sleep(RETRY_PAUSE).await;
+                continue;
+            };
+            self.replica.clear();
+            loop {
+                tokio::select! {
+                    entry = watch.next() => match entry {
+                        Some(Ok(entry)) => self.replica.apply(&entry),
+                        _ => break,
+                    },
+                    () = self.reconnected.notified() => break,
+                }
+            }
+            self.forget_store().await;
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+
+    async fn request_loop(self: Arc<Self>) {
+        let subject = rpc::node_subject(self.settings.node.id.as_str());
+        let Ok(mut requests) = self.client.subscribe(subject).await else {
+            tracing::error!("cannot subscribe to node requests");
+            return;
+        };
+        while let Some(message) = requests.next().await {
+            let Some(reply) = message.reply.clone() else {
+                continue;
+            };
+            let cluster = Arc::clone(&self);
+            actix_rt::spawn(async move {
+                let response = match serde_json::from_slice::<NodeRequest>(&message.payload) {
+                    Ok(request) => cluster.answer(request).await,
+                    Err(error) => NodeResponse::Failed {
+                        code: "invalid_request".to_owned(),
+                        message: error.to_string(),
+                    },
+                };
+                // expect: responses are plain data and always serialize.
+                let payload = serde_json::to_vec(&response).expect("responses serialize");
+                if let Err(error) = cluster.client.publish(reply, payload.into()).await {
+                    tracing::debug!(%error, "reply not sent");
+                }
+            });
+        }
+    }
+
+    async fn answer(&self, request: NodeRequest) -> NodeResponse {
+        let failed = |error: ClusterError| NodeResponse::Failed {
+            code: error.code().to_owned(),
+            message: error.to_string(),
+        };
+        match request {
+            NodeRequest::Create {
+                room_type,
+                room_id,
+                max_players,
+                metadata,
+                reserve,
+            } => {
+                let request = CreateRoom {
+                    room_type,
+                    room_id: Some(room_id),
+                    max_players,
+                    metadata,
+                    epoch: None,
+                };
+                let node = self.settings.node.id.to_string();
+                match self.create_on(&node, request, reserve).await {
+                    Ok((info, seat)) => NodeResponse::Created { info, seat },
+                    Err(error) => failed(error),
+                }
+            }
+            NodeRequest::Reserve { room_id, name } => {
+                let reserved = match RoomId::parse(&room_id) {
+                    Ok(room_id) => self.lobby.reserve_seat(&room_id, name).await,
+                    Err(error) => Err(error.into()),
+                };
+                match reserved {
+                    Ok(seat) => NodeResponse::Reserved { seat },
+                    Err(error) => failed(error.into()),
+                }
+            }
+            NodeRequest::Deliver { room_id, event } => {
+                let delivered = RoomId::parse(&room_id)
+                    .map_err(LobbyError::from)
+                    .and_then(|room_id| self.lobby.deliver(&room_id, json_value(&event)));
+                match delivered {
+                    Ok(()) => NodeResponse::Delivered,
+                    Err(error) => failed(error.into()),
+                }
+            }
+        }
+    }
+
+    async fn announce_loop(self: Arc<Self>) {
+        let subject = rpc::announce_subject(self.settings.node.region.as_str());
+        let Ok(mut announcements) = self.client.subscribe(subject).await else {
+            tracing::error!("cannot subscribe to regional announcements");
+            return;
+        };
+        while let Some(message) = announcements.next().await {
+            if let Ok(event) = serde_json::from_slice::<serde_json::Value>(&message.payload) {
+                let rooms = self.lobby.deliver_to_all(&json_value(&event));
+                tracing::info!(rooms, "announcement delivered");
+            }
+        }
+    }
+}
