@@ -194,10 +194,6 @@ async fn connect_and_hello(
     send(&mut socket, &hello).await.map_err(connect_error)?;
     // Wait for `welcome` (and the first snapshot, which comes in the same frame). The caller
     // bounds this loop with the join timeout.
-    //
-    // Cluster extension point: when the server may answer `hello` with a redirect, recognize
-    // it here and return the new seat to `join`, which reconnects (with a bounded number of
-    // hops) instead of failing. Protocol version 1 has no redirect message.
     while session.player().is_none() {
         let refused = |reason: DisconnectReason| BotError::RefusedHello {
             room_id: seat.room_id.clone(),
@@ -207,6 +203,15 @@ async fn connect_and_hello(
             Some(Ok(Message::Binary(frame))) => {
                 if let Some(reply) = session.handle_frame(&frame, std::time::Instant::now()) {
                     send(&mut socket, &reply).await.map_err(connect_error)?;
+                }
+                // Cluster extension point: to follow redirects, check `ws_url` against the
+                // nodes the swarm may reach, reconnect there with the same token, and bound the
+                // hops. Until then a redirect is a failed join with its own error.
+                if let Some(redirect) = session.redirect() {
+                    return Err(BotError::Redirected {
+                        room_id: seat.room_id.clone(),
+                        ws_url: redirect.ws_url.clone(),
+                    });
                 }
             }
             Some(Ok(Message::Text(text))) => session.handle_text_frame(text.len()),

@@ -57,6 +57,15 @@ pub enum BotError {
         /// The close reason (see [`crate::stats::DisconnectReason`]).
         reason: String,
     },
+    /// The server answered `hello` with a redirect to another node. Bots do not follow it (they
+    /// connect only to the given server); see the extension point in `bot.rs`.
+    #[error("room `{room_id}` is on another node; redirected to `{ws_url}`")]
+    Redirected {
+        /// The room being joined.
+        room_id: RoomId,
+        /// Where the server sent the bot.
+        ws_url: String,
+    },
     /// No `welcome` arrived within the join timeout.
     #[error("room `{room_id}` sent no welcome within {timeout_ms} ms")]
     WelcomeTimeout {

@@ -124,6 +124,9 @@ pub struct Report {
     pub peak_connected: u64,
     /// Whether Ctrl-C cut the run short.
     pub interrupted: bool,
+    /// Why the ramp-up stopped early (`load` could not create a room), or null. The bots never
+    /// started count as failed joins.
+    pub ramp_error: Option<String>,
     /// Throughput over the hold.
     pub hold: HoldWindow,
     /// Every counter by name (see `Counter::name`).
@@ -154,6 +157,7 @@ impl Report {
         bots_started: u64,
         bots_aborted: u64,
         interrupted: bool,
+        ramp_error: Option<String>,
         hold: HoldWindow,
         timeline: Vec<TimelinePoint>,
     ) -> Self {
@@ -175,6 +179,7 @@ impl Report {
                 .max()
                 .unwrap_or(0),
             interrupted,
+            ramp_error,
             hold,
             counters: stats.counters(),
             disconnects: stats.disconnects(),
@@ -249,6 +254,9 @@ impl Report {
             .collect::<Vec<_>>()
             .join(" ");
         rows.push(("disconnects".into(), disconnects));
+        if let Some(ramp_error) = &self.ramp_error {
+            rows.push(("ramp-up stopped".into(), ramp_error.clone()));
+        }
         rows.push((
             "errors (rate)".into(),
             format!("{} ({:.4})", self.errors, self.error_rate),

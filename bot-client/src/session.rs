@@ -11,8 +11,8 @@
 
 use crate::stats::{BotCounters, Counter};
 use ludus_protocol::{
-    codec, Ack, ClientMessage, Delta, Input, InputAck, PlayerId, Resync, RoomState, ServerMessage,
-    Snapshot, Value, Welcome,
+    codec, Ack, ClientMessage, Delta, Input, InputAck, PlayerId, Redirect, Resync, RoomState,
+    ServerMessage, Snapshot, Value, Welcome,
 };
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -59,6 +59,8 @@ pub struct Session {
     next_seq: u32,
     /// Inputs sent and not yet acknowledged, oldest first, with their send time.
     inputs_in_flight: VecDeque<(u32, Instant)>,
+    /// Set when the server answered `hello` with a redirect to another node.
+    redirect: Option<Redirect>,
     counters: BotCounters,
 }
 
@@ -73,6 +75,7 @@ impl Default for Session {
             highest_epoch: None,
             next_seq: 1,
             inputs_in_flight: VecDeque::new(),
+            redirect: None,
             counters: BotCounters::default(),
         }
     }
@@ -82,6 +85,11 @@ impl Session {
     /// The player this session plays as, once `welcome` arrived.
     pub fn player(&self) -> Option<PlayerId> {
         self.player
+    }
+
+    /// The redirect the server answered `hello` with, if it did.
+    pub fn redirect(&self) -> Option<&Redirect> {
+        self.redirect.as_ref()
     }
 
     /// The mirrored room, when the session holds a consistent state.
@@ -184,6 +192,10 @@ impl Session {
             ServerMessage::Error(error) => {
                 tracing::debug!(code = %error.code, message = %error.message, "server error");
                 self.counters.incr(Counter::ServerErrors);
+                None
+            }
+            ServerMessage::Redirect(redirect) => {
+                self.redirect = Some(redirect);
                 None
             }
             ServerMessage::Event(_) | ServerMessage::Pong(_) => None,
@@ -543,6 +555,20 @@ mod tests {
         }
         assert_eq!(session.counters().get(Counter::InputsUnacked), 3);
         assert_eq!(session.counters().get(Counter::InputsSent), 259);
+    }
+
+    #[test]
+    fn a_redirect_instead_of_welcome_is_kept_for_the_bot() {
+        let redirect = Redirect {
+            room: RoomId::parse("r1").expect("valid id"),
+            node: "n2".into(),
+            ws_url: "ws://127.0.0.2:7878/v1/rooms/r1/ws".into(),
+        };
+        let mut session = Session::default();
+        let frame = frame(&[ServerMessage::Redirect(redirect.clone())]);
+        assert_eq!(session.handle_frame(&frame, Instant::now()), None);
+        assert_eq!(session.redirect(), Some(&redirect));
+        assert_eq!(session.player(), None);
     }
 
     #[test]

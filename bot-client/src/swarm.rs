@@ -1,7 +1,7 @@
 //! The swarm: starts bots at a ramp-up rate, holds the scenario, samples the totals once a
 //! second, stops every bot and builds the [`Report`].
 //!
-//! Steps, in this order: set up (create rooms for `load`), ramp up, wait for joins to settle,
+//! Steps, in this order: ramp up (creating `load`'s rooms as it goes), wait for joins to settle,
 //! hold (with churn for `soak`), drain (every bot leaves), final sample. Each step is bounded
 //! in time, and the number of bots ever started is bounded by the scenario (plus, for `soak`,
 //! churn rate × duration). Ctrl-C ends the ramp or the hold early and still drains and reports.
@@ -11,7 +11,7 @@ use crate::cli::{IdleArgs, LoadArgs, SoakArgs};
 use crate::error::ScenarioError;
 use crate::lobby::Lobby;
 use crate::report::{HoldWindow, Report, TimelinePoint};
-use crate::stats::{Counter, SwarmStats};
+use crate::stats::{BotCounters, Counter, SwarmStats};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -213,7 +213,6 @@ impl Interrupt {
 /// Runs `scenario` against the server and returns the report (gates already evaluated).
 pub async fn run(options: &RunOptions, scenario: &Scenario) -> Result<Report, ScenarioError> {
     let lobby = Lobby::new(&options.server)?;
-    let plans = join_plans(&lobby, options, scenario).await?;
     let stats = Arc::new(SwarmStats::default());
     let context = Arc::new(BotContext {
         lobby,
@@ -225,7 +224,7 @@ pub async fn run(options: &RunOptions, scenario: &Scenario) -> Result<Report, Sc
         input_hz: scenario.input_hz(),
         seed: options.seed,
         started: 0,
-        bots: Vec::with_capacity(plans.len()),
+        bots: Vec::with_capacity(scenario.bots() as usize),
         stopping: Vec::new(),
     };
     let started_unix_ms = unix_ms();
@@ -239,7 +238,14 @@ pub async fn run(options: &RunOptions, scenario: &Scenario) -> Result<Report, Sc
     ));
     let mut interrupt = Interrupt::new();
 
-    ramp_up(&mut swarm, plans, options.ramp_interval, &mut interrupt).await;
+    let ramp_error = match ramp_up(&mut swarm, options, scenario, &mut interrupt).await {
+        Ok(ramp_error) => ramp_error,
+        Err(error) => {
+            swarm.drain().await;
+            let _sampler_gone = sampler_stop_tx.send(()).is_err();
+            return Err(error);
+        }
+    };
     settle_joins(&stats, swarm.started, &mut interrupt).await;
 
     let hold_start = HoldMark::now(&stats);
@@ -271,52 +277,87 @@ pub async fn run(options: &RunOptions, scenario: &Scenario) -> Result<Report, Sc
         bots_started,
         bots_aborted,
         interrupt.fired,
+        ramp_error,
         hold,
         timeline,
     ))
 }
 
-/// Where each initial bot sits: `load` creates its rooms and reserves seats in them, the
-/// others matchmake.
-async fn join_plans(
-    lobby: &Lobby,
-    options: &RunOptions,
-    scenario: &Scenario,
-) -> Result<Vec<JoinPlan>, ScenarioError> {
-    let Scenario::Load(load) = scenario else {
-        let plan = JoinPlan::Matchmake {
-            room_type: options.room_type.clone(),
-        };
-        return Ok(vec![plan; scenario.bots() as usize]);
-    };
-    let mut plans = Vec::with_capacity(scenario.bots() as usize);
-    for _ in 0..load.rooms {
-        let room = lobby
-            .create_room(&options.room_type, load.players)
-            .await
-            .map_err(ScenarioError::Setup)?;
-        for _ in 0..load.players {
-            plans.push(JoinPlan::Reserve {
-                room_id: room.room_id.clone(),
-            });
-        }
-    }
-    Ok(plans)
-}
-
+/// Starts the scenario's bots, one per `ramp_interval`. `load` creates each room just before
+/// its first bot (a room created long before its players arrive may be disposed as empty);
+/// the other scenarios matchmake. Returns why the ramp-up stopped early, if it did.
 async fn ramp_up(
     swarm: &mut Swarm,
-    plans: Vec<JoinPlan>,
-    ramp_interval: Duration,
+    options: &RunOptions,
+    scenario: &Scenario,
     interrupt: &mut Interrupt,
-) {
-    let mut ramp = tokio::time::interval(ramp_interval);
-    for plan in plans {
-        tokio::select! {
-            _ = ramp.tick() => swarm.spawn(plan),
-            () = interrupt.wait() => return,
+) -> Result<Option<String>, ScenarioError> {
+    let mut ramp = tokio::time::interval(options.ramp_interval);
+    // Twice the planned ramp-up plus one join timeout: past that the server is not keeping up
+    // (lobby calls are slow), and going on would only stretch the run.
+    let ramp_limit = options.ramp_interval.mul_f64(f64::from(scenario.bots())) * 2 + JOIN_TIMEOUT;
+    let deadline = Instant::now() + ramp_limit;
+    let mut current_room = None;
+    for index in 0..scenario.bots() {
+        if Instant::now() > deadline {
+            let reason = format!("ramp-up exceeded {:.0} s", ramp_limit.as_secs_f64());
+            return Ok(Some(give_up(swarm, scenario, index, reason)));
         }
+        tokio::select! {
+            _ = ramp.tick() => {}
+            () = interrupt.wait() => return Ok(None),
+        }
+        let plan = match scenario {
+            Scenario::Load(load) => {
+                let room_id = match current_room.take() {
+                    Some(room_id) if index % load.players != 0 => room_id,
+                    _ => match swarm
+                        .context
+                        .lobby
+                        .create_room(&options.room_type, load.players)
+                        .await
+                    {
+                        Ok(room) => room.room_id,
+                        // The server is unreachable: nothing to measure.
+                        Err(error) if index == 0 => return Err(ScenarioError::Setup(error)),
+                        // The server stopped answering under load: that is a result. The
+                        // bots never started count as failed joins, and the run goes on.
+                        Err(error) => {
+                            let reason = format!("{error}: {}", error_chain_tail(&error));
+                            return Ok(Some(give_up(swarm, scenario, index, reason)));
+                        }
+                    },
+                };
+                current_room = Some(room_id.clone());
+                JoinPlan::Reserve { room_id }
+            }
+            Scenario::Soak(_) | Scenario::Idle(_) => JoinPlan::Matchmake {
+                room_type: options.room_type.clone(),
+            },
+        };
+        swarm.spawn(plan);
     }
+    Ok(None)
+}
+
+/// Ends the ramp-up early: the bots never started count as failed joins. Returns `reason`.
+fn give_up(swarm: &Swarm, scenario: &Scenario, started: u32, reason: String) -> String {
+    tracing::warn!(started, %reason, "ramp-up stopped early");
+    let never_started = u64::from(scenario.bots().saturating_sub(started));
+    let mut unstarted = BotCounters::default();
+    unstarted.add(Counter::JoinAttempts, never_started);
+    unstarted.add(Counter::FailedJoins, never_started);
+    unstarted.flush(&swarm.context.stats);
+    reason
+}
+
+/// The innermost cause of `error`, for one-line reports.
+fn error_chain_tail(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
 }
 
 /// Waits until every started bot joined or failed, at most one join timeout.
