@@ -43,10 +43,14 @@ pub fn test_config() -> ServerConfig {
     config
 }
 
+pub mod cluster;
+pub mod nats;
+
 /// A running server.
 pub struct TestServer {
     addr: SocketAddr,
     shutdown_tx: Option<oneshot::Sender<()>>,
+    kill_tx: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<Result<(), String>>>,
 }
 
@@ -58,23 +62,50 @@ impl TestServer {
 
     /// Starts a server with `config` and `registry`.
     pub fn start_with(config: ServerConfig, registry: GameRegistry) -> Self {
-        // expect: binding port 0 on loopback only fails on a broken test machine.
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Self::start_on(bind_loopback(), config, registry)
+    }
+
+    /// Starts a server on an already bound listener (cluster tests bind every node first, so
+    /// the region file can name their ports).
+    pub fn start_on(listener: TcpListener, config: ServerConfig, registry: GameRegistry) -> Self {
+        init_tracing();
         let addr = listener
             .local_addr()
             .expect("bound listener has an address");
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let (kill_tx, kill_rx) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            actix_rt::System::new()
-                .block_on(ludus_server::run(listener, config, registry, async {
+            actix_rt::System::new().block_on(async move {
+                let serving = ludus_server::run(listener, config, registry, async {
                     let _ = shutdown_rx.await;
-                }))
-                .map_err(|error| error.to_string())
+                });
+                tokio::select! {
+                    biased;
+                    Ok(()) = kill_rx => {
+                        // A crash, not a shutdown: drop everything without saying goodbye.
+                        actix_rt::System::current().stop();
+                        Ok(())
+                    }
+                    served = serving => served.map_err(|error| error.to_string()),
+                }
+            })
         });
         Self {
             addr,
             shutdown_tx: Some(shutdown_tx),
+            kill_tx: Some(kill_tx),
             thread: Some(thread),
+        }
+    }
+
+    /// Stops the server abruptly, as a crash would: no close frames, no leaving the cluster.
+    pub fn kill(mut self) {
+        if let Some(kill_tx) = self.kill_tx.take() {
+            let _ = kill_tx.send(());
+        }
+        // `shutdown_tx` stays alive until the thread is gone, so only the kill can fire.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 
@@ -114,6 +145,22 @@ impl Drop for TestServer {
     }
 }
 
+/// Logs to the test's output when `RUST_LOG` is set (e.g. `RUST_LOG=ludus_server=debug`).
+fn init_tracing() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// Binds `127.0.0.1:0`.
+pub fn bind_loopback() -> TcpListener {
+    // expect: binding port 0 on loopback only fails on a broken test machine.
+    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")
+}
+
 /// A seat granted by the lobby (`POST /v1/matchmake` or `/v1/rooms/{id}/seats`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Seat {
@@ -129,6 +176,12 @@ pub struct Seat {
     pub token: String,
     /// Expiry, Unix ms.
     pub expires_at_ms: u64,
+    /// The node hosting the room.
+    pub node: String,
+    /// That node's region.
+    pub region: String,
+    /// Why the room is there.
+    pub placement: String,
 }
 
 /// A JSON HTTP answer: status and body.

@@ -34,7 +34,7 @@ use futures_util::StreamExt;
 use ludus_protocol::{CloseCode, Redirect, RoomId};
 use ludus_regions::{Node, NodeId, Placement, PlacementError, RegionConfig, RegionName};
 use membership::{Heartbeat, Membership};
-use rpc::{NodeRequest, NodeResponse};
+use rpc::{NodeRequest, NodeResponse, SeatFor};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -385,6 +385,25 @@ impl Cluster {
             .filter(|record| self.is_fresh(record))
     }
 
+    /// The room's live record, from the replica or, when the replica has not caught up yet
+    /// (a room created a moment ago elsewhere), from the bucket itself.
+    async fn locate_now(&self, room_id: &RoomId) -> Result<RoomRecord, ClusterError> {
+        if let Some(record) = self.locate(room_id) {
+            return Ok(record);
+        }
+        self.require_connection()?;
+        let store = self.store().await?;
+        let stored = store
+            .get(room_id.as_str())
+            .await
+            .map_err(|_| ClusterError::Unavailable)?;
+        stored
+            .as_deref()
+            .and_then(RoomRecord::from_bytes)
+            .filter(|record| self.is_fresh(record))
+            .ok_or_else(|| LobbyError::RoomNotFound(room_id.clone()).into())
+    }
+
     /// Where a client should go for a room this node does not hold.
     pub fn redirect_for(&self, room_id: &RoomId) -> Option<Redirect> {
         let record = self.locate(room_id)?;
@@ -521,12 +540,16 @@ impl Cluster {
         &self,
         node_id: &str,
         request: CreateRoom,
-        reserve: Option<Option<String>>,
+        reserve: Option<SeatFor>,
     ) -> Result<(RoomInfo, Option<SeatGrant>), ClusterError> {
         if self.is_mine(node_id) {
             let info = self.create_here(request).await?;
             let seat = match reserve {
-                Some(name) => Some(self.lobby.reserve_seat(&info.room_id, name).await?),
+                Some(seat_for) => Some(
+                    self.lobby
+                        .reserve_seat(&info.room_id, seat_for.name)
+                        .await?,
+                ),
                 None => None,
             };
             return Ok((info, seat));
@@ -604,10 +627,7 @@ impl Cluster {
                 self.settings.node.region.to_string(),
             )
         } else {
-            self.require_connection()?;
-            let record = self
-                .locate(room_id)
-                .ok_or_else(|| LobbyError::RoomNotFound(room_id.clone()))?;
+            let record = self.locate_now(room_id).await?;
             (record.node, record.region)
         };
         let seat = self.reserve_on(&node, room_id, name).await?;
@@ -681,7 +701,7 @@ impl Cluster {
                 ..CreateRoom::default()
             };
             match self
-                .create_on(node.as_str(), request, Some(name.clone()))
+                .create_on(node.as_str(), request, Some(SeatFor { name: name.clone() }))
                 .await
             {
                 Ok((_, Some(seat))) => {
@@ -721,10 +741,7 @@ impl Cluster {
                 reason: "local room".to_owned(),
             });
         }
-        self.require_connection()?;
-        let record = self
-            .locate(room_id)
-            .ok_or_else(|| LobbyError::RoomNotFound(room_id.clone()))?;
+        let record = self.locate_now(room_id).await?;
         let ask = NodeRequest::Deliver {
             room_id: room_id.to_string(),
             event,
@@ -830,18 +847,30 @@ impl Cluster {
     /// every lease still held. Call after the rooms are closed.
     pub async fn leave(&self) {
         self.leaving.store(true, Ordering::Release);
-        if let Ok(store) = self.store().await {
-            let leases: Vec<(RoomId, u64)> = self
-                .leases()
-                .drain()
-                .map(|(room_id, lease)| (room_id, lease.revision))
-                .collect();
-            for (room_id, revision) in leases {
-                directory::release(&store, &room_id, revision).await;
-            }
+        if !self.is_connected() {
+            tracing::warn!("leaving without NATS: peers will time this node out");
+            return;
         }
-        self.publish_heartbeat(true).await;
-        let _ = self.client.flush().await;
+        let goodbye = async {
+            if let Ok(store) = self.store().await {
+                let leases: Vec<(RoomId, u64)> = self
+                    .leases()
+                    .drain()
+                    .map(|(room_id, lease)| (room_id, lease.revision))
+                    .collect();
+                for (room_id, revision) in leases {
+                    directory::release(&store, &room_id, revision).await;
+                }
+            }
+            self.publish_heartbeat(true).await;
+            let _ = self.client.flush().await;
+        };
+        if tokio::time::timeout(self.settings.request_timeout, goodbye)
+            .await
+            .is_err()
+        {
+            tracing::warn!("leaving the cluster timed out");
+        }
     }
 
     async fn publish_heartbeat(&self, leaving: bool) {

@@ -36,8 +36,8 @@ pub enum NodeRequest {
         max_players: Option<u32>,
         /// Listing metadata.
         metadata: serde_json::Value,
-        /// Reserve a seat for a player with this display name (matchmaking).
-        reserve: Option<Option<String>>,
+        /// Also reserve a first seat (matchmaking).
+        reserve: Option<SeatFor>,
     },
     /// Reserve a seat in a room hosted here.
     Reserve {
@@ -53,6 +53,13 @@ pub enum NodeRequest {
         /// The event, as JSON.
         event: serde_json::Value,
     },
+}
+
+/// Who a seat is reserved for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatFor {
+    /// The player's display name; the lobby picks one when absent.
+    pub name: Option<String>,
 }
 
 /// The answer to a [`NodeRequest`].

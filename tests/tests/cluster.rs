@@ -1,0 +1,438 @@
+//! Multi-node behaviour: each test starts its own `nats-server` and real nodes in two regions.
+
+use futures_util::StreamExt;
+use ludus_protocol::{CloseCode, ServerMessage, Value};
+use ludus_regions::{NodeId, Placement, RegionName};
+use ludus_tests::cluster::{TestCluster, LEASE_MS};
+use ludus_tests::*;
+use std::time::Duration;
+
+const LAYOUT: [(&str, &str); 3] = [("eu-1", "eu"), ("eu-2", "eu"), ("us-1", "us")];
+
+/// The node the ring gives `room_id` in `region` with every node up.
+fn ring_owner(cluster: &TestCluster, room_id: &str, region: &str) -> anyhow::Result<String> {
+    let regions = ludus_regions::load(cluster.regions_file())?;
+    let placement = Placement::with_all_nodes(&regions);
+    Ok(placement
+        .owner(room_id, &RegionName::new(region))
+        .map(NodeId::to_string)
+        .unwrap_or_default())
+}
+
+async fn create_room_on(
+    node: &TestServer,
+    room_id: &str,
+    region: &str,
+) -> anyhow::Result<HttpAnswer> {
+    post(
+        &format!("{}/v1/rooms", node.http_url()),
+        serde_json::json!({ "room_type": "arena", "room_id": room_id, "region": region }),
+    )
+    .await
+}
+
+async fn seat_on(node: &TestServer, room_id: &str) -> anyhow::Result<Seat> {
+    let answer = reserve(node, room_id).await?;
+    anyhow::ensure!(answer.status == 200, "seat refused: {}", answer.body);
+    Ok(serde_json::from_value(answer.body)?)
+}
+
+async fn listed_ids(node: &TestServer) -> anyhow::Result<Vec<String>> {
+    let rooms = get_json(&format!("{}/v1/rooms", node.http_url())).await?;
+    Ok(rooms["rooms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|room| room["room_id"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// A room id whose ring owner in `region` is `node`.
+fn id_owned_by(cluster: &TestCluster, node: &str, region: &str) -> anyhow::Result<String> {
+    for index in 0..1_000 {
+        let candidate = format!("{node}-room-{index}");
+        if ring_owner(cluster, &candidate, region)? == node {
+            return Ok(candidate);
+        }
+    }
+    anyhow::bail!("no id owned by {node}")
+}
+
+#[tokio::test]
+async fn a_room_created_on_one_node_lands_on_the_ring_owner_and_the_client_plays_there(
+) -> anyhow::Result<()> {
+    let cluster = TestCluster::start(&LAYOUT).await?;
+    let room_id = id_owned_by(&cluster, "eu-2", "eu")?;
+    let created = create_room_on(cluster.node("eu-1"), &room_id, "eu").await?;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["node"], "eu-2");
+    let seat = seat_on(cluster.node("us-1"), &room_id).await?;
+    assert_eq!(seat.node, "eu-2");
+    assert!(seat
+        .ws_url
+        .contains(&cluster.node("eu-2").addr().to_string()));
+    let mut player = Player::join(&seat).await?;
+    let me = player.id();
+    let seq = player.input(arena_move(0.5, 0.5)).await?;
+    player
+        .tick_until(40, |state| state.ack(me) == Some(seq))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn matchmaking_on_any_node_places_by_region_and_joins_open_rooms() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(&LAYOUT).await?;
+    let url = format!("{}/v1/matchmake", cluster.node("us-1").http_url());
+    let first = post(
+        &url,
+        serde_json::json!({"room_type": "arena", "region": "eu"}),
+    )
+    .await?;
+    let first: Seat = serde_json::from_value(first.body.clone())
+        .map_err(|_| anyhow::anyhow!("{}", first.body))?;
+    assert_eq!(first.region, "eu");
+    assert!(first.node.starts_with("eu-"));
+    Player::join(&first).await?;
+    // The directory is eventually consistent: wait until eu-1's replica has the room.
+    eventually(|| async {
+        Ok(listed_ids(cluster.node("eu-1"))
+            .await?
+            .contains(&first.room_id)
+            .then_some(()))
+    })
+    .await?;
+    // The same request through another node, with the region as an edge alias header, joins the
+    // open room rather than creating one.
+    let answer = reqwest::Client::new()
+        .post(format!("{}/v1/matchmake", cluster.node("eu-1").http_url()))
+        .header("x-ludus-region", "DE")
+        .json(&serde_json::json!({"room_type": "arena"}))
+        .send()
+        .await?;
+    let second: Seat = answer.json().await?;
+    assert_eq!(
+        second.room_id, first.room_id,
+        "joined the open room: {}",
+        second.placement
+    );
+    let us: Seat = serde_json::from_value(
+        post(
+            &url,
+            serde_json::json!({"room_type": "arena", "region": "US"}),
+        )
+        .await?
+        .body,
+    )?;
+    assert_eq!((us.node.as_str(), us.region.as_str()), ("us-1", "us"));
+    let unknown = post(
+        &url,
+        serde_json::json!({"room_type": "arena", "region": "mars"}),
+    )
+    .await?;
+    assert_eq!(
+        (unknown.status, unknown.error_code()),
+        (400, Some("unknown_region"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn listing_on_any_node_shows_every_room_and_they_stay_listed() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(&LAYOUT).await?;
+    let mut ids = Vec::new();
+    for (node, region) in LAYOUT {
+        let room_id = id_owned_by(&cluster, node, region)?;
+        let created = create_room_on(cluster.node("eu-1"), &room_id, region).await?;
+        assert_eq!(created.body["node"], node, "{}", created.body);
+        ids.push(room_id);
+    }
+    ids.sort();
+    for (node, _) in LAYOUT {
+        let server = cluster.node(node);
+        eventually(|| async {
+            let mut listed = listed_ids(server).await?;
+            listed.sort();
+            Ok((listed == ids).then_some(()))
+        })
+        .await?;
+    }
+    // Leases are renewed: after two lease periods every room is still listed everywhere.
+    tokio::time::sleep(Duration::from_millis(2 * LEASE_MS)).await;
+    for (node, _) in LAYOUT {
+        let mut listed = listed_ids(cluster.node(node)).await?;
+        listed.sort();
+        assert_eq!(listed, ids, "{node} still lists every room");
+    }
+    let eu_only = get_json(&format!(
+        "{}/v1/rooms?region=eu",
+        cluster.node("us-1").http_url()
+    ))
+    .await?;
+    assert_eq!(eu_only["rooms"].as_array().map(Vec::len), Some(2));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_connecting_to_the_wrong_node_is_redirected() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(&LAYOUT).await?;
+    let room_id = id_owned_by(&cluster, "eu-1", "eu")?;
+    create_room_on(cluster.node("eu-2"), &room_id, "eu").await?;
+    let seat = seat_on(cluster.node("eu-1"), &room_id).await?;
+    let wrong_url = seat.ws_url.replace(
+        &cluster.node("eu-1").addr().to_string(),
+        &cluster.node("us-1").addr().to_string(),
+    );
+    eventually(|| async {
+        let listed = listed_ids(cluster.node("us-1")).await?;
+        Ok(listed.contains(&room_id).then_some(()))
+    })
+    .await?;
+    let mut wrong = Connection::open(&wrong_url).await?;
+    wrong.hello(&seat.token).await?;
+    let Received::Batch(messages) = wrong.receive().await? else {
+        anyhow::bail!("closed without redirect")
+    };
+    let Some(ServerMessage::Redirect(redirect)) = messages.into_iter().next() else {
+        anyhow::bail!("expected a redirect")
+    };
+    assert_eq!(redirect.node, "eu-1");
+    assert_eq!(redirect.ws_url, seat.ws_url);
+    let (_, close) = wrong.expect_close().await?;
+    assert_eq!(close, Some(CloseCode::Redirect));
+    let mut right = Connection::open(&redirect.ws_url).await?;
+    right.hello(&seat.token).await?;
+    let Received::Batch(welcome) = right.receive().await? else {
+        anyhow::bail!("closed")
+    };
+    assert!(matches!(welcome.first(), Some(ServerMessage::Welcome(_))));
+    Ok(())
+}
+
+fn event_type(event: &Value) -> Option<&str> {
+    event
+        .as_map()?
+        .iter()
+        .find(|(key, _)| key.as_str() == Some("type"))?
+        .1
+        .as_str()
+}
+
+#[tokio::test]
+async fn messages_and_announcements_reach_rooms_on_other_nodes() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(&LAYOUT).await?;
+    let room_id = id_owned_by(&cluster, "eu-2", "eu")?;
+    create_room_on(cluster.node("eu-1"), &room_id, "eu").await?;
+    let mut player = Player::join(&seat_on(cluster.node("eu-2"), &room_id).await?).await?;
+    eventually(|| async {
+        Ok(listed_ids(cluster.node("us-1"))
+            .await?
+            .contains(&room_id)
+            .then_some(()))
+    })
+    .await?;
+    let sent = post(
+        &format!(
+            "{}/v1/rooms/{room_id}/messages",
+            cluster.node("us-1").http_url()
+        ),
+        serde_json::json!({"payload": {"text": "hello from us"}}),
+    )
+    .await?;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    let announced = post(
+        &format!("{}/v1/regions/eu/announce", cluster.node("us-1").http_url()),
+        serde_json::json!({"payload": "maintenance at noon"}),
+    )
+    .await?;
+    assert_eq!(announced.status, 202, "{}", announced.body);
+    let mut seen = Vec::new();
+    for _ in 0..60 {
+        if let Some(delta) = player.next_tick().await? {
+            seen.extend(
+                delta
+                    .events
+                    .iter()
+                    .filter_map(|event| event_type(event).map(str::to_owned)),
+            );
+        }
+        if seen.iter().any(|kind| kind == "message")
+            && seen.iter().any(|kind| kind == "announcement")
+        {
+            return Ok(());
+        }
+    }
+    anyhow::bail!("events seen: {seen:?}")
+}
+
+#[tokio::test]
+async fn killing_a_node_removes_it_from_placement_and_new_rooms_go_to_survivors(
+) -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(&LAYOUT).await?;
+    let orphan_id = id_owned_by(&cluster, "eu-2", "eu")?;
+    cluster.kill("eu-2");
+    cluster.wait_for_live("eu-1", 2).await?;
+    cluster.wait_for_live("us-1", 2).await?;
+    let explained = get_json(&format!(
+        "{}/v1/placement?room={orphan_id}&region=eu",
+        cluster.node("us-1").http_url()
+    ))
+    .await?;
+    assert_eq!(explained["ring_owner"], "eu-2");
+    assert_eq!(explained["placed_on"], "eu-1");
+    assert!(
+        explained["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("down"),
+        "{explained}"
+    );
+    for index in 0..6 {
+        let created = create_room_on(cluster.node("us-1"), &format!("after-{index}"), "eu").await?;
+        assert_eq!(created.status, 201, "{}", created.body);
+        assert_eq!(created.body["node"], "eu-1");
+    }
+    let metrics = get_text(&format!("{}/metrics", cluster.node("eu-1").http_url()))
+        .await?
+        .1;
+    assert!(
+        metrics.contains("ludus_cluster_membership_changes_total{change=\"leave\"} 1"),
+        "{metrics}"
+    );
+    // With the whole region down, matchmaking for it falls back to `us` and says so.
+    cluster.kill("eu-1");
+    cluster.wait_for_live("us-1", 1).await?;
+    let fallback: Seat = serde_json::from_value(
+        post(
+            &format!("{}/v1/matchmake", cluster.node("us-1").http_url()),
+            serde_json::json!({"room_type": "arena", "region": "eu"}),
+        )
+        .await?
+        .body,
+    )?;
+    assert_eq!(
+        (fallback.node.as_str(), fallback.region.as_str()),
+        ("us-1", "us")
+    );
+    assert!(
+        fallback.placement.contains("fallback"),
+        "{}",
+        fallback.placement
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn racing_creators_of_one_room_end_with_exactly_one_live_room() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(&LAYOUT).await?;
+    let creates = LAYOUT.map(|(node, _)| create_room_on(cluster.node(node), "contested", "eu"));
+    let answers = futures_util::future::join_all(creates).await;
+    let mut nodes = std::collections::BTreeSet::new();
+    for answer in answers {
+        let answer = answer?;
+        match answer.status {
+            201 => {
+                nodes.insert(answer.body["node"].as_str().unwrap_or_default().to_owned());
+            }
+            409 => assert_eq!(answer.error_code(), Some("room_exists")),
+            other => anyhow::bail!("unexpected {other}: {}", answer.body),
+        }
+    }
+    assert_eq!(
+        nodes.len(),
+        1,
+        "every success names the same node: {nodes:?}"
+    );
+    let mut hosting = 0;
+    for (node, _) in LAYOUT {
+        let health = get_json(&format!("{}/healthz", cluster.node(node).http_url())).await?;
+        hosting += health["rooms"].as_u64().unwrap_or_default();
+    }
+    assert_eq!(hosting, 1, "exactly one actor across the cluster");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_node_that_loses_its_lease_stops_serving_the_room() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(&LAYOUT).await?;
+    let room_id = id_owned_by(&cluster, "eu-1", "eu")?;
+    create_room_on(cluster.node("eu-1"), &room_id, "eu").await?;
+    let mut player = Player::join(&seat_on(cluster.node("eu-1"), &room_id).await?).await?;
+    // Another node takes the lease, as it would after eu-1 stalled past its lease.
+    let client = async_nats::connect(cluster.nats.url()).await?;
+    let store = async_nats::jetstream::new(client)
+        .get_key_value("ludus_rooms")
+        .await?;
+    let entry = store.entry(room_id.as_str()).await?.expect("leased entry");
+    let mut record: serde_json::Value = serde_json::from_slice(&entry.value)?;
+    record["node"] = "eu-2".into();
+    store
+        .update(
+            room_id.as_str(),
+            serde_json::to_vec(&record)?.into(),
+            entry.revision,
+        )
+        .await?;
+    let (_, close) = player.connection.expect_close().await?;
+    assert_eq!(close, Some(CloseCode::RoomMoved));
+    Ok(())
+}
+
+#[tokio::test]
+async fn stopping_and_restarting_nats_keeps_rooms_playing_and_the_cluster_recovers(
+) -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(&LAYOUT).await?;
+    let room_id = id_owned_by(&cluster, "eu-1", "eu")?;
+    create_room_on(cluster.node("eu-2"), &room_id, "eu").await?;
+    let mut player = Player::join(&seat_on(cluster.node("eu-1"), &room_id).await?).await?;
+    cluster.nats.stop();
+    let matchmake_url = format!("{}/v1/matchmake", cluster.node("eu-2").http_url());
+    eventually(|| async {
+        let answer = post(&matchmake_url, serde_json::json!({"room_type": "arena"})).await?;
+        Ok(
+            (answer.status == 503 && answer.error_code() == Some("cluster_unavailable"))
+                .then_some(()),
+        )
+    })
+    .await?;
+    let before = player.state.tick();
+    for _ in 0..20 {
+        player.next_tick().await?;
+    }
+    assert!(
+        player.state.tick() >= before + 20,
+        "the room kept ticking without NATS"
+    );
+    cluster.nats.restart()?;
+    eventually(|| async {
+        Ok(listed_ids(cluster.node("us-1"))
+            .await
+            .ok()
+            .filter(|ids| ids.contains(&room_id))
+            .map(|_| ()))
+    })
+    .await?;
+    cluster.wait_for_live("us-1", 3).await?;
+    let seat = post(&matchmake_url, serde_json::json!({"room_type": "arena"})).await?;
+    assert_eq!(seat.status, 200, "{}", seat.body);
+    player.next_tick().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_regions_endpoint_lists_live_nodes_and_ping_urls() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(&LAYOUT).await?;
+    let regions = get_json(&format!("{}/v1/regions", cluster.node("eu-1").http_url())).await?;
+    let list = regions["regions"].as_array().cloned().unwrap_or_default();
+    let eu = list
+        .iter()
+        .find(|region| region["name"] == "eu")
+        .expect("eu listed");
+    assert_eq!(eu["live_nodes"], 2);
+    assert_eq!(eu["default"], true);
+    let ping = eu["ping_url"].as_str().expect("ping url");
+    let (status, _) = get_text(ping).await?;
+    assert_eq!(status, 200);
+    let _ = futures_util::stream::iter([()]).next().await;
+    Ok(())
+}
