@@ -215,6 +215,6 @@ pub struct ErrorMessage {
 pub struct Pong {
     /// The ping's nonce.
     pub nonce: u64,
-    /// The room's current tick (0 before joining).
+    /// The tick of the last frame the server sent this client (0 before joining).
     pub tick: u64,
 }

@@ -117,12 +117,18 @@ impl FlowControl {
         }
     }
 
-    /// Forgets the current stream until the next snapshot (the client asked for a resync).
-    /// Returns `false` when a snapshot was already awaited, so the caller asks only once.
+    /// The client asked for a resync: forget the stream until the next snapshot. Returns
+    /// `false` (and changes nothing) when a snapshot is already awaited, so the caller asks only
+    /// once, or when the session is paused: a paused client resumes by acknowledging, never by
+    /// asking, or a client that never reads could pull snapshot after snapshot past the window.
     pub fn await_snapshot(&mut self) -> bool {
-        let was_awaiting = matches!(self.state, FlowState::AwaitingSnapshot);
-        self.state = FlowState::AwaitingSnapshot;
-        !was_awaiting
+        match self.state {
+            FlowState::Streaming { .. } => {
+                self.state = FlowState::AwaitingSnapshot;
+                true
+            }
+            FlowState::AwaitingSnapshot | FlowState::Paused { .. } => false,
+        }
     }
 }
 
@@ -174,6 +180,26 @@ mod tests {
         let (mut flow, now) = streaming(4);
         assert_eq!(flow.on_delta(12, 11, now), FrameVerdict::SkipAndResync);
         assert_eq!(flow.on_delta(13, 12, now), FrameVerdict::Skip);
+    }
+
+    #[test]
+    fn a_paused_client_cannot_resync_its_way_past_the_window() {
+        let (mut flow, now) = streaming(2);
+        assert_eq!(flow.on_delta(11, 10, now), FrameVerdict::Forward);
+        assert_eq!(flow.on_delta(12, 11, now), FrameVerdict::Skip);
+        assert!(
+            !flow.await_snapshot(),
+            "no snapshot on request while paused"
+        );
+        assert!(
+            flow.paused_for(now).is_some(),
+            "the slow-client clock keeps running"
+        );
+        assert!(flow.on_ack(11), "acking is the way back");
+        assert!(
+            !flow.await_snapshot(),
+            "and then only one snapshot is asked for"
+        );
     }
 
     #[test]

@@ -311,10 +311,10 @@ async fn reserve_seat(
     state: web::Data<ApiState>,
     request: HttpRequest,
     path: web::Path<String>,
-    body: Option<web::Json<SeatBody>>,
+    body: web::Json<SeatBody>,
 ) -> Result<HttpResponse, ApiError> {
     let room_id = parse_room_id(&path)?;
-    let name = check_name(body.and_then(|body| body.into_inner().name))?;
+    let name = check_name(body.into_inner().name)?;
     let placed = state.gateway.reserve(&room_id, name).await?;
     Ok(seat_response(&state, &request, placed))
 }

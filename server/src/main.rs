@@ -88,7 +88,11 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     if cli.check_config {
-        match toml::to_string_pretty(&config) {
+        let mut shown = config.clone();
+        if shown.server.secret.is_some() {
+            shown.server.secret = Some("<redacted>".to_owned());
+        }
+        match toml::to_string_pretty(&shown) {
             Ok(text) => println!("{text}"),
             Err(error) => eprintln!("error: cannot print configuration: {error}"),
         }

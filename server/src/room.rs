@@ -323,27 +323,52 @@ impl Room {
     ) {
         let tick = delta.tick;
         let base_tick = delta.base_tick;
+        // A member owed a snapshot gets it instead of the delta; the tick's broadcast events
+        // ride along as `event` messages so that member does not lose them.
+        let snapshot_events = if self.members.values().any(|member| member.needs_snapshot) {
+            delta.events.clone()
+        } else {
+            Vec::new()
+        };
         let delta_part = codec::encode_server(&ServerMessage::Delta(delta));
         let shared = Bytes::from(codec::batch_frame(&[&delta_part]));
-        let mut snapshot_part: Option<Vec<u8>> = None;
+        let mut snapshot_parts: Option<Vec<Vec<u8>>> = None;
         let mut skipped = 0;
         let mut gone = Vec::new();
         for (player, member) in &mut self.members {
-            let (kind, main_part) = if member.needs_snapshot {
-                let part = snapshot_part.get_or_insert_with(|| {
-                    codec::encode_server(&ServerMessage::Snapshot(self.simulation.snapshot()))
+            let player_extras = extras.get(player);
+            let (kind, bytes) = if member.needs_snapshot {
+                let main_parts = snapshot_parts.get_or_insert_with(|| {
+                    let snapshot = ServerMessage::Snapshot(self.simulation.snapshot());
+                    std::iter::once(codec::encode_server(&snapshot))
+                        .chain(snapshot_events.iter().map(|payload| {
+                            codec::encode_server(&ServerMessage::Event(Event {
+                                payload: payload.clone(),
+                            }))
+                        }))
+                        .collect()
                 });
-                (FrameKind::Snapshot { tick }, part.as_slice())
+                let parts: Vec<&[u8]> = main_parts
+                    .iter()
+                    .chain(player_extras.into_iter().flatten())
+                    .map(Vec::as_slice)
+                    .collect();
+                (
+                    FrameKind::Snapshot { tick },
+                    Bytes::from(codec::batch_frame(&parts)),
+                )
             } else {
-                (FrameKind::Delta { tick, base_tick }, delta_part.as_slice())
-            };
-            let bytes = match extras.get(player) {
-                None if !member.needs_snapshot => shared.clone(),
-                player_extras => {
-                    let mut parts: Vec<&[u8]> = vec![main_part];
-                    parts.extend(player_extras.into_iter().flatten().map(Vec::as_slice));
-                    Bytes::from(codec::batch_frame(&parts))
-                }
+                let bytes = match player_extras {
+                    None => shared.clone(),
+                    Some(player_extras) => {
+                        let parts: Vec<&[u8]> = std::iter::once(&delta_part)
+                            .chain(player_extras)
+                            .map(Vec::as_slice)
+                            .collect();
+                        Bytes::from(codec::batch_frame(&parts))
+                    }
+                };
+                (FrameKind::Delta { tick, base_tick }, bytes)
             };
             match member.frames.try_send(RoomFrame { kind, bytes }) {
                 Ok(()) => member.needs_snapshot = false,
@@ -441,20 +466,18 @@ impl Handler<JoinRoom> for Room {
         }
         let bytes = self.encode_welcome_and_snapshot(message.player, message.session_id);
         let tick = self.simulation.tick();
-        let needs_snapshot = message
-            .frames
-            .try_send(RoomFrame {
-                kind: FrameKind::Snapshot { tick },
-                bytes,
-            })
-            .is_err();
+        // do_send: one bounded frame into a fresh mailbox; the welcome must never be dropped.
+        message.frames.do_send(RoomFrame {
+            kind: FrameKind::Snapshot { tick },
+            bytes,
+        });
         self.members.insert(
             message.player,
             Member {
                 session_id: message.session_id,
                 frames: message.frames,
                 closer: message.closer,
-                needs_snapshot,
+                needs_snapshot: false,
             },
         );
         self.publish_listing();

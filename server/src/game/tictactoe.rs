@@ -157,6 +157,7 @@ impl Game for TicTacToe {
         );
         self.seats.push(Seat { player, entity });
         if self.seats.len() == 2 {
+            // A newcomer always starts a fresh game, even after a forfeit.
             self.start();
         }
         self.publish(ctx);
@@ -166,13 +167,22 @@ impl Game for TicTacToe {
         let Some(seat) = self.seat_of(player) else {
             return;
         };
+        let mid_game = matches!(self.status, Status::Playing { .. });
         let leaver = self.seats.remove(seat);
         ctx.entities.remove(leaver.entity);
         // The remaining player now sits in seat 0 and plays X next game.
         if let Some(remaining) = self.seats.first() {
             ctx.entities.set(remaining.entity, "mark", "X");
         }
-        self.status = Status::Waiting;
+        self.status = if mid_game && !self.seats.is_empty() {
+            ctx.broadcast(Value::Map(vec![
+                (Value::from("type"), Value::from("forfeit")),
+                (Value::from("player"), Value::from(player.0)),
+            ]));
+            Status::Won { winner: 0 }
+        } else {
+            Status::Waiting
+        };
         self.publish(ctx);
     }
 
@@ -282,6 +292,17 @@ mod tests {
         assert!(harness
             .run(|ctx| game.on_input(ctx, PlayerId(2), &cell(4)))
             .is_err());
+    }
+
+    #[test]
+    fn leaving_mid_game_forfeits_to_the_other_player() {
+        let (mut harness, mut game) = started();
+        harness.run(|ctx| game.on_leave(ctx, PlayerId(1)));
+        assert_eq!(game.status, Status::Won { winner: 0 });
+        assert_eq!(game.player_value(0), Value::from(2u64));
+        assert_eq!(harness.events.len(), 1);
+        harness.run(|ctx| game.on_join(ctx, PlayerId(3), "new"));
+        assert!(matches!(game.status, Status::Playing { turn: 0, .. }));
     }
 
     #[test]

@@ -1,9 +1,6 @@
 //! The bot swarm against a real server on port 0: every bot joins, sees strictly increasing
 //! ticks, has its inputs acknowledged, and the JSON report carries the fields documented in
 //! `bot-client/README.md`.
-//!
-//! Destined for `tests/tests/bots.rs`; needs `ludus-bots = { workspace = true }` in
-//! `tests/Cargo.toml` (owned by the tests crate), which is why it waits here, uncompiled.
 
 use ludus_bots::bot::{run_bot, BotConfig, BotContext, JoinPlan, StopMode};
 use ludus_bots::cli::LoadArgs;
@@ -59,10 +56,18 @@ async fn every_bot_joins_sees_increasing_ticks_and_gets_its_inputs_acknowledged(
         let stats = &context.stats;
         let count = |counter: Counter| stats.get(counter);
         assert_eq!(count(Counter::Joined), 1, "bot {index}");
-        assert!(count(Counter::DeltasApplied) >= 10, "bot {index}: {:?}", stats.counters());
+        assert!(
+            count(Counter::DeltasApplied) >= 10,
+            "bot {index}: {:?}",
+            stats.counters()
+        );
         assert_eq!(count(Counter::TickRegressions), 0, "bot {index}");
         assert_eq!(count(Counter::DecodeErrors), 0, "bot {index}");
-        assert!(count(Counter::InputsAcked) >= 5, "bot {index}: {:?}", stats.counters());
+        assert!(
+            count(Counter::InputsAcked) >= 5,
+            "bot {index}: {:?}",
+            stats.counters()
+        );
         assert!(stats.total_latency().count >= 5, "bot {index}");
     }
 }
@@ -70,7 +75,8 @@ async fn every_bot_joins_sees_increasing_ticks_and_gets_its_inputs_acknowledged(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_load_run_writes_a_report_with_the_documented_fields() {
     let server = TestServer::start();
-    let report_path = std::env::temp_dir().join(format!("ludus-bots-report-{}.json", std::process::id()));
+    let report_path =
+        std::env::temp_dir().join(format!("ludus-bots-report-{}.json", std::process::id()));
     let options = RunOptions {
         server: server.http_url(),
         room_type: "arena".into(),
@@ -110,14 +116,29 @@ async fn a_load_run_writes_a_report_with_the_documented_fields() {
     assert_eq!(json["errors"], 0);
     assert_eq!(json["gates"]["passed"], true);
     for field in ["deltas_per_s", "messages_per_s", "bytes_per_s", "seconds"] {
-        assert!(json["hold"][field].as_f64().is_some_and(|value| value > 0.0), "hold.{field}");
+        assert!(
+            json["hold"][field]
+                .as_f64()
+                .is_some_and(|value| value > 0.0),
+            "hold.{field}"
+        );
     }
-    for field in ["count", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms"] {
+    for field in [
+        "count", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms",
+    ] {
         assert!(json["latency"][field].is_number(), "latency.{field}");
     }
     let timeline = json["timeline"].as_array().expect("timeline is an array");
     assert!(!timeline.is_empty());
-    for field in ["t_s", "unix_ms", "connected", "messages_per_s", "deltas_per_s", "p99_ms", "errors"] {
+    for field in [
+        "t_s",
+        "unix_ms",
+        "connected",
+        "messages_per_s",
+        "deltas_per_s",
+        "p99_ms",
+        "errors",
+    ] {
         assert!(timeline[0][field].is_number(), "timeline[].{field}");
     }
     assert!(json["peak_connected"].as_u64().is_some_and(|peak| peak > 0));
