@@ -160,40 +160,63 @@ async fn join(
         .map_err(|_| timed_out())?
 }
 
+/// A client follows at most this many redirects per join (one is the normal case: a seat
+/// handed out for a room that moved, or a client that dialled the wrong node).
+const MAX_REDIRECTS: usize = 3;
+
 async fn connect_and_hello(
     lobby: &Lobby,
     seat: &Seat,
     session: &mut Session,
 ) -> Result<Socket, BotError> {
+    let mut ws_url = seat.ws_url.clone();
+    for _ in 0..=MAX_REDIRECTS {
+        match connect_once(lobby, seat, &ws_url, session).await? {
+            HelloOutcome::Welcomed(socket) => return Ok(socket),
+            // The token stays valid on the node the server named: say hello there.
+            HelloOutcome::Redirected(next) => ws_url = next,
+        }
+    }
+    Err(BotError::Redirected {
+        room_id: seat.room_id.clone(),
+        ws_url,
+    })
+}
+
+/// How one `hello` ended.
+enum HelloOutcome {
+    Welcomed(Socket),
+    Redirected(String),
+}
+
+async fn connect_once(
+    lobby: &Lobby,
+    seat: &Seat,
+    ws_url: &str,
+    session: &mut Session,
+) -> Result<HelloOutcome, BotError> {
     let connect_error = |source| BotError::Connect {
         room_id: seat.room_id.clone(),
         source: Box::new(source),
     };
-    // The lobby checked that `ws_url` is on the server's host and port, so connecting to the
-    // lobby's own address is connecting to `ws_url`.
-    let base = lobby.base_url();
-    let host = base.host_str().unwrap_or("127.0.0.1");
-    let port = base.port_or_known_default().unwrap_or(80);
-    let tcp = TcpStream::connect((host, port))
+    let (host, port) = lobby.reachable_ws_url(ws_url)?;
+    let tcp = TcpStream::connect((host.as_str(), port))
         .await
         .map_err(|error| connect_error(error.into()))?;
     // Inputs are tiny and latency-sensitive; Nagle would hold them back.
     tcp.set_nodelay(true)
         .map_err(|error| connect_error(error.into()))?;
-    let (mut socket, _response) = tokio_tungstenite::client_async_with_config(
-        seat.ws_url.as_str(),
-        tcp,
-        Some(websocket_config()),
-    )
-    .await
-    .map_err(connect_error)?;
+    let (mut socket, _response) =
+        tokio_tungstenite::client_async_with_config(ws_url, tcp, Some(websocket_config()))
+            .await
+            .map_err(connect_error)?;
     let hello = ClientMessage::Hello(Hello {
         protocol: PROTOCOL_VERSION,
         token: seat.token.clone(),
     });
     send(&mut socket, &hello).await.map_err(connect_error)?;
-    // Wait for `welcome` (and the first snapshot, which comes in the same frame). The caller
-    // bounds this loop with the join timeout.
+    // Wait for `welcome` (and the first snapshot, which comes in the same frame) or a redirect.
+    // The caller bounds this loop with the join timeout.
     while session.player().is_none() {
         let refused = |reason: DisconnectReason| BotError::RefusedHello {
             room_id: seat.room_id.clone(),
@@ -204,14 +227,8 @@ async fn connect_and_hello(
                 if let Some(reply) = session.handle_frame(&frame, std::time::Instant::now()) {
                     send(&mut socket, &reply).await.map_err(connect_error)?;
                 }
-                // Cluster extension point: to follow redirects, check `ws_url` against the
-                // nodes the swarm may reach, reconnect there with the same token, and bound the
-                // hops. Until then a redirect is a failed join with its own error.
-                if let Some(redirect) = session.redirect() {
-                    return Err(BotError::Redirected {
-                        room_id: seat.room_id.clone(),
-                        ws_url: redirect.ws_url.clone(),
-                    });
+                if let Some(redirect) = session.take_redirect() {
+                    return Ok(HelloOutcome::Redirected(redirect.ws_url));
                 }
             }
             Some(Ok(Message::Text(text))) => session.handle_text_frame(text.len()),
@@ -220,7 +237,7 @@ async fn connect_and_hello(
             Some(Err(_)) | None => return Err(refused(DisconnectReason::NoCloseFrame)),
         }
     }
-    Ok(socket)
+    Ok(HelloOutcome::Welcomed(socket))
 }
 
 /// Plays until stopped or disconnected; returns why the session ended.

@@ -166,20 +166,24 @@ impl Lobby {
     }
 
     fn check_ws_url(&self, seat: Seat) -> Result<Seat, BotError> {
-        let same_server = Url::parse(&seat.ws_url).is_ok_and(|ws_url| {
-            matches!(ws_url.scheme(), "ws")
-                && ws_url.host_str() == self.base.host_str()
-                && ws_url.port_or_known_default() == self.base.port_or_known_default()
-        });
-        // Cluster extension point: when the lobby may hand out seats on other nodes, widen
-        // this check to the cluster's known node list instead of the single server host.
-        if same_server {
-            Ok(seat)
-        } else {
-            Err(BotError::ForeignWsUrl {
-                ws_url: seat.ws_url,
-                server: self.base.to_string(),
-            })
+        self.reachable_ws_url(&seat.ws_url)?;
+        Ok(seat)
+    }
+
+    /// Checks that a WebSocket URL (a seat's, or a redirect's) is one the swarm may connect to:
+    /// plain `ws://` on the server's host. Any port is allowed, because the nodes of a cluster
+    /// on one host differ only by port; another host never is, so a swarm only ever loads the
+    /// machine it was pointed at. Returns the `(host, port)` to dial.
+    pub fn reachable_ws_url(&self, ws_url: &str) -> Result<(String, u16), BotError> {
+        let foreign = || BotError::ForeignWsUrl {
+            ws_url: ws_url.to_owned(),
+            server: self.base.to_string(),
+        };
+        let url = Url::parse(ws_url).map_err(|_| foreign())?;
+        let same_host = url.scheme() == "ws" && url.host_str() == self.base.host_str();
+        match (same_host, url.host_str(), url.port_or_known_default()) {
+            (true, Some(host), Some(port)) => Ok((host.to_owned(), port)),
+            _ => Err(foreign()),
         }
     }
 }
@@ -229,9 +233,12 @@ mod tests {
         assert!(lobby
             .check_ws_url(seat("ws://127.0.0.1:7878/v1/rooms/r1/ws"))
             .is_ok());
+        // Another node of a cluster on the same host.
+        assert!(lobby
+            .check_ws_url(seat("ws://127.0.0.1:9999/v1/rooms/r1/ws"))
+            .is_ok());
         for foreign in [
             "ws://10.0.0.1:7878/v1/rooms/r1/ws",
-            "ws://127.0.0.1:9999/v1/rooms/r1/ws",
             "wss://127.0.0.1:7878/v1/rooms/r1/ws",
             "garbage",
         ] {

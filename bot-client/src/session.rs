@@ -92,6 +92,11 @@ impl Session {
         self.redirect.as_ref()
     }
 
+    /// Takes the redirect, so the session can say `hello` again on the node it names.
+    pub fn take_redirect(&mut self) -> Option<Redirect> {
+        self.redirect.take()
+    }
+
     /// The mirrored room, when the session holds a consistent state.
     pub fn room(&self) -> Option<&RoomState> {
         match &self.phase {

@@ -8,7 +8,8 @@ use ludus_bots::cli::LoadArgs;
 use ludus_bots::stats::Counter;
 use ludus_bots::swarm::{self, Gates, RunOptions, Scenario};
 use ludus_protocol::{
-    codec, ClientMessage, Delta, InputAck, PlayerId, RoomId, ServerMessage, Snapshot, Welcome,
+    codec, ClientMessage, Delta, InputAck, PlayerId, Redirect, RoomId, ServerMessage, Snapshot,
+    Welcome,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,12 +25,16 @@ const TICK: Duration = Duration::from_millis(20);
 struct Faults {
     /// Skip one tick (a gap) every this many ticks; 0 for never.
     gap_every: u64,
+    /// Answer each token's first `hello` with a redirect (to this same server), as a node of a
+    /// cluster does for a room it does not hold.
+    redirect_first_hello: bool,
 }
 
 struct FakeServer {
     addr: std::net::SocketAddr,
     next_id: AtomicU64,
     faults: Faults,
+    redirected: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl FakeServer {
@@ -39,6 +44,7 @@ impl FakeServer {
             addr: listener.local_addr().expect("addr"),
             next_id: AtomicU64::new(1),
             faults,
+            redirected: std::sync::Mutex::new(std::collections::HashSet::new()),
         });
         let accepting = Arc::clone(&server);
         tokio::spawn(async move {
@@ -132,6 +138,21 @@ impl FakeServer {
         let Ok(ClientMessage::Hello(hello)) = codec::decode_client(&hello) else {
             return;
         };
+        let first_hello = self
+            .redirected
+            .lock()
+            .expect("lock")
+            .insert(hello.token.clone());
+        if self.faults.redirect_first_hello && first_hello {
+            let redirect = ServerMessage::Redirect(Redirect {
+                room: RoomId::parse("room").expect("valid"),
+                node: "elsewhere".into(),
+                ws_url: format!("ws://{}/v1/rooms/room/ws", self.addr),
+            });
+            let _ = send(&mut socket, &[redirect]).await;
+            let _ = socket.close(None).await;
+            return;
+        }
         let player = PlayerId(hello.token.parse().unwrap_or(0));
         let welcome = ServerMessage::Welcome(Welcome {
             session: player.0,
@@ -244,7 +265,11 @@ fn load(server: String, rooms: u32, players: u32) -> (RunOptions, Scenario) {
 
 #[tokio::test]
 async fn every_bot_joins_plays_gets_its_inputs_acknowledged_and_leaves() {
-    let server = FakeServer::start(Faults { gap_every: 0 }).await;
+    let server = FakeServer::start(Faults {
+        gap_every: 0,
+        redirect_first_hello: false,
+    })
+    .await;
     let (options, scenario) = load(server.url(), 3, 4);
     let report = tokio::time::timeout(Duration::from_secs(30), swarm::run(&options, &scenario))
         .await
@@ -267,7 +292,11 @@ async fn every_bot_joins_plays_gets_its_inputs_acknowledged_and_leaves() {
 
 #[tokio::test]
 async fn gaps_are_detected_and_resynced() {
-    let server = FakeServer::start(Faults { gap_every: 10 }).await;
+    let server = FakeServer::start(Faults {
+        gap_every: 10,
+        redirect_first_hello: false,
+    })
+    .await;
     let (options, scenario) = load(server.url(), 1, 2);
     let report = tokio::time::timeout(Duration::from_secs(30), swarm::run(&options, &scenario))
         .await
@@ -278,6 +307,28 @@ async fn gaps_are_detected_and_resynced() {
     assert_eq!(report.counter(Counter::Resyncs), gaps);
     assert!(report.counter(Counter::Snapshots) > 2);
     assert_eq!(report.counter(Counter::TickRegressions), 0);
+}
+
+#[tokio::test]
+async fn bots_follow_a_redirect_to_the_node_named() {
+    let server = FakeServer::start(Faults {
+        gap_every: 0,
+        redirect_first_hello: true,
+    })
+    .await;
+    let (options, scenario) = load(server.url(), 1, 3);
+    let report = tokio::time::timeout(Duration::from_secs(30), swarm::run(&options, &scenario))
+        .await
+        .expect("bounded run")
+        .expect("run succeeds");
+    assert_eq!(
+        server.redirected.lock().expect("lock").len(),
+        3,
+        "each bot was redirected once"
+    );
+    assert_eq!(report.counter(Counter::Joined), 3, "{report:#?}");
+    assert_eq!(report.counter(Counter::FailedJoins), 0);
+    assert!(report.counter(Counter::DeltasApplied) > 0);
 }
 
 #[tokio::test]

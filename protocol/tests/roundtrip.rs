@@ -6,8 +6,8 @@
 
 use ludus_protocol::{
     codec, Ack, ClientMessage, Delta, Entity, EntityId, EntityUpdate, ErrorCode, ErrorMessage,
-    Event, Hello, Input, InputAck, Leave, Ping, PlayerId, Pong, Resync, RoomId, ServerMessage,
-    Snapshot, Value, Welcome,
+    Event, Hello, Input, InputAck, Leave, Ping, PlayerId, Pong, Redirect, Resync, RoomId,
+    ServerMessage, Snapshot, Value, Welcome,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -176,6 +176,16 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
             .prop_map(|(code, message)| ServerMessage::Error(ErrorMessage { code, message })),
         (any::<u64>(), any::<u64>())
             .prop_map(|(nonce, tick)| ServerMessage::Pong(Pong { nonce, tick })),
+        (
+            "[a-z0-9-]{1,20}",
+            "[a-z0-9-]{1,12}",
+            "ws://[a-z0-9.:/]{1,40}"
+        )
+            .prop_map(|(room, node, ws_url)| ServerMessage::Redirect(Redirect {
+                room: RoomId::parse(&room).expect("generated ids are valid"),
+                node,
+                ws_url,
+            })),
     ]
 }
 
