@@ -436,3 +436,70 @@ async fn the_regions_endpoint_lists_live_nodes_and_ping_urls() -> anyhow::Result
     let _ = futures_util::stream::iter([()]).next().await;
     Ok(())
 }
+
+mod config_errors {
+    use ludus_server::cluster::ClusterSettings;
+    use ludus_tests::test_config;
+    use std::path::Path;
+
+    const NODE: &str = "\n[[nodes]]\nid = \"eu-1\"\nregion = \"eu\"\nws_url = \"ws://127.0.0.1:7801\"\nhttp_url = \"http://127.0.0.1:7801\"\nweight = 1\n";
+
+    fn settings_error(dir: &Path, region_file: &str, node_id: &str) -> String {
+        let path = dir.join("regions.toml");
+        std::fs::write(&path, region_file).expect("temp dir is writable");
+        let mut config = test_config();
+        config.cluster.regions_file = Some(path);
+        config.cluster.node_id = Some(node_id.to_owned());
+        match ClusterSettings::from_config(&config) {
+            Ok(_) => "no error".to_owned(),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn cluster_config_errors_name_the_file_line_and_field() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("regions.toml");
+        let header = "version = 1\ndefault_region = \"eu\"\n\n[cluster]\nnats_url = \"nats://127.0.0.1:4222\"\n\n[regions.eu]\n";
+        assert_eq!(
+            settings_error(dir.path(), &format!("{header}{NODE}"), "eu-9"),
+            format!("cluster.node_id: node `eu-9` is not in {}", file.display())
+        );
+        let without_nats = "version = 1\ndefault_region = \"eu\"\n\n[regions.eu]\n";
+        assert_eq!(
+            settings_error(dir.path(), &format!("{without_nats}{NODE}"), "eu-1"),
+            format!(
+                "{}: cluster.nats_url: a cluster needs a NATS URL",
+                file.display()
+            )
+        );
+        let zero_weight = format!("{header}{}", NODE.replace("weight = 1", "weight = 0"));
+        let message = settings_error(dir.path(), &zero_weight, "eu-1");
+        assert!(
+            message.starts_with(&format!("{}:14: nodes[0].weight:", file.display())),
+            "{message}"
+        );
+        assert_eq!(
+            settings_error(dir.path(), &format!("{header}{NODE}"), "eu-1"),
+            "no error"
+        );
+    }
+
+    #[test]
+    fn a_node_id_without_a_region_file_is_refused() {
+        let mut config = test_config();
+        config.cluster.node_id = Some("eu-1".to_owned());
+        let error = ludus_server::config::load(None, &[])
+            .map(|mut loaded| {
+                loaded.config = config;
+                loaded
+            })
+            .expect("defaults load")
+            .validate(&["arena"])
+            .expect_err("incomplete cluster config");
+        assert_eq!(
+            error.to_string(),
+            "default: cluster.regions_file: is required when cluster.node_id is set"
+        );
+    }
+}
