@@ -11,8 +11,8 @@
 use anyhow::{anyhow, bail, Context};
 use futures_util::{SinkExt, StreamExt};
 use ludus_protocol::{
-    codec, Ack, ClientMessage, CloseCode, Delta, ErrorMessage, Hello, Input, PlayerId, RoomState,
-    ServerMessage, Value, Welcome, PROTOCOL_VERSION,
+    codec, Ack, ClientMessage, CloseCode, Delta, ErrorCode, ErrorMessage, Hello, Input, PlayerId,
+    RoomState, ServerMessage, Value, Welcome, PROTOCOL_VERSION,
 };
 use ludus_server::config::ServerConfig;
 use ludus_server::game::GameRegistry;
@@ -344,6 +344,26 @@ impl Connection {
             }
         }
         bail!("the server never closed")
+    }
+
+    /// Reads until the server closes and checks that it sent `error` (in an `error` message)
+    /// and closed with `close`.
+    pub async fn expect_refusal(
+        &mut self,
+        error: ErrorCode,
+        close: CloseCode,
+    ) -> anyhow::Result<()> {
+        let (errors, closed) = self.expect_close().await?;
+        let codes: Vec<ErrorCode> = errors.iter().map(|message| message.code).collect();
+        anyhow::ensure!(
+            codes.contains(&error),
+            "expected error {error}, got {codes:?}"
+        );
+        anyhow::ensure!(
+            closed == Some(close),
+            "expected close {close}, got {closed:?}"
+        );
+        Ok(())
     }
 
     /// Sends `hello` with `token`.

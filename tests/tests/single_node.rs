@@ -167,12 +167,9 @@ async fn a_wrong_protocol_version_is_refused_with_its_close_code() -> anyhow::Re
             token: seat.token.clone(),
         }))
         .await?;
-    let (errors, close) = connection.expect_close().await?;
-    assert_eq!(
-        errors.first().map(|error| error.code),
-        Some(ErrorCode::ProtocolVersion)
-    );
-    assert_eq!(close, Some(CloseCode::ProtocolVersion));
+    connection
+        .expect_refusal(ErrorCode::ProtocolVersion, CloseCode::ProtocolVersion)
+        .await?;
     Ok(())
 }
 
@@ -213,12 +210,9 @@ async fn a_malformed_frame_gets_a_protocol_error_and_a_close_and_the_room_carrie
     let server = TestServer::start();
     let (mut good, mut bad, room) = two_in_a_room(&server).await?;
     bad.connection.send_raw(vec![0xc1, 0xff, 0x00]).await?;
-    let (errors, close) = bad.connection.expect_close().await?;
-    assert_eq!(
-        errors.last().map(|error| error.code),
-        Some(ErrorCode::MalformedMessage)
-    );
-    assert_eq!(close, Some(CloseCode::ProtocolError));
+    bad.connection
+        .expect_refusal(ErrorCode::MalformedMessage, CloseCode::ProtocolError)
+        .await?;
     carries_on(&mut good, &server, &room).await
 }
 
@@ -227,12 +221,9 @@ async fn a_text_frame_is_a_protocol_error() -> anyhow::Result<()> {
     let server = TestServer::start();
     let (_good, mut bad, _room) = two_in_a_room(&server).await?;
     bad.connection.send_text("{\"input\": 1}").await?;
-    let (errors, close) = bad.connection.expect_close().await?;
-    assert_eq!(
-        errors.last().map(|error| error.code),
-        Some(ErrorCode::MalformedMessage)
-    );
-    assert_eq!(close, Some(CloseCode::ProtocolError));
+    bad.connection
+        .expect_refusal(ErrorCode::MalformedMessage, CloseCode::ProtocolError)
+        .await?;
     Ok(())
 }
 
@@ -243,12 +234,9 @@ async fn an_oversized_frame_gets_a_protocol_error_and_a_close_and_the_room_carri
     let (mut good, mut bad, room) = two_in_a_room(&server).await?;
     let limit = test_config().session.max_message_bytes;
     bad.connection.send_raw(vec![0x90; limit + 100]).await?;
-    let (errors, close) = bad.connection.expect_close().await?;
-    assert_eq!(
-        errors.last().map(|error| error.code),
-        Some(ErrorCode::MessageTooLarge)
-    );
-    assert_eq!(close, Some(CloseCode::MessageTooLarge));
+    bad.connection
+        .expect_refusal(ErrorCode::MessageTooLarge, CloseCode::MessageTooLarge)
+        .await?;
     carries_on(&mut good, &server, &room).await
 }
 
@@ -258,12 +246,9 @@ async fn a_frame_far_beyond_the_codec_limit_is_refused_too() -> anyhow::Result<(
     let (mut good, mut bad, room) = two_in_a_room(&server).await?;
     let limit = test_config().session.max_message_bytes;
     bad.connection.send_raw(vec![0x90; limit * 10]).await?;
-    let (errors, close) = bad.connection.expect_close().await?;
-    assert_eq!(
-        errors.last().map(|error| error.code),
-        Some(ErrorCode::MessageTooLarge)
-    );
-    assert_eq!(close, Some(CloseCode::MessageTooLarge));
+    bad.connection
+        .expect_refusal(ErrorCode::MessageTooLarge, CloseCode::MessageTooLarge)
+        .await?;
     carries_on(&mut good, &server, &room).await
 }
 
@@ -277,12 +262,10 @@ async fn exceeding_the_input_rate_gets_the_rate_limited_error_then_a_kick() -> a
     for _ in 0..60 {
         player.input(arena_move(1.0, 0.0)).await?;
     }
-    let (errors, close) = player.connection.expect_close().await?;
-    assert_eq!(
-        errors.first().map(|error| error.code),
-        Some(ErrorCode::RateLimited)
-    );
-    assert_eq!(close, Some(CloseCode::RateLimited));
+    player
+        .connection
+        .expect_refusal(ErrorCode::RateLimited, CloseCode::RateLimited)
+        .await?;
     assert!(metric(&server, "ludus_inputs_dropped_total").await? > 0.0);
     Ok(())
 }
@@ -462,12 +445,9 @@ async fn messages_before_hello_are_refused() -> anyhow::Result<()> {
             ludus_protocol::Ack { tick: 1 },
         )))
         .await?;
-    let (errors, close) = connection.expect_close().await?;
-    assert_eq!(
-        errors.first().map(|error| error.code),
-        Some(ErrorCode::UnexpectedMessage)
-    );
-    assert_eq!(close, Some(CloseCode::ProtocolError));
+    connection
+        .expect_refusal(ErrorCode::UnexpectedMessage, CloseCode::ProtocolError)
+        .await?;
     Ok(())
 }
 
