@@ -163,6 +163,17 @@ impl Gateway {
         }
     }
 
+    /// Ends a room; its members are closed with `room_disposed` (4009).
+    pub async fn dispose(&self, room_id: &RoomId) -> Result<Placed<()>, ClusterError> {
+        match &self.cluster {
+            Some(cluster) => cluster.dispose(room_id).await,
+            None => {
+                self.lobby.dispose(room_id)?;
+                Ok(local((), "local room"))
+            }
+        }
+    }
+
     /// Broadcasts an announcement to every room of a region; returns the region.
     pub async fn announce(
         &self,

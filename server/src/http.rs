@@ -3,6 +3,7 @@
 //! Routes:
 //! - `POST /v1/rooms` create a room; `GET /v1/rooms?room_type=&region=` list rooms;
 //! - `POST /v1/rooms/{room_id}/seats` reserve a seat in a given room;
+//! - `DELETE /v1/rooms/{room_id}` end a room (members are closed with 4009);
 //! - `POST /v1/rooms/{room_id}/messages` deliver a message into a room's next tick;
 //! - `POST /v1/matchmake` join-or-create by room type (region from the body, else the
 //!   `X-Ludus-Region` header an edge proxy sets, else the default region);
@@ -349,6 +350,17 @@ async fn send_message(
     })))
 }
 
+async fn dispose_room(
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let room_id = parse_room_id(&path)?;
+    let placed = state.gateway.dispose(&room_id).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "room_id": room_id, "node": placed.node, "region": placed.region,
+    })))
+}
+
 async fn announce(
     state: web::Data<ApiState>,
     path: web::Path<String>,
@@ -463,6 +475,7 @@ pub fn configure(state: web::Data<ApiState>) -> impl FnOnce(&mut web::ServiceCon
             .app_data(query_errors)
             .route("/v1/rooms", web::post().to(create_room))
             .route("/v1/rooms", web::get().to(list_rooms))
+            .route("/v1/rooms/{room_id}", web::delete().to(dispose_room))
             .route("/v1/rooms/{room_id}/seats", web::post().to(reserve_seat))
             .route("/v1/rooms/{room_id}/ws", web::get().to(websocket))
             .route("/v1/rooms/{room_id}/messages", web::post().to(send_message))

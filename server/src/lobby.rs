@@ -311,6 +311,18 @@ impl Lobby {
         Ok(info)
     }
 
+    /// Ends a room: its members are closed with `room_disposed` (4009) and it is unlisted.
+    pub fn dispose(&self, room_id: &RoomId) -> Result<(), LobbyError> {
+        let room = self
+            .directory
+            .addr(room_id)
+            .ok_or_else(|| LobbyError::RoomNotFound(room_id.clone()))?;
+        room.do_send(CloseRoom {
+            reason: CloseCode::RoomDisposed,
+        });
+        Ok(())
+    }
+
     /// Queues `event` for the room's next tick.
     pub fn deliver(&self, room_id: &RoomId, event: Value) -> Result<(), LobbyError> {
         let room = self

@@ -213,6 +213,18 @@ pub async fn post(url: &str, body: serde_json::Value) -> anyhow::Result<HttpAnsw
     Ok(HttpAnswer { status, body })
 }
 
+/// DELETEs `url`.
+pub async fn delete(url: &str) -> anyhow::Result<HttpAnswer> {
+    let response = reqwest::Client::new()
+        .delete(url)
+        .timeout(WAIT)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(serde_json::Value::Null);
+    Ok(HttpAnswer { status, body })
+}
+
 /// GETs `url` and returns the body as text.
 pub async fn get_text(url: &str) -> anyhow::Result<(u16, String)> {
     let response = reqwest::Client::new().get(url).timeout(WAIT).send().await?;

@@ -581,3 +581,53 @@ async fn tictactoe_is_playable_and_refuses_moves_out_of_turn() -> anyhow::Result
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn an_operator_can_dispose_a_room_and_its_players_are_told() -> anyhow::Result<()> {
+    let server = TestServer::start();
+    let mut player = Player::matchmake(&server, "arena").await?;
+    let room = player.welcome.room.to_string();
+    let disposed = delete(&format!("{}/v1/rooms/{room}", server.http_url())).await?;
+    assert_eq!(disposed.status, 202, "{}", disposed.body);
+    let (_, close) = player.connection.expect_close().await?;
+    assert_eq!(close, Some(CloseCode::RoomDisposed));
+    assert_eq!(
+        reserve(&server, &room).await?.error_code(),
+        Some("room_not_found")
+    );
+    let again = delete(&format!("{}/v1/rooms/{room}", server.http_url())).await?;
+    assert_eq!(
+        (again.status, again.error_code()),
+        (404, Some("room_not_found"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unused_seat_reservation_expires_and_frees_its_seat() -> anyhow::Result<()> {
+    let mut config = test_config();
+    config.rooms.seat_reservation_ms = 1_000;
+    let server = TestServer::start_with(config, GameRegistry::builtin());
+    let room = create_room(&server, "arena", 1).await?;
+    let unused = reserve(&server, &room).await?;
+    assert_eq!(unused.status, 200);
+    assert_eq!(
+        reserve(&server, &room).await?.error_code(),
+        Some("room_full")
+    );
+    let seat: Seat = eventually(|| async {
+        let answer = reserve(&server, &room).await?;
+        Ok((answer.status == 200)
+            .then(|| serde_json::from_value(answer.body))
+            .transpose()?)
+    })
+    .await?;
+    // The expired token is refused; the new one seats its player.
+    let stale: Seat = serde_json::from_value(unused.body)?;
+    let mut late = Connection::open(&stale.ws_url).await?;
+    late.hello(&stale.token).await?;
+    let (_, close) = late.expect_close().await?;
+    assert_eq!(close, Some(CloseCode::Unauthorized));
+    Player::join(&seat).await?;
+    Ok(())
+}

@@ -755,6 +755,30 @@ impl Cluster {
         })
     }
 
+    /// Ends a room wherever it lives (members are closed with 4009).
+    pub async fn dispose(&self, room_id: &RoomId) -> Result<Placed<()>, ClusterError> {
+        if self.lobby.directory().addr(room_id).is_some() {
+            self.lobby.dispose(room_id)?;
+            return Ok(Placed {
+                value: (),
+                node: self.settings.node.id.to_string(),
+                region: self.settings.node.region.to_string(),
+                reason: "local room".to_owned(),
+            });
+        }
+        let record = self.locate_now(room_id).await?;
+        let ask = NodeRequest::Dispose {
+            room_id: room_id.to_string(),
+        };
+        self.ask(&record.node, &ask).await?;
+        Ok(Placed {
+            value: (),
+            node: record.node,
+            region: record.region,
+            reason: "existing room".to_owned(),
+        })
+    }
+
     /// Broadcasts `payload` to every room of `region`, as `{"type": "announcement", ...}`.
     pub async fn announce(
         &self,
@@ -1120,12 +1144,21 @@ impl Cluster {
                     Err(error) => failed(error.into()),
                 }
             }
+            NodeRequest::Dispose { room_id } => {
+                let disposed = RoomId::parse(&room_id)
+                    .map_err(LobbyError::from)
+                    .and_then(|room_id| self.lobby.dispose(&room_id));
+                match disposed {
+                    Ok(()) => NodeResponse::Done,
+                    Err(error) => failed(error.into()),
+                }
+            }
             NodeRequest::Deliver { room_id, event } => {
                 let delivered = RoomId::parse(&room_id)
                     .map_err(LobbyError::from)
                     .and_then(|room_id| self.lobby.deliver(&room_id, json_value(&event)));
                 match delivered {
-                    Ok(()) => NodeResponse::Delivered,
+                    Ok(()) => NodeResponse::Done,
                     Err(error) => failed(error.into()),
                 }
             }

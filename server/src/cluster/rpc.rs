@@ -46,6 +46,11 @@ pub enum NodeRequest {
         /// The player's display name.
         name: Option<String>,
     },
+    /// End a room hosted here.
+    Dispose {
+        /// The room.
+        room_id: String,
+    },
     /// Deliver an event into a room hosted here.
     Deliver {
         /// The room.
@@ -78,8 +83,8 @@ pub enum NodeResponse {
         /// The seat.
         seat: SeatGrant,
     },
-    /// The event was queued for the room's next tick.
-    Delivered,
+    /// The event was queued for the room's next tick, or the room was told to end.
+    Done,
     /// The request failed with a lobby error code.
     Failed {
         /// Stable code (`room_full`, `room_not_found`, ...).
