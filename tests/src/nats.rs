@@ -17,9 +17,23 @@ pub struct NatsServer {
     dir: tempfile::TempDir,
 }
 
+/// The `nats-server` to run: `$NATS_SERVER`, else the one on `PATH`, else Debian's path (which
+/// is in root's `PATH` but not every user's).
+fn nats_server_binary() -> PathBuf {
+    if let Some(explicit) = std::env::var_os("NATS_SERVER") {
+        return PathBuf::from(explicit);
+    }
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("nats-server"))
+            .find(|candidate| candidate.is_file())
+    });
+    on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
+}
+
 fn spawn(port: &str, dir: &std::path::Path) -> anyhow::Result<Child> {
     let log = std::fs::File::create(dir.join(format!("nats-{port}.log")))?;
-    Command::new("nats-server")
+    Command::new(nats_server_binary())
         .args(["-a", "127.0.0.1", "-p", port, "-js"])
         .arg("-sd")
         .arg(dir.join("store"))
