@@ -172,7 +172,7 @@ async fn connect_and_hello(
     let mut ws_url = seat.ws_url.clone();
     for _ in 0..=MAX_REDIRECTS {
         match connect_once(lobby, seat, &ws_url, session).await? {
-            HelloOutcome::Welcomed(socket) => return Ok(socket),
+            HelloOutcome::Welcomed(socket) => return Ok(*socket),
             // The token stays valid on the node the server named: say hello there.
             HelloOutcome::Redirected(next) => ws_url = next,
         }
@@ -185,7 +185,7 @@ async fn connect_and_hello(
 
 /// How one `hello` ended.
 enum HelloOutcome {
-    Welcomed(Socket),
+    Welcomed(Box<Socket>),
     Redirected(String),
 }
 
@@ -237,7 +237,7 @@ async fn connect_once(
             Some(Err(_)) | None => return Err(refused(DisconnectReason::NoCloseFrame)),
         }
     }
-    Ok(HelloOutcome::Welcomed(socket))
+    Ok(HelloOutcome::Welcomed(Box::new(socket)))
 }
 
 /// Plays until stopped or disconnected; returns why the session ended.
