@@ -539,6 +539,13 @@ fn problems(config: &ServerConfig, room_types: &[&str]) -> Vec<(String, String)>
         )),
         _ => {}
     }
+    if cluster.node_id.is_some() && config.server.secret.is_none() {
+        found.push((
+            "server.secret".to_owned(),
+            "is required in a cluster: every node must sign seat tokens with the same secret"
+                .to_owned(),
+        ));
+    }
     check_range(
         &mut found,
         "cluster.lease_ms",

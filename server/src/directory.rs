@@ -40,7 +40,12 @@ pub struct RoomInfo {
 impl RoomInfo {
     /// Whether a seat is free (counting reservations).
     pub fn has_free_seat(&self) -> bool {
-        self.players + self.reserved < self.max_players
+        self.seats_taken() < self.max_players
+    }
+
+    /// Seats taken or reserved (saturating: listings from other nodes are not trusted to add up).
+    pub fn seats_taken(&self) -> u32 {
+        self.players.saturating_add(self.reserved)
     }
 }
 

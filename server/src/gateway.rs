@@ -5,7 +5,7 @@
 
 use crate::cluster::{Cluster, ClusterError, Placed, PlacementExplanation, RegionStatus};
 use crate::directory::RoomInfo;
-use crate::lobby::{json_value, CreateRoom, Lobby, SeatGrant};
+use crate::lobby::{announcement_event, json_value, message_event, CreateRoom, Lobby, SeatGrant};
 use ludus_protocol::RoomId;
 use serde::Serialize;
 use std::sync::Arc;
@@ -156,8 +156,8 @@ impl Gateway {
         match &self.cluster {
             Some(cluster) => cluster.send_to_room(room_id, payload).await,
             None => {
-                let event = serde_json::json!({ "type": "message", "payload": payload });
-                self.lobby.deliver(room_id, json_value(&event))?;
+                self.lobby
+                    .deliver(room_id, json_value(&message_event(payload)))?;
                 Ok(local((), "local room"))
             }
         }
@@ -184,7 +184,7 @@ impl Gateway {
             Some(cluster) => cluster.announce(region, payload).await,
             None => {
                 check_local_region(Some(region))?;
-                let event = serde_json::json!({ "type": "announcement", "region": LOCAL, "payload": payload });
+                let event = announcement_event(LOCAL, payload);
                 self.lobby.deliver_to_all(&json_value(&event));
                 Ok(LOCAL.to_owned())
             }

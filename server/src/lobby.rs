@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Matchmaking tries this many open rooms before creating a new one.
-const MATCHMAKE_CANDIDATES: usize = 3;
+pub const MATCHMAKE_CANDIDATES: usize = 3;
 /// Largest id a lobby hands out, so ids stay exact in JavaScript numbers (2^53).
 const MAX_SAFE_ID: u64 = (1 << 53) - 1;
 
@@ -155,6 +155,16 @@ pub fn random_room_id() -> RoomId {
 /// broadcasts.
 pub fn json_value(json: &serde_json::Value) -> Value {
     rmpv::ext::to_value(json).unwrap_or(Value::Nil)
+}
+
+/// The event a room broadcasts for an operator's message: `{"type": "message", "payload": ...}`.
+pub fn message_event(payload: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({ "type": "message", "payload": payload })
+}
+
+/// The event every room of `region` broadcasts for an announcement.
+pub fn announcement_event(region: &str, payload: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({ "type": "announcement", "region": region, "payload": payload })
 }
 
 /// A fresh room epoch (below 2^53, like every id the lobby hands out).
@@ -401,7 +411,7 @@ impl Lobby {
         let mut candidates = self
             .directory
             .list(|info| info.room_type == room_type && info.has_free_seat());
-        candidates.sort_by_key(|info| std::cmp::Reverse(info.players + info.reserved));
+        candidates.sort_by_key(|info| std::cmp::Reverse(info.seats_taken()));
         for candidate in candidates.into_iter().take(MATCHMAKE_CANDIDATES) {
             match self.reserve_seat(&candidate.room_id, name.clone()).await {
                 Err(LobbyError::RoomFull(_) | LobbyError::RoomNotFound(_)) => continue,

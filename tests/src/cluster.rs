@@ -25,12 +25,19 @@ pub struct TestCluster {
     pub nats: NatsServer,
     regions_file: PathBuf,
     _dir: tempfile::TempDir,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
 }
+
+/// One cluster at a time per test binary: a nats-server and three nodes each, run in parallel on
+/// a 2-core CI machine, would starve heartbeats and fail on timing instead of behaviour.
+static TURN: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(Default::default);
 
 impl TestCluster {
     /// Starts `nodes` (`(node id, region)` pairs; regions `eu` and `us`) and waits until every
     /// node sees every other.
     pub async fn start(nodes: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let turn = std::sync::Arc::clone(&TURN).lock_owned().await;
         let nats = NatsServer::start()?;
         let dir = tempfile::tempdir()?;
         let listeners: Vec<_> = nodes.iter().map(|_| bind_loopback()).collect();
@@ -67,6 +74,7 @@ impl TestCluster {
             nodes: started,
             regions_file,
             _dir: dir,
+            _turn: turn,
         };
         for (id, _) in nodes {
             cluster.wait_for_live(id, nodes.len()).await?;

@@ -526,18 +526,27 @@ pub fn arena_position(state: &RoomState, player: PlayerId) -> Option<(f64, f64)>
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, for at most [`WAIT`].
-pub async fn eventually<T, F, Fut>(mut check: F) -> anyhow::Result<T>
+pub async fn eventually<T, F, Fut>(check: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
 {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    eventually_within(WAIT, check).await
+}
+
+/// Like [`eventually`], for at most `limit` (recoveries that involve reconnect back-off).
+pub async fn eventually_within<T, F, Fut>(limit: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(found) = check().await? {
             return Ok(found);
         }
         if tokio::time::Instant::now() > deadline {
-            bail!("condition not met within {WAIT:?}");
+            bail!("condition not met within {limit:?}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -24,7 +24,8 @@ pub mod rpc;
 use crate::config::ServerConfig;
 use crate::directory::RoomInfo;
 use crate::lobby::{
-    json_value, random_room_id, unix_millis, CreateRoom, Lobby, LobbyError, SeatGrant,
+    announcement_event, json_value, message_event, random_room_id, unix_millis, CreateRoom, Lobby,
+    LobbyError, SeatGrant, MATCHMAKE_CANDIDATES,
 };
 use crate::metrics::Metrics;
 use crate::room::CloseRoom;
@@ -36,7 +37,7 @@ use ludus_regions::{Node, NodeId, Placement, PlacementError, RegionConfig, Regio
 use membership::{Heartbeat, Membership};
 use rpc::{NodeRequest, NodeResponse, SeatFor};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -48,8 +49,6 @@ use tokio::sync::Notify;
 const LEASE_ROUND: Duration = Duration::from_millis(250);
 /// Pause before retrying a broken watch or bucket.
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
-/// Matchmaking tries this many open rooms of a region before creating one.
-const MATCHMAKE_CANDIDATES: usize = 3;
 
 /// Everything a node needs to join a cluster, read from its config and region file.
 #[derive(Debug, Clone)]
@@ -228,6 +227,14 @@ pub struct PlacementExplanation {
     pub epoch: Option<u64>,
 }
 
+/// The open bucket, or when opening it last failed (so callers answer 503 at once instead of
+/// queueing behind another slow attempt).
+#[derive(Default)]
+struct BucketHandle {
+    open: Option<kv::Store>,
+    failed_at: Option<Instant>,
+}
+
 struct Lease {
     revision: u64,
     published: RoomInfo,
@@ -239,7 +246,14 @@ pub struct Cluster {
     settings: ClusterSettings,
     client: async_nats::Client,
     jetstream: jetstream::Context,
-    store: tokio::sync::Mutex<Option<kv::Store>>,
+    store: tokio::sync::Mutex<BucketHandle>,
+    /// Serializes lease rounds with room creation and with leaving, so a lease is never
+    /// released for a room being started, nor renewed after the goodbye.
+    round: tokio::sync::Mutex<()>,
+    /// Rooms told to stop because another node holds their lease; not renewed while closing.
+    fenced: Mutex<HashSet<RoomId>>,
+    /// The background tasks, aborted when the node leaves.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     lobby: Arc<Lobby>,
     metrics: Metrics,
     membership: Membership,
@@ -295,7 +309,10 @@ impl Cluster {
             settings,
             client,
             jetstream,
-            store: tokio::sync::Mutex::new(None),
+            store: tokio::sync::Mutex::new(BucketHandle::default()),
+            round: tokio::sync::Mutex::new(()),
+            fenced: Mutex::new(HashSet::new()),
+            tasks: Mutex::new(Vec::new()),
             lobby,
             metrics,
             membership,
@@ -304,12 +321,18 @@ impl Cluster {
             reconnected,
             leaving: AtomicBool::new(false),
         });
-        actix_rt::spawn(Arc::clone(&cluster).heartbeat_loop());
-        actix_rt::spawn(Arc::clone(&cluster).heartbeat_listener());
-        actix_rt::spawn(Arc::clone(&cluster).lease_loop());
-        actix_rt::spawn(Arc::clone(&cluster).watch_loop());
-        actix_rt::spawn(Arc::clone(&cluster).request_loop());
-        actix_rt::spawn(Arc::clone(&cluster).announce_loop());
+        let tasks = vec![
+            actix_rt::spawn(Arc::clone(&cluster).heartbeat_loop()),
+            actix_rt::spawn(Arc::clone(&cluster).heartbeat_listener()),
+            actix_rt::spawn(Arc::clone(&cluster).lease_loop()),
+            actix_rt::spawn(Arc::clone(&cluster).watch_loop()),
+            actix_rt::spawn(Arc::clone(&cluster).request_loop()),
+            actix_rt::spawn(Arc::clone(&cluster).announce_loop()),
+        ];
+        *cluster
+            .tasks
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = tasks;
         tracing::info!(node = %node_id, region = %cluster.settings.node.region, "joining cluster");
         Ok(cluster)
     }
@@ -461,22 +484,34 @@ impl Cluster {
     }
 
     async fn store(&self) -> Result<kv::Store, ClusterError> {
-        let mut store = self.store.lock().await;
-        if let Some(open) = store.as_ref() {
+        let mut handle = self.store.lock().await;
+        if let Some(open) = handle.open.as_ref() {
             return Ok(open.clone());
         }
-        let opened = directory::open_bucket(&self.jetstream, self.settings.lease)
-            .await
-            .map_err(|error| {
+        if handle
+            .failed_at
+            .is_some_and(|failed_at| failed_at.elapsed() < RETRY_PAUSE)
+        {
+            return Err(ClusterError::Unavailable);
+        }
+        match directory::open_bucket(&self.jetstream, self.settings.lease).await {
+            Ok(opened) => {
+                *handle = BucketHandle {
+                    open: Some(opened.clone()),
+                    failed_at: None,
+                };
+                Ok(opened)
+            }
+            Err(error) => {
                 tracing::debug!(%error, "room directory bucket unavailable");
-                ClusterError::Unavailable
-            })?;
-        *store = Some(opened.clone());
-        Ok(opened)
+                handle.failed_at = Some(Instant::now());
+                Err(ClusterError::Unavailable)
+            }
+        }
     }
 
     async fn forget_store(&self) {
-        *self.store.lock().await = None;
+        *self.store.lock().await = BucketHandle::default();
     }
 
     fn record_for(&self, info: &RoomInfo) -> RoomRecord {
@@ -504,35 +539,47 @@ impl Cluster {
         let room_id = prepared.info.room_id.clone();
         let store = self.store().await?;
         let record = self.record_for(&prepared.info);
-        let claimed = directory::claim(&store, &record).await.map_err(|error| {
+        let _round = self.round.lock().await;
+        let unavailable = |error: async_nats::Error| {
             tracing::warn!(%room_id, %error, "cannot claim room lease");
             ClusterError::Unavailable
-        })?;
-        match claimed {
-            Claim::Taken(revision) => {
-                self.leases().insert(
-                    room_id.clone(),
-                    Lease {
-                        revision,
-                        published: prepared.info.clone(),
-                        renewed_at: Instant::now(),
-                    },
-                );
-                match self.lobby.start_room(prepared) {
-                    Ok(info) => Ok(info),
-                    Err(error) => {
-                        self.leases().remove(&room_id);
-                        directory::release(&store, &room_id, revision).await;
-                        Err(error.into())
-                    }
+        };
+        let revision = match directory::claim(&store, &record)
+            .await
+            .map_err(unavailable)?
+        {
+            Claim::Taken(revision) => revision,
+            Claim::Held(held) if self.is_mine(&held.node) => {
+                if let Some(info) = self.lobby.directory().info(&room_id) {
+                    return Ok(info); // a retried creation: the room is already here
+                }
+                // Our own entry without a room: left by an earlier run of this node, or an
+                // earlier attempt. Take it over.
+                match directory::renew(&store, &record, 0)
+                    .await
+                    .map_err(unavailable)?
+                {
+                    Renewal::Renewed(revision) => revision,
+                    Renewal::Lost { .. } => return Err(LobbyError::RoomExists(room_id).into()),
                 }
             }
-            Claim::Held(held) if self.is_mine(&held.node) => self
-                .lobby
-                .directory()
-                .info(&room_id)
-                .ok_or(ClusterError::Lobby(LobbyError::RoomExists(room_id))),
-            Claim::Held(_) => Err(LobbyError::RoomExists(room_id).into()),
+            Claim::Held(_) => return Err(LobbyError::RoomExists(room_id).into()),
+        };
+        self.leases().insert(
+            room_id.clone(),
+            Lease {
+                revision,
+                published: prepared.info.clone(),
+                renewed_at: Instant::now(),
+            },
+        );
+        match self.lobby.start_room(prepared) {
+            Ok(info) => Ok(info),
+            Err(error) => {
+                self.leases().remove(&room_id);
+                directory::release(&store, &room_id, revision).await;
+                Err(error.into())
+            }
         }
     }
 
@@ -669,9 +716,7 @@ impl Cluster {
                     && record.info.has_free_seat()
                     && self.is_fresh(record)
             });
-            open.sort_by_key(|record| {
-                std::cmp::Reverse(record.info.players + record.info.reserved)
-            });
+            open.sort_by_key(|record| std::cmp::Reverse(record.info.seats_taken()));
             for record in open.into_iter().take(MATCHMAKE_CANDIDATES) {
                 match self
                     .reserve_on(&record.node, &record.info.room_id, name.clone())
@@ -724,16 +769,16 @@ impl Cluster {
         })
     }
 
-    /// Delivers `payload` to a room wherever it lives, in its next tick's `events` as
-    /// `{"type": "message", "payload": ...}`.
-    pub async fn send_to_room(
+    /// Acts on a room wherever it lives: `here` when this node holds it, else `request` to the
+    /// node that does.
+    async fn on_room(
         &self,
         room_id: &RoomId,
-        payload: serde_json::Value,
+        here: impl FnOnce(&Lobby) -> Result<(), LobbyError>,
+        request: NodeRequest,
     ) -> Result<Placed<()>, ClusterError> {
-        let event = serde_json::json!({ "type": "message", "payload": payload });
         if self.lobby.directory().addr(room_id).is_some() {
-            self.lobby.deliver(room_id, json_value(&event))?;
+            here(&self.lobby)?;
             return Ok(Placed {
                 value: (),
                 node: self.settings.node.id.to_string(),
@@ -742,11 +787,7 @@ impl Cluster {
             });
         }
         let record = self.locate_now(room_id).await?;
-        let ask = NodeRequest::Deliver {
-            room_id: room_id.to_string(),
-            event,
-        };
-        self.ask(&record.node, &ask).await?;
+        self.ask(&record.node, &request).await?;
         Ok(Placed {
             value: (),
             node: record.node,
@@ -755,28 +796,34 @@ impl Cluster {
         })
     }
 
+    /// Delivers `payload` to a room wherever it lives, in its next tick's `events` as
+    /// `{"type": "message", "payload": ...}`.
+    pub async fn send_to_room(
+        &self,
+        room_id: &RoomId,
+        payload: serde_json::Value,
+    ) -> Result<Placed<()>, ClusterError> {
+        let event = message_event(payload);
+        let local_event = json_value(&event);
+        let request = NodeRequest::Deliver {
+            room_id: room_id.to_string(),
+            event,
+        };
+        self.on_room(
+            room_id,
+            |lobby| lobby.deliver(room_id, local_event),
+            request,
+        )
+        .await
+    }
+
     /// Ends a room wherever it lives (members are closed with 4009).
     pub async fn dispose(&self, room_id: &RoomId) -> Result<Placed<()>, ClusterError> {
-        if self.lobby.directory().addr(room_id).is_some() {
-            self.lobby.dispose(room_id)?;
-            return Ok(Placed {
-                value: (),
-                node: self.settings.node.id.to_string(),
-                region: self.settings.node.region.to_string(),
-                reason: "local room".to_owned(),
-            });
-        }
-        let record = self.locate_now(room_id).await?;
-        let ask = NodeRequest::Dispose {
+        let request = NodeRequest::Dispose {
             room_id: room_id.to_string(),
         };
-        self.ask(&record.node, &ask).await?;
-        Ok(Placed {
-            value: (),
-            node: record.node,
-            region: record.region,
-            reason: "existing room".to_owned(),
-        })
+        self.on_room(room_id, |lobby| lobby.dispose(room_id), request)
+            .await
     }
 
     /// Broadcasts `payload` to every room of `region`, as `{"type": "announcement", ...}`.
@@ -787,7 +834,7 @@ impl Cluster {
     ) -> Result<String, ClusterError> {
         self.require_connection()?;
         let region = self.resolve_region(Some(region))?;
-        let event = serde_json::json!({ "type": "announcement", "region": region.as_str(), "payload": payload });
+        let event = announcement_event(region.as_str(), payload);
         // expect: a JSON value always serializes.
         let bytes = serde_json::to_vec(&event).expect("JSON serializes");
         self.client
@@ -871,6 +918,17 @@ impl Cluster {
     /// every lease still held. Call after the rooms are closed.
     pub async fn leave(&self) {
         self.leaving.store(true, Ordering::Release);
+        // Wait out a lease round in flight, so nothing is renewed after the release below.
+        let _round = self.round.lock().await;
+        let tasks: Vec<_> = self
+            .tasks
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .drain(..)
+            .collect();
+        for task in tasks {
+            task.abort();
+        }
         if !self.is_connected() {
             tracing::warn!("leaving without NATS: peers will time this node out");
             return;
@@ -887,7 +945,7 @@ impl Cluster {
                 }
             }
             self.publish_heartbeat(true).await;
-            let _ = self.client.flush().await;
+            let _ = self.client.drain().await;
         };
         if tokio::time::timeout(self.settings.request_timeout, goodbye)
             .await
@@ -939,8 +997,13 @@ impl Cluster {
     async fn heartbeat_loop(self: Arc<Self>) {
         let mut interval =
             tokio::time::interval(self.settings.regions.cluster().heartbeat_interval);
-        while !self.leaving.load(Ordering::Acquire) {
+        loop {
             interval.tick().await;
+            // Checked after the wait: a "live" beat sent after the goodbye would re-add this
+            // node to every peer's view for a whole node timeout.
+            if self.leaving.load(Ordering::Acquire) {
+                return;
+            }
             self.publish_heartbeat(false).await;
             self.sweep();
         }
@@ -968,7 +1031,7 @@ impl Cluster {
     async fn lease_loop(self: Arc<Self>) {
         let mut interval = tokio::time::interval(LEASE_ROUND);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        while !self.leaving.load(Ordering::Acquire) {
+        loop {
             interval.tick().await;
             if !self.is_connected() {
                 continue;
@@ -976,16 +1039,19 @@ impl Cluster {
             let Ok(store) = self.store().await else {
                 continue;
             };
-            if let Err(error) = self.lease_round(&store).await {
-                tracing::debug!(%error, "lease round interrupted; reopening the directory");
-                self.forget_store().await;
+            let _round = self.round.lock().await;
+            if self.leaving.load(Ordering::Acquire) {
+                return;
             }
+            self.lease_round(&store).await;
         }
     }
 
     /// One pass over the leases: release those of stopped rooms, publish changed listings,
     /// renew due ones, claim local rooms that lack one, and stop rooms whose lease was lost.
-    async fn lease_round(&self, store: &kv::Store) -> Result<(), async_nats::Error> {
+    /// A failure on one room (NATS hiccup, a race with expiry) never stops the others; that
+    /// room is simply retried next round.
+    async fn lease_round(&self, store: &kv::Store) {
         let local: HashMap<RoomId, RoomInfo> = self
             .lobby
             .directory()
@@ -993,6 +1059,7 @@ impl Cluster {
             .into_iter()
             .map(|info| (info.room_id.clone(), info))
             .collect();
+        self.fenced().retain(|room_id| local.contains_key(room_id));
         let stopped: Vec<(RoomId, u64)> = self
             .leases()
             .iter()
@@ -1005,6 +1072,9 @@ impl Cluster {
         }
         let renew_every = self.settings.lease / 3;
         for (room_id, info) in local {
+            if self.fenced().contains(&room_id) {
+                continue;
+            }
             let due = {
                 let leases = self.leases();
                 match leases.get(&room_id) {
@@ -1018,19 +1088,8 @@ impl Cluster {
                 }
             };
             let Some(revision) = due else { continue };
-            let record = self.record_for(&info);
-            let renewal = match revision {
-                Some(revision) => directory::renew(store, &record, revision).await?,
-                None => match directory::claim(store, &record).await? {
-                    Claim::Taken(revision) => Renewal::Renewed(revision),
-                    Claim::Held(held) if self.is_mine(&held.node) => {
-                        directory::renew(store, &record, 0).await?
-                    }
-                    Claim::Held(held) => Renewal::Lost { holder: held.node },
-                },
-            };
-            match renewal {
-                Renewal::Renewed(revision) => {
+            match self.renew_one(store, &info, revision).await {
+                Ok(Renewal::Renewed(revision)) => {
                     self.leases().insert(
                         room_id,
                         Lease {
@@ -1040,7 +1099,7 @@ impl Cluster {
                         },
                     );
                 }
-                Renewal::Lost { holder } => {
+                Ok(Renewal::Lost { holder }) => {
                     tracing::warn!(%room_id, %holder, "lost the room's lease; stopping it here");
                     self.metrics.leases_lost.inc();
                     self.leases().remove(&room_id);
@@ -1049,10 +1108,39 @@ impl Cluster {
                             reason: CloseCode::RoomMoved,
                         });
                     }
+                    self.fenced().insert(room_id);
+                }
+                Err(error) => {
+                    tracing::debug!(%room_id, %error, "lease not renewed this round");
                 }
             }
         }
-        Ok(())
+    }
+
+    /// Renews a room's lease at `revision`, or claims it when this node holds none yet.
+    async fn renew_one(
+        &self,
+        store: &kv::Store,
+        info: &RoomInfo,
+        revision: Option<u64>,
+    ) -> Result<Renewal, async_nats::Error> {
+        let record = self.record_for(info);
+        match revision {
+            Some(revision) => directory::renew(store, &record, revision).await,
+            None => match directory::claim(store, &record).await? {
+                Claim::Taken(revision) => Ok(Renewal::Renewed(revision)),
+                Claim::Held(held) if self.is_mine(&held.node) => {
+                    directory::renew(store, &record, 0).await
+                }
+                Claim::Held(held) => Ok(Renewal::Lost { holder: held.node }),
+            },
+        }
+    }
+
+    fn fenced(&self) -> std::sync::MutexGuard<'_, HashSet<RoomId>> {
+        self.fenced
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     async fn watch_loop(self: Arc<Self>) {
