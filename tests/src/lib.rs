@@ -200,29 +200,22 @@ impl HttpAnswer {
     }
 }
 
-/// POSTs JSON to `url`.
-pub async fn post(url: &str, body: serde_json::Value) -> anyhow::Result<HttpAnswer> {
-    let response = reqwest::Client::new()
-        .post(url)
-        .json(&body)
-        .timeout(WAIT)
-        .send()
-        .await?;
+/// Sends a request and reads its JSON answer.
+async fn json_answer(request: reqwest::RequestBuilder) -> anyhow::Result<HttpAnswer> {
+    let response = request.timeout(WAIT).send().await?;
     let status = response.status().as_u16();
     let body = response.json().await.unwrap_or(serde_json::Value::Null);
     Ok(HttpAnswer { status, body })
 }
 
+/// POSTs JSON to `url`.
+pub async fn post(url: &str, body: serde_json::Value) -> anyhow::Result<HttpAnswer> {
+    json_answer(reqwest::Client::new().post(url).json(&body)).await
+}
+
 /// DELETEs `url`.
 pub async fn delete(url: &str) -> anyhow::Result<HttpAnswer> {
-    let response = reqwest::Client::new()
-        .delete(url)
-        .timeout(WAIT)
-        .send()
-        .await?;
-    let status = response.status().as_u16();
-    let body = response.json().await.unwrap_or(serde_json::Value::Null);
-    Ok(HttpAnswer { status, body })
+    json_answer(reqwest::Client::new().delete(url)).await
 }
 
 /// GETs `url` and returns the body as text.

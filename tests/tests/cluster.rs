@@ -50,6 +50,16 @@ async fn listed_ids(node: &TestServer) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
+/// Rooms hosted across the cluster, as each node's `/healthz` counts its own actors.
+async fn rooms_hosted(cluster: &TestCluster) -> anyhow::Result<u64> {
+    let mut hosting = 0;
+    for (node, _) in LAYOUT {
+        let health = get_json(&format!("{}/healthz", cluster.node(node).http_url())).await?;
+        hosting += health["rooms"].as_u64().unwrap_or_default();
+    }
+    Ok(hosting)
+}
+
 /// A room id whose ring owner in `region` is `node`.
 fn id_owned_by(cluster: &TestCluster, node: &str, region: &str) -> anyhow::Result<String> {
     for index in 0..1_000 {
@@ -345,12 +355,11 @@ async fn racing_creators_of_one_room_end_with_exactly_one_live_room() -> anyhow:
         1,
         "every success names the same node: {nodes:?}"
     );
-    let mut hosting = 0;
-    for (node, _) in LAYOUT {
-        let health = get_json(&format!("{}/healthz", cluster.node(node).http_url())).await?;
-        hosting += health["rooms"].as_u64().unwrap_or_default();
-    }
-    assert_eq!(hosting, 1, "exactly one actor across the cluster");
+    assert_eq!(
+        rooms_hosted(&cluster).await?,
+        1,
+        "exactly one actor across the cluster"
+    );
     Ok(())
 }
 
@@ -384,12 +393,11 @@ async fn creators_racing_on_different_nodes_end_with_one_live_room() -> anyhow::
         }
     }
     assert_eq!(created, 1, "exactly one node created the room");
-    let mut hosting = 0;
-    for (node, _) in LAYOUT {
-        let health = get_json(&format!("{}/healthz", cluster.node(node).http_url())).await?;
-        hosting += health["rooms"].as_u64().unwrap_or_default();
-    }
-    assert_eq!(hosting, 1, "exactly one actor across the cluster");
+    assert_eq!(
+        rooms_hosted(&cluster).await?,
+        1,
+        "exactly one actor across the cluster"
+    );
     Ok(())
 }
 
