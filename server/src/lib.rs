@@ -154,6 +154,9 @@ pub async fn run(
     let shutdown_timeout = Duration::from_millis(config.server.shutdown_timeout_ms);
     let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
         .workers(threads_or_cores(config.server.workers))
+        // One small frame per client per tick: Nagle would hold a frame back until the previous
+        // one is acknowledged, and with the client's delayed ACKs that costs up to 40 ms.
+        .tcp_nodelay(true)
         .disable_signals()
         .shutdown_timeout(shutdown_timeout.as_secs().max(1))
         .listen(listener)
