@@ -1043,15 +1043,19 @@ impl Cluster {
             if self.leaving.load(Ordering::Acquire) {
                 return;
             }
-            self.lease_round(&store).await;
+            if !self.lease_round(&store).await {
+                // Every write failed: the bucket itself is likely gone (a restarted NATS loses
+                // its memory storage). Reopen it, which re-creates its stream, next round.
+                self.forget_store().await;
+            }
         }
     }
 
     /// One pass over the leases: release those of stopped rooms, publish changed listings,
     /// renew due ones, claim local rooms that lack one, and stop rooms whose lease was lost.
     /// A failure on one room (NATS hiccup, a race with expiry) never stops the others; that
-    /// room is simply retried next round.
-    async fn lease_round(&self, store: &kv::Store) {
+    /// room is simply retried next round. Returns `false` when every write of the round failed.
+    async fn lease_round(&self, store: &kv::Store) -> bool {
         let local: HashMap<RoomId, RoomInfo> = self
             .lobby
             .directory()
@@ -1071,6 +1075,8 @@ impl Cluster {
             directory::release(store, &room_id, revision).await;
         }
         let renew_every = self.settings.lease / 3;
+        let mut attempted = 0_usize;
+        let mut failed = 0_usize;
         for (room_id, info) in local {
             if self.fenced().contains(&room_id) {
                 continue;
@@ -1088,6 +1094,7 @@ impl Cluster {
                 }
             };
             let Some(revision) = due else { continue };
+            attempted += 1;
             match self.renew_one(store, &info, revision).await {
                 Ok(Renewal::Renewed(revision)) => {
                     self.leases().insert(
@@ -1111,10 +1118,12 @@ impl Cluster {
                     self.fenced().insert(room_id);
                 }
                 Err(error) => {
+                    failed += 1;
                     tracing::debug!(%room_id, %error, "lease not renewed this round");
                 }
             }
         }
+        attempted == 0 || failed < attempted
     }
 
     /// Renews a room's lease at `revision`, or claims it when this node holds none yet.
