@@ -16,7 +16,8 @@ fn single_region(nodes: &[(&str, u32)]) -> RegionConfig {
     let mut text = String::from("version = 1\ndefault_region = \"eu\"\n[regions.eu]\n");
     for (id, weight) in nodes {
         text.push_str(&format!(
-            "[[nodes]]\nid = \"{id}\"\nregion = \"eu\"\nws_url = \"ws://{id}\"\nhttp_url = \"http://{id}\"\nweight = {weight}\n"
+            // `node-` keeps generated ids like `09` from reading as (invalid) IPv4 hosts.
+            "[[nodes]]\nid = \"{id}\"\nregion = \"eu\"\nws_url = \"ws://node-{id}\"\nhttp_url = \"http://node-{id}\"\nweight = {weight}\n"
         ));
     }
     from_str(&text, "test.toml").expect("test config is valid")
