@@ -23,6 +23,7 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use actix_web_actors::ws;
 use ludus_protocol::RoomId;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// The header an edge proxy sets to a client's region or edge code (`DE`, `eu`, ...).
@@ -45,7 +46,7 @@ pub struct ApiState {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: Cow<'static, str>,
     message: String,
 }
 
@@ -59,7 +60,7 @@ impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
-            code,
+            code: Cow::Borrowed(code),
             message: message.into(),
         }
     }
@@ -96,10 +97,10 @@ fn status_of(code: &str) -> StatusCode {
 
 impl From<ClusterError> for ApiError {
     fn from(error: ClusterError) -> Self {
-        let code = error.code().to_owned();
         Self {
-            status: status_of(&code),
-            code: leak_code(code),
+            status: status_of(error.code()),
+            // A remote node's code is passed through as it came, whatever it is.
+            code: Cow::Owned(error.code().to_owned()),
             message: error.to_string(),
         }
     }
@@ -109,32 +110,6 @@ impl From<LobbyError> for ApiError {
     fn from(error: LobbyError) -> Self {
         ClusterError::from(error).into()
     }
-}
-
-/// Codes are a small closed set (lobby and cluster codes, or a remote node's copy of one);
-/// map them back to their static spelling so `ApiError` stays allocation-free to match on.
-fn leak_code(code: String) -> &'static str {
-    const KNOWN: [&str; 15] = [
-        "unknown_room_type",
-        "invalid_room_id",
-        "invalid_request",
-        "unknown_region",
-        "room_exists",
-        "room_full",
-        "room_not_found",
-        "at_capacity",
-        "shutting_down",
-        "cluster_unavailable",
-        "node_unavailable",
-        "no_live_node",
-        "room_crashed",
-        "not_found",
-        "internal",
-    ];
-    KNOWN
-        .into_iter()
-        .find(|known| *known == code)
-        .unwrap_or("internal")
 }
 
 #[derive(Deserialize)]
