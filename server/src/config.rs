@@ -603,33 +603,15 @@ mod tests {
 
     const GAMES: [&str; 2] = ["arena", "tictactoe"];
 
-    fn write(text: &str) -> (tempfile_path::TempPath, PathBuf) {
-        tempfile_path::TempPath::with_text(text)
-    }
-
-    mod tempfile_path {
-        use std::path::PathBuf;
-
-        /// A file in the OS temp dir, removed on drop.
-        pub struct TempPath(PathBuf);
-
-        impl TempPath {
-            pub fn with_text(text: &str) -> (Self, PathBuf) {
-                let path = std::env::temp_dir().join(format!(
-                    "ludus-config-{}-{}.toml",
-                    std::process::id(),
-                    fastrand::u64(..)
-                ));
-                std::fs::write(&path, text).expect("temp dir is writable");
-                (Self(path.clone()), path)
-            }
-        }
-
-        impl Drop for TempPath {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_file(&self.0);
-            }
-        }
+    /// A temporary config file holding `text`, removed when the handle drops.
+    fn write(text: &str) -> (tempfile::NamedTempFile, PathBuf) {
+        let mut file = tempfile::Builder::new()
+            .suffix(".toml")
+            .tempfile()
+            .expect("temp dir is writable");
+        std::io::Write::write_all(&mut file, text.as_bytes()).expect("temp file is writable");
+        let path = file.path().to_owned();
+        (file, path)
     }
 
     #[test]

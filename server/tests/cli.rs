@@ -39,25 +39,17 @@ fn run(command: &mut Command) -> (Option<i32>, String, String) {
     )
 }
 
-/// A file in the OS temp dir, removed on drop.
-struct TempConfig(PathBuf);
+/// A temporary config file holding `text`, removed when dropped.
+struct TempConfig(tempfile::NamedTempFile);
 
 impl TempConfig {
     fn with_text(text: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "ludus-cli-test-{}-{:?}.toml",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        // expect: the temp dir is writable on any machine that can run tests.
-        std::fs::write(&path, text).expect("temp dir is writable");
-        Self(path)
-    }
-}
-
-impl Drop for TempConfig {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let mut file = tempfile::Builder::new()
+            .suffix(".toml")
+            .tempfile()
+            .expect("temp dir is writable");
+        std::io::Write::write_all(&mut file, text.as_bytes()).expect("temp file is writable");
+        Self(file)
     }
 }
 
@@ -82,9 +74,9 @@ fn the_example_file_is_exactly_the_defaults() {
 fn an_out_of_range_value_in_a_file_exits_2_naming_file_line_and_field() {
     let file =
         TempConfig::with_text("[server]\nworkers = 2\n\n[session]\nmax_message_bytes = 10\n");
-    let (code, _, stderr) = run(check_config().arg("--config").arg(&file.0));
+    let (code, _, stderr) = run(check_config().arg("--config").arg(file.0.path()));
     assert_eq!(code, Some(2), "stderr: {stderr}");
-    let location = format!("{}:5: session.max_message_bytes:", file.0.display());
+    let location = format!("{}:5: session.max_message_bytes:", file.0.path().display());
     assert!(
         stderr.contains(&location),
         "expected `{location}` in: {stderr}"
