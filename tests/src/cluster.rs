@@ -105,6 +105,19 @@ impl TestCluster {
         }
     }
 
+    /// Waits until every running node reports its NATS connection up (`GET /healthz`).
+    pub async fn wait_for_nats(&self) -> anyhow::Result<()> {
+        for server in self.nodes.iter().filter_map(|(_, server)| server.as_ref()) {
+            let url = format!("{}/healthz", server.http_url());
+            eventually(|| async {
+                let health = get_json(&url).await?;
+                Ok((health["cluster"]["nats_connected"] == true).then_some(()))
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Live nodes as `on` sees them (`GET /v1/regions`).
     pub async fn live_nodes(&self, on: &str) -> anyhow::Result<u64> {
         let regions = get_json(&format!("{}/v1/regions", self.node(on).http_url())).await?;

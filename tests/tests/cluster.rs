@@ -465,15 +465,18 @@ async fn stopping_and_restarting_nats_keeps_rooms_playing_and_the_cluster_recove
         Ok(entry.filter(|entry| entry.operation == put).map(|_| ()))
     })
     .await?;
+    cluster.wait_for_nats().await?;
     cluster.wait_for_live("us-1", 3).await?;
     // And the replicas are rebuilt: a room created after the restart is listed everywhere.
+    // A node answers 503 until its own reconnect (with backoff) has resubscribed it, which
+    // is what a client sees too: it retries until the cluster accepts work again.
     let fresh = id_owned_by(&cluster, "eu-2", "eu")?;
-    assert_eq!(
-        create_room_on(cluster.node("us-1"), &fresh, "eu")
-            .await?
-            .status,
-        201
-    );
+    let created = eventually_within(RECOVERY, || async {
+        let answer = create_room_on(cluster.node("us-1"), &fresh, "eu").await?;
+        Ok((answer.status != 503).then_some(answer))
+    })
+    .await?;
+    assert_eq!(created.status, 201, "{}", created.body);
     for (node, _) in LAYOUT {
         let server = cluster.node(node);
         eventually_within(RECOVERY, || async {
