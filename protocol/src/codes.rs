@@ -90,7 +90,8 @@ pub enum CloseCode {
     MessageTooLarge,
     /// 4007: no frame (not even a pong) arrived within the idle timeout, or no `hello` in time.
     IdleTimeout,
-    /// 4008: the client acknowledged no ticks for longer than the slow-client timeout.
+    /// 4008: the client acknowledged no ticks for longer than the slow-client timeout, or left
+    /// too many frames unread.
     TooSlow,
     /// 4009: the room was disposed (by the game ending or an operator).
     RoomDisposed,

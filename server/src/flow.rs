@@ -1,7 +1,8 @@
 //! Per-session flow control, the answer to "what if a client stops reading?".
 //!
-//! actix-web-actors gives no signal when a client's socket is backed up: its outbound buffer
-//! simply grows. So flow control is part of the protocol. Clients acknowledge the last tick they
+//! A socket that still takes writes says little about the client: the kernel buffers hundreds of
+//! KiB, and a client can read frames without applying them. So flow control is part of the
+//! protocol. Clients acknowledge the last tick they
 //! applied (in every `input`, or in an `ack`). A session forwards deltas only while fewer than
 //! `window` forwarded ticks are unacknowledged; beyond that it drops them (counted as skipped) and
 //! is *paused*. When the client's acks catch up to half the window, the session asks its room for

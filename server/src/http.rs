@@ -7,7 +7,8 @@
 //! - `POST /v1/rooms/{room_id}/messages` deliver a message into a room's next tick;
 //! - `POST /v1/matchmake` join-or-create by room type (region from the body, else the
 //!   `X-Ludus-Region` header an edge proxy sets, else the default region);
-//! - `GET /v1/rooms/{room_id}/ws` the WebSocket (see `protocol/PROTOCOL.md`);
+//! - `GET /v1/rooms/{room_id}/ws` the WebSocket (see `protocol/PROTOCOL.md`), served by
+//!   [`crate::upgrade`];
 //! - `GET /v1/regions`, `POST /v1/regions/{region}/announce`, `GET /v1/placement`, `GET /v1/ping`;
 //! - `GET /healthz`, `GET /metrics`.
 //!
@@ -17,10 +18,9 @@
 use crate::cluster::{ClusterError, Placed};
 use crate::gateway::{Gateway, ListedRoom};
 use crate::lobby::{CreateRoom, LobbyError, SeatGrant};
-use crate::session::{Session, SessionLimits};
+use crate::session::SessionLimits;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use actix_web_actors::ws;
 use ludus_protocol::RoomId;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -57,7 +57,7 @@ impl std::fmt::Display for ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code: Cow::Borrowed(code),
@@ -242,7 +242,7 @@ fn region_hint(body_region: Option<String>, request: &HttpRequest) -> Option<Str
     })
 }
 
-fn parse_room_id(raw: &str) -> Result<RoomId, ApiError> {
+pub(crate) fn parse_room_id(raw: &str) -> Result<RoomId, ApiError> {
     RoomId::parse(raw).map_err(|error| LobbyError::from(error).into())
 }
 
@@ -369,25 +369,15 @@ async fn ping(state: web::Data<ApiState>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "node": node }))
 }
 
-async fn websocket(
-    state: web::Data<ApiState>,
-    request: HttpRequest,
-    path: web::Path<String>,
-    stream: web::Payload,
-) -> Result<HttpResponse, actix_web::Error> {
-    let room_id = parse_room_id(&path)?;
-    let session = Session::new(
-        room_id,
-        Arc::clone(state.gateway.lobby()),
-        state.gateway.cluster().cloned(),
-        Arc::clone(&state.limits),
-    );
-    // The codec refuses frames far above the limit before buffering them; frames between the
-    // limit and this size reach the session, which answers `message_too_large` precisely.
-    let codec_limit = state.limits.max_message_bytes.saturating_mul(2);
-    ws::WsResponseBuilder::new(session, &request, stream)
-        .frame_size(codec_limit)
-        .start()
+/// The WebSocket route without an upgrade: upgrades never reach the app (see
+/// [`crate::upgrade`]), so this only explains what is missing.
+async fn websocket(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    parse_room_id(&path)?;
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "this is a WebSocket endpoint: send GET with `Connection: Upgrade` and `Upgrade: websocket`",
+    ))
 }
 
 async fn healthz(state: web::Data<ApiState>) -> HttpResponse {

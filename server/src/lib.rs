@@ -20,11 +20,13 @@ pub mod gateway;
 pub mod http;
 pub mod lobby;
 pub mod metrics;
+pub mod outbox;
 pub mod rate_limit;
 pub mod room;
 pub mod session;
 pub mod simulation;
 pub mod token;
+pub mod upgrade;
 
 pub use error::ServerError;
 
@@ -38,12 +40,21 @@ use crate::metrics::Metrics;
 use crate::session::SessionLimits;
 use crate::token::SeatTokens;
 use actix::Arbiter;
-use actix_web::dev::ServerHandle;
-use actix_web::{web, App, HttpServer};
+use actix_http::{HttpService, KeepAlive};
+use actix_service::{fn_factory, fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{AppConfig, ServerHandle};
+use actix_web::{web, App};
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How long an idle keep-alive HTTP connection stays open (actix-web's default).
+const HTTP_KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// Time a client has to send a request's head (actix-web's default).
+const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a client has to acknowledge a connection shutdown (actix-web's default).
+const HTTP_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn threads_or_cores(configured: usize) -> usize {
     if configured > 0 {
@@ -152,14 +163,46 @@ pub async fn run(
     });
     let address = listener.local_addr().map_err(ServerError::Bind)?;
     let shutdown_timeout = Duration::from_millis(config.server.shutdown_timeout_ms);
-    let server = HttpServer::new(move || App::new().configure(http::configure(state.clone())))
+    let app_state = state.clone();
+    let builder = actix_server::Server::build();
+    // Tells each connection when a graceful stop begins, so idle keep-alive HTTP connections
+    // close at once instead of holding the stop for the whole shutdown timeout.
+    let stopping = builder.graceful_shutdown_signal();
+    let server = builder
         .workers(threads_or_cores(config.server.workers))
-        // One small frame per client per tick: Nagle would hold a frame back until the previous
-        // one is acknowledged, and with the client's delayed ACKs that costs up to 40 ms.
-        .tcp_nodelay(true)
         .disable_signals()
         .shutdown_timeout(shutdown_timeout.as_secs().max(1))
-        .listen(listener)
+        .listen("ludus", listener, move || {
+            let upgrade_state = app_state.clone();
+            let app = App::new()
+                .configure(http::configure(app_state.clone()))
+                .into_factory()
+                .map_err(|error| error.error_response());
+            let stopping = stopping.clone();
+            HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let stopping = stopping.clone();
+                    async move { stopping.notified().await }
+                })
+                .keep_alive(KeepAlive::Timeout(HTTP_KEEP_ALIVE))
+                .client_request_timeout(HTTP_REQUEST_TIMEOUT)
+                .client_disconnect_timeout(HTTP_DISCONNECT_TIMEOUT)
+                // One small frame per client per tick: Nagle would hold a frame back until the
+                // previous one is acknowledged, and with the client's delayed ACKs that costs up
+                // to 40 ms.
+                .tcp_nodelay(true)
+                .local_addr(address)
+                .upgrade(fn_factory(move || {
+                    let state = upgrade_state.clone();
+                    async move {
+                        Ok::<_, ()>(fn_service(move |request| {
+                            upgrade::serve(state.clone(), request)
+                        }))
+                    }
+                }))
+                .finish(map_config(app, |_| AppConfig::default()))
+                .tcp()
+        })
         .map_err(ServerError::Bind)?
         .run();
     let handle = server.handle();

@@ -1,5 +1,10 @@
-//! The session actor: one WebSocket connection, and the only file that knows about
-//! actix-web-actors, so the transport can change here alone.
+//! The session actor: one WebSocket connection, and the only file that reads or writes its
+//! frames, so the transport can change here alone.
+//!
+//! The session owns its TCP stream once [`crate::upgrade`] has answered the handshake: frames
+//! are decoded from a small read buffer (actix-http's WebSocket codec, as a stream the actor
+//! handles) and written by an [`Outbox`], which sends a room's shared `Bytes` without copying
+//! them and keeps no buffer while the socket keeps up.
 //!
 //! What it owns: the connection's protocol state (awaiting `hello`, joining, joined), its
 //! heartbeat, its rate limiter and its flow control ([`FlowControl`]).
@@ -13,20 +18,38 @@
 use crate::cluster::Cluster;
 use crate::flow::{FlowControl, FrameVerdict};
 use crate::lobby::Lobby;
+use crate::outbox::{Opcode, Outbox};
 use crate::rate_limit::{RateDecision, RateLimiter};
 use crate::room::{JoinRoom, LeaveRoom, PlayerInput, RequestSnapshot, Room};
 use actix::prelude::*;
-use actix_web_actors::ws;
+use actix_http::ws;
 use bytes::Bytes;
 use ludus_protocol::{
     codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, PlayerId, Pong, RoomId,
     ServerMessage, PROTOCOL_VERSION,
 };
+use std::io::Cursor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, Chain};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+use tokio_util::codec::FramedRead;
 
 /// How long a session waits for its room to answer a join.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Initial read buffer of a connection. Client messages are tens of bytes; a larger one grows
+/// the buffer (up to the frame limit) for as long as it is pending.
+const READ_BUFFER_BYTES: usize = 512;
+
+/// Bytes a client may leave unread beyond what the kernel buffers before it is closed with
+/// `too_slow`: flow control normally stops sending long before, unless a client acknowledges
+/// ticks it never reads.
+const MAX_QUEUED_BYTES: usize = 256 * 1024;
+
+/// How long a closing session waits for its close frame to drain before dropping the socket.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Session mailbox size: frames from the room queue here; past this the room's `try_send`
 /// fails and the delta is skipped (and healed by a snapshot).
@@ -89,8 +112,23 @@ pub struct SessionLimits {
 enum SessionState {
     AwaitingHello,
     Joining,
-    Joined { room: Addr<Room>, player: PlayerId },
-    Closing,
+    Joined {
+        room: Addr<Room>,
+        player: PlayerId,
+    },
+    /// The close frame is queued; the session stops once the close handshake is over.
+    Closing(CloseProgress),
+}
+
+/// How far a closing handshake got. The socket is dropped only when our close frame is written
+/// and the client is done (its close frame or end of stream), or after [`CLOSE_GRACE`]: dropping
+/// it while the client's bytes are still unread makes the kernel send a reset, and the client
+/// could lose the error and close frame it has not read yet.
+#[derive(Debug, Default, Clone, Copy)]
+struct CloseProgress {
+    written: bool,
+    client_done: bool,
+    read_failed: bool,
 }
 
 /// One client connection.
@@ -106,42 +144,83 @@ pub struct Session {
     flow: FlowControl,
     last_tick: u64,
     close_reason: &'static str,
+    outbox: Outbox,
+    /// Whether a [`Drain`] of the outbox is running.
+    draining: bool,
 }
 
+/// The client's side of the connection: what it sent along with the handshake, then the socket.
+type ClientFrames = FramedRead<Chain<Cursor<Bytes>, OwnedReadHalf>, ws::Codec>;
+
 impl Session {
-    /// A session for a client that asked to join `room_id`; `cluster` redirects it when the
-    /// room lives on another node.
-    pub fn new(
+    /// Starts the session of a connection whose WebSocket handshake was just answered: `io` is
+    /// its socket, `received` whatever the client sent right after the handshake (already read
+    /// by the HTTP layer).
+    pub fn start(
+        io: TcpStream,
+        received: &[u8],
         room_id: RoomId,
         lobby: Arc<Lobby>,
         cluster: Option<Arc<Cluster>>,
         limits: Arc<SessionLimits>,
-    ) -> Self {
-        let now = Instant::now();
-        Self {
-            id: lobby.next_session_id(),
-            room_id,
-            limiter: RateLimiter::new(limits.rate_per_sec, limits.burst, now),
-            lobby,
-            cluster,
-            limits,
-            state: SessionState::AwaitingHello,
-            heard_at: now,
-            flow: FlowControl::new(2),
-            last_tick: 0,
-            close_reason: "client_closed",
-        }
+    ) {
+        let (read, write) = io.into_split();
+        // The codec refuses frames far above the limit before buffering them; frames between the
+        // limit and this size reach the session, which answers `message_too_large` precisely.
+        let codec = ws::Codec::new().max_size(limits.max_message_bytes.saturating_mul(2));
+        let received = Cursor::new(Bytes::copy_from_slice(received));
+        Session::create(move |ctx| {
+            let frames: ClientFrames =
+                FramedRead::with_capacity(received.chain(read), codec, READ_BUFFER_BYTES);
+            ctx.add_stream(frames);
+            let now = Instant::now();
+            Self {
+                id: lobby.next_session_id(),
+                room_id,
+                limiter: RateLimiter::new(limits.rate_per_sec, limits.burst, now),
+                lobby,
+                cluster,
+                limits,
+                state: SessionState::AwaitingHello,
+                heard_at: now,
+                flow: FlowControl::new(2),
+                last_tick: 0,
+                close_reason: "client_closed",
+                outbox: Outbox::new(write),
+                draining: false,
+            }
+        });
     }
 
-    fn send_messages(&self, messages: &[ServerMessage], ctx: &mut ws::WebsocketContext<Self>) {
+    fn send_messages(&mut self, messages: &[ServerMessage], ctx: &mut Context<Self>) {
         let frame = codec::encode_batch(messages);
-        self.lobby.metrics().messages_sent.inc();
-        self.lobby.metrics().bytes_sent.inc_by(frame.len() as u64);
-        ctx.binary(frame);
+        self.send_frame(Bytes::from(frame), ctx);
     }
 
-    fn send_error(&self, code: ErrorCode, message: String, ctx: &mut ws::WebsocketContext<Self>) {
+    fn send_frame(&mut self, frame: Bytes, ctx: &mut Context<Self>) {
+        let metrics = self.lobby.metrics();
+        metrics.messages_sent.inc();
+        metrics.bytes_sent.inc_by(frame.len() as u64);
+        self.write(Opcode::Binary, frame, ctx);
+    }
+
+    fn send_error(&mut self, code: ErrorCode, message: String, ctx: &mut Context<Self>) {
         self.send_messages(&[ServerMessage::Error(ErrorMessage { code, message })], ctx);
+    }
+
+    /// Writes a frame, draining in the background what the socket does not take at once; a
+    /// failed write means the client is gone.
+    fn write(&mut self, opcode: Opcode, payload: Bytes, ctx: &mut Context<Self>) {
+        if !self.outbox.send(opcode, payload) {
+            return ctx.stop();
+        }
+        if self.outbox.queued_bytes() > MAX_QUEUED_BYTES {
+            return self.close(CloseCode::TooSlow, None, ctx);
+        }
+        if self.outbox.is_backed_up() && !self.draining {
+            self.draining = true;
+            ctx.spawn(Drain);
+        }
     }
 
     /// Closes with `close`, after an `error` message when the client is at fault.
@@ -149,9 +228,9 @@ impl Session {
         &mut self,
         close: CloseCode,
         error: Option<(ErrorCode, String)>,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut Context<Self>,
     ) {
-        if matches!(self.state, SessionState::Closing) {
+        if matches!(self.state, SessionState::Closing(_)) {
             return;
         }
         if let Some((code, message)) = error {
@@ -159,13 +238,52 @@ impl Session {
             self.send_error(code, message, ctx);
         }
         self.leave_room();
-        self.state = SessionState::Closing;
+        self.state = SessionState::Closing(CloseProgress::default());
         self.close_reason = close.reason();
-        ctx.close(Some(ws::CloseReason {
-            code: ws::CloseCode::from(close.code()),
-            description: Some(close.reason().to_owned()),
-        }));
-        ctx.stop();
+        self.shut(
+            Some(ws::CloseReason {
+                code: ws::CloseCode::from(close.code()),
+                description: Some(close.reason().to_owned()),
+            }),
+            ctx,
+        );
+    }
+
+    /// Sends the close frame and ends the write side once it is written ([`Shutdown`]); stops
+    /// when the client is done too, or after [`CLOSE_GRACE`] when it does not read.
+    fn shut(&mut self, reason: Option<ws::CloseReason>, ctx: &mut Context<Self>) {
+        let sent = match reason {
+            Some(reason) => {
+                let description = reason.description.as_deref().unwrap_or_default();
+                self.outbox.send_close(reason.code.into(), description)
+            }
+            None => self.outbox.send(Opcode::Close, Bytes::new()),
+        };
+        if !sent {
+            return ctx.stop();
+        }
+        ctx.spawn(Shutdown);
+        ctx.run_later(CLOSE_GRACE, |_, ctx| ctx.stop());
+    }
+
+    /// Stops once the close handshake is over: our close frame written, the client done.
+    fn stop_when_closed(&mut self, ctx: &mut Context<Self>) {
+        if let SessionState::Closing(CloseProgress {
+            written: true,
+            client_done: true,
+            ..
+        }) = self.state
+        {
+            ctx.stop();
+        }
+    }
+
+    /// Notes that the client's stream failed to decode: what follows is not worth reading, so
+    /// the session waits out [`CLOSE_GRACE`] for the client to read the close frame.
+    fn read_failed(&mut self) {
+        if let SessionState::Closing(progress) = &mut self.state {
+            progress.read_failed = true;
+        }
     }
 
     fn leave_room(&mut self) {
@@ -178,7 +296,7 @@ impl Session {
         }
     }
 
-    fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
         if now.saturating_duration_since(self.heard_at) > self.limits.idle_timeout {
             return self.close(CloseCode::IdleTimeout, None, ctx);
@@ -195,10 +313,10 @@ impl Session {
                 ctx,
             );
         }
-        ctx.ping(b"");
+        self.write(Opcode::Ping, Bytes::new(), ctx);
     }
 
-    fn on_binary(&mut self, bytes: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
+    fn on_binary(&mut self, bytes: Bytes, ctx: &mut Context<Self>) {
         if bytes.len() > self.limits.max_message_bytes {
             let message = format!(
                 "message of {} bytes exceeds the limit of {} bytes",
@@ -247,7 +365,7 @@ impl Session {
         }
     }
 
-    fn on_message(&mut self, message: ClientMessage, ctx: &mut ws::WebsocketContext<Self>) {
+    fn on_message(&mut self, message: ClientMessage, ctx: &mut Context<Self>) {
         let (room, player) = match &self.state {
             SessionState::AwaitingHello => {
                 return match message {
@@ -263,7 +381,7 @@ impl Session {
                 };
             }
             SessionState::Joined { room, player } => (room.clone(), *player),
-            SessionState::Joining | SessionState::Closing => return,
+            SessionState::Joining | SessionState::Closing(_) => return,
         };
         match message {
             ClientMessage::Hello(_) => {
@@ -314,7 +432,7 @@ impl Session {
         }
     }
 
-    fn on_hello(&mut self, hello: Hello, ctx: &mut ws::WebsocketContext<Self>) {
+    fn on_hello(&mut self, hello: Hello, ctx: &mut Context<Self>) {
         if hello.protocol != PROTOCOL_VERSION {
             let message = format!(
                 "server speaks protocol {PROTOCOL_VERSION}, client sent {}",
@@ -388,7 +506,7 @@ impl Session {
 }
 
 impl Actor for Session {
-    type Context = ws::WebsocketContext<Self>;
+    type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
@@ -426,10 +544,7 @@ impl Handler<RoomFrame> for Session {
                 self.last_tick = match frame.kind {
                     FrameKind::Snapshot { tick } | FrameKind::Delta { tick, .. } => tick,
                 };
-                let metrics = self.lobby.metrics();
-                metrics.messages_sent.inc();
-                metrics.bytes_sent.inc_by(frame.bytes.len() as u64);
-                ctx.binary(frame.bytes);
+                self.send_frame(frame.bytes, ctx);
             }
             FrameVerdict::Skip => self.lobby.metrics().deltas_skipped.inc(),
             FrameVerdict::SkipAndResync => {
@@ -453,10 +568,15 @@ impl Handler<RoomClosed> for Session {
     }
 }
 
-impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
-    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
-        if matches!(self.state, SessionState::Closing) {
-            return;
+impl StreamHandler<Result<ws::Frame, ws::ProtocolError>> for Session {
+    fn handle(&mut self, item: Result<ws::Frame, ws::ProtocolError>, ctx: &mut Self::Context) {
+        if let SessionState::Closing(progress) = &mut self.state {
+            match item {
+                Ok(ws::Frame::Close(_)) => progress.client_done = true,
+                Err(_) => progress.read_failed = true,
+                Ok(_) => {} // drained: the client has not seen our close frame yet
+            }
+            return self.stop_when_closed(ctx);
         }
         let message = match item {
             Ok(message) => message,
@@ -465,21 +585,23 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
                     "frame exceeds the limit of {} bytes",
                     self.limits.max_message_bytes
                 );
-                return self.close(
+                self.close(
                     CloseCode::MessageTooLarge,
                     Some((ErrorCode::MessageTooLarge, message)),
                     ctx,
                 );
+                return self.read_failed();
             }
             Err(error) => {
                 let error = Some((ErrorCode::MalformedMessage, error.to_string()));
-                return self.close(CloseCode::ProtocolError, error, ctx);
+                self.close(CloseCode::ProtocolError, error, ctx);
+                return self.read_failed();
             }
         };
         self.heard_at = Instant::now();
         match message {
-            ws::Message::Binary(bytes) => self.on_binary(bytes, ctx),
-            ws::Message::Text(_) => {
+            ws::Frame::Binary(bytes) => self.on_binary(bytes, ctx),
+            ws::Frame::Text(_) => {
                 let message =
                     "text frames are not part of the protocol: send MessagePack in binary frames";
                 self.close(
@@ -488,7 +610,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
                     ctx,
                 );
             }
-            ws::Message::Continuation(_) => {
+            ws::Frame::Continuation(_) => {
                 let message = "fragmented messages are not supported".to_owned();
                 self.close(
                     CloseCode::ProtocolError,
@@ -496,18 +618,73 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
                     ctx,
                 );
             }
-            ws::Message::Ping(payload) => ctx.pong(&payload),
-            ws::Message::Pong(_) | ws::Message::Nop => {}
-            ws::Message::Close(reason) => {
+            ws::Frame::Ping(payload) => self.write(Opcode::Pong, payload, ctx),
+            ws::Frame::Pong(_) => {}
+            ws::Frame::Close(reason) => {
                 self.leave_room();
-                self.state = SessionState::Closing;
-                ctx.close(reason);
-                ctx.stop();
+                self.state = SessionState::Closing(CloseProgress {
+                    client_done: true,
+                    ..CloseProgress::default()
+                });
+                self.shut(reason, ctx);
             }
         }
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
-        ctx.stop();
+        match &mut self.state {
+            // The stream ends after a decode error too; only a clean end means the client left.
+            SessionState::Closing(progress) => {
+                progress.client_done |= !progress.read_failed;
+                self.stop_when_closed(ctx);
+            }
+            _ => ctx.stop(),
+        }
+    }
+}
+
+/// Writes what the outbox queued while the client's socket was full.
+struct Drain;
+
+impl ActorFuture<Session> for Drain {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        session: &mut Session,
+        ctx: &mut Context<Session>,
+        task: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let result = std::task::ready!(session.outbox.poll_flush(task));
+        session.draining = false;
+        if result.is_err() {
+            ctx.stop(); // the client is gone
+        }
+        std::task::Poll::Ready(())
+    }
+}
+
+/// Writes the close frame (and whatever precedes it), then ends the write side, so the client
+/// reads everything and sees the end of the stream.
+struct Shutdown;
+
+impl ActorFuture<Session> for Shutdown {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        session: &mut Session,
+        ctx: &mut Context<Session>,
+        task: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let result = std::task::ready!(session.outbox.poll_shutdown(task));
+        match (&mut session.state, result) {
+            (SessionState::Closing(progress), Ok(())) => {
+                progress.written = true;
+                session.stop_when_closed(ctx);
+            }
+            _ => ctx.stop(),
+        }
+        std::task::Poll::Ready(())
     }
 }

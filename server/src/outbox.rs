@@ -1,0 +1,254 @@
+//! A session's outgoing WebSocket frames, written without copying their payloads.
+//!
+//! A room encodes each tick's frame once and hands every member the same [`Bytes`]. The outbox
+//! writes the few bytes of a WebSocket frame header from the stack and the shared payload from
+//! where it already is, in one vectored write, straight to the socket. Only what the socket does
+//! not take at once is queued (the header and a reference to the payload), so an idle or healthy
+//! connection holds no write buffer at all, and a slow one holds references, not copies.
+//!
+//! What can queue here is bounded twice: the session's flow control stops sending to a client
+//! that falls behind on acknowledgements, and the session closes a client whose queue passes a
+//! byte limit anyway (one that acknowledges ticks it never reads).
+
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::AsyncWrite;
+use tokio::net::tcp::OwnedWriteHalf;
+
+/// WebSocket opcodes the server sends (RFC 6455, section 5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opcode {
+    /// A binary data frame: every protocol message.
+    Binary = 0x2,
+    /// The close frame.
+    Close = 0x8,
+    /// A heartbeat ping.
+    Ping = 0x9,
+    /// The answer to a client's ping.
+    Pong = 0xA,
+}
+
+/// Longest header of an unmasked server frame: 2 bytes plus an 8-byte extended length.
+const MAX_HEADER: usize = 10;
+
+/// One frame: its encoded header and its payload, and how much of both is already written.
+struct Frame {
+    header: [u8; MAX_HEADER],
+    header_len: u8,
+    payload: Bytes,
+    written: usize,
+}
+
+impl Frame {
+    fn new(opcode: Opcode, payload: Bytes) -> Self {
+        let mut header = [0; MAX_HEADER];
+        header[0] = 0x80 | opcode as u8; // FIN: the server never fragments
+        let len = payload.len();
+        let header_len = match (u8::try_from(len), u16::try_from(len)) {
+            (Ok(short), _) if short < 126 => {
+                header[1] = short;
+                2
+            }
+            (_, Ok(medium)) => {
+                header[1] = 126;
+                header[2..4].copy_from_slice(&medium.to_be_bytes());
+                4
+            }
+            _ => {
+                header[1] = 127;
+                header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+                10
+            }
+        };
+        Self {
+            header,
+            header_len,
+            payload,
+            written: 0,
+        }
+    }
+
+    /// The unwritten parts, header first.
+    fn remaining(&self) -> [IoSlice<'_>; 2] {
+        let header_len = usize::from(self.header_len);
+        let header = &self.header[self.written.min(header_len)..header_len];
+        let payload = &self.payload[self.written.saturating_sub(header_len)..];
+        [IoSlice::new(header), IoSlice::new(payload)]
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.header_len) + self.payload.len()
+    }
+}
+
+/// The write side of a session's socket.
+pub struct Outbox {
+    io: OwnedWriteHalf,
+    queue: VecDeque<Frame>,
+    /// Unwritten bytes in `queue`.
+    queued: usize,
+    failed: bool,
+}
+
+impl Outbox {
+    /// An outbox writing to `io`.
+    pub fn new(io: OwnedWriteHalf) -> Self {
+        Self {
+            io,
+            queue: VecDeque::new(),
+            queued: 0,
+            failed: false,
+        }
+    }
+
+    /// Sends a frame: written at once when the socket takes it, queued (by reference) when it
+    /// does not. Returns `false` once a write has failed (the client is gone).
+    pub fn send(&mut self, opcode: Opcode, payload: Bytes) -> bool {
+        if self.failed {
+            return false;
+        }
+        let mut frame = Frame::new(opcode, payload);
+        if self.queue.is_empty() {
+            match self.io.try_write_vectored(&frame.remaining()) {
+                Ok(written) if written == frame.len() => return true,
+                Ok(written) => frame.written = written,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    self.failed = true;
+                    return false;
+                }
+            }
+        }
+        self.queued += frame.len() - frame.written;
+        self.queue.push_back(frame);
+        true
+    }
+
+    /// A close frame with `code` and `reason` (truncated to the 123 bytes a close frame allows).
+    pub fn send_close(&mut self, code: u16, reason: &str) -> bool {
+        let mut end = reason.len().min(123);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut payload = Vec::with_capacity(2 + end);
+        payload.extend_from_slice(&code.to_be_bytes());
+        payload.extend_from_slice(&reason.as_bytes()[..end]);
+        self.send(Opcode::Close, Bytes::from(payload))
+    }
+
+    /// Whether frames wait for the socket.
+    pub fn is_backed_up(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Bytes waiting for the socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued
+    }
+
+    /// Writes what is queued; ready once the queue is empty.
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some(frame) = self.queue.front_mut() {
+            let written = match Pin::new(&mut self.io).poll_write_vectored(cx, &frame.remaining()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(result) => result,
+            };
+            match written {
+                Ok(written) => {
+                    frame.written += written;
+                    self.queued -= written;
+                    if frame.written == frame.len() {
+                        self.queue.pop_front();
+                    }
+                }
+                Err(error) => {
+                    self.failed = true;
+                    self.queue.clear();
+                    self.queued = 0;
+                    return Poll::Ready(Err(error));
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Ends the write side (TCP FIN) once everything is written.
+    pub fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_flush(cx))?;
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Frame, Opcode, Outbox};
+    use bytes::Bytes;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    fn header(len: usize) -> Vec<u8> {
+        let frame = Frame::new(Opcode::Binary, Bytes::from(vec![0; len]));
+        frame.header[..usize::from(frame.header_len)].to_vec()
+    }
+
+    #[test]
+    fn headers_use_the_shortest_length_encoding() {
+        assert_eq!(header(0), [0x82, 0]);
+        assert_eq!(header(125), [0x82, 125]);
+        assert_eq!(header(126), [0x82, 126, 0, 126]);
+        assert_eq!(header(65_535), [0x82, 126, 0xff, 0xff]);
+        assert_eq!(header(65_536), [0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn a_partly_written_frame_resumes_where_it_stopped() {
+        let mut frame = Frame::new(Opcode::Ping, Bytes::from_static(b"abc"));
+        frame.written = 1;
+        let [header, payload] = frame.remaining();
+        assert_eq!(&*header, &[3]);
+        assert_eq!(&*payload, b"abc");
+        frame.written = 3;
+        let [header, payload] = frame.remaining();
+        assert!(header.is_empty());
+        assert_eq!(&*payload, b"bc");
+    }
+
+    #[tokio::test]
+    async fn frames_the_socket_cannot_take_queue_and_drain_in_order() -> std::io::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let mut client = TcpStream::connect(listener.local_addr()?).await?;
+        let (server, _) = listener.accept().await?;
+        let (_read, write) = server.into_split();
+        let mut outbox = Outbox::new(write);
+        const PAYLOAD: usize = 100_000;
+        // The client does not read: the kernel's buffers fill, then frames queue. Bounded: the
+        // buffers of one loopback connection hold at most a few MiB.
+        let mut sent = 0u8;
+        while !outbox.is_backed_up() && sent < 200 {
+            assert!(outbox.send(Opcode::Binary, Bytes::from(vec![sent; PAYLOAD])));
+            sent += 1;
+        }
+        assert!(outbox.is_backed_up(), "the socket never filled");
+        assert!(outbox.send(Opcode::Binary, Bytes::from(vec![sent; PAYLOAD])));
+        sent += 1;
+        assert!(outbox.queued_bytes() > PAYLOAD);
+        let expected = usize::from(sent) * (10 + PAYLOAD);
+        let reading = tokio::spawn(async move {
+            let mut received = vec![0; expected];
+            client.read_exact(&mut received).await.map(|_| received)
+        });
+        std::future::poll_fn(|cx| outbox.poll_flush(cx)).await?;
+        assert_eq!(outbox.queued_bytes(), 0);
+        let received = reading.await.map_err(std::io::Error::other)??;
+        for (index, frame) in received.chunks(10 + PAYLOAD).enumerate() {
+            assert_eq!(frame[..2], [0x82, 127], "frame {index}");
+            assert_eq!(frame[2..10], (PAYLOAD as u64).to_be_bytes());
+            assert!(frame[10..].iter().all(|&byte| usize::from(byte) == index));
+        }
+        Ok(())
+    }
+}
