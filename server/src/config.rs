@@ -77,9 +77,11 @@ pub struct ServerSection {
     /// Secret for signing seat tokens (at least 16 bytes). Every node of a cluster needs the same
     /// one. Default: none, a random secret per process (tokens die with the process).
     pub secret: Option<String>,
-    /// HTTP/WebSocket worker threads. Default 0 = one per core.
+    /// HTTP worker threads: they accept connections, serve the lobby API and answer WebSocket
+    /// handshakes (sessions then move to their room's thread). Default 0 = one per core.
     pub workers: usize,
-    /// Threads that run room actors. Default 0 = one per core.
+    /// Threads that run room actors, and their players' sessions and sockets. Default 0 = one
+    /// per core.
     pub room_threads: usize,
     /// Longest time a graceful shutdown waits for clients to go, in milliseconds. Default 5000.
     pub shutdown_timeout_ms: u64,

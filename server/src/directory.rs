@@ -9,7 +9,7 @@
 //! stops, so a listed room always has an actor and an actor is always listed.
 
 use crate::room::Room;
-use actix::Addr;
+use actix::{Addr, ArbiterHandle};
 use dashmap::DashMap;
 use ludus_protocol::RoomId;
 use serde::{Deserialize, Serialize};
@@ -51,6 +51,7 @@ impl RoomInfo {
 
 struct Entry {
     addr: Addr<Room>,
+    thread: ArbiterHandle,
     info: RoomInfo,
 }
 
@@ -71,18 +72,19 @@ impl RoomDirectory {
         Self::default()
     }
 
-    /// Starts a room with `start` and lists it, unless the id is taken. The shard lock is held
-    /// only while the actor is spawned (which does not wait for the actor).
+    /// Starts a room on `thread` with `start` and lists it, unless the id is taken. The shard
+    /// lock is held only while the actor is spawned (which does not wait for the actor).
     pub fn insert_with(
         &self,
         info: RoomInfo,
-        start: impl FnOnce() -> Addr<Room>,
+        thread: ArbiterHandle,
+        start: impl FnOnce(&ArbiterHandle) -> Addr<Room>,
     ) -> Result<(), RoomExists> {
         match self.rooms.entry(info.room_id.clone()) {
             dashmap::Entry::Occupied(_) => Err(RoomExists(info.room_id)),
             dashmap::Entry::Vacant(vacant) => {
-                let addr = start();
-                vacant.insert(Entry { addr, info });
+                let addr = start(&thread);
+                vacant.insert(Entry { addr, thread, info });
                 Ok(())
             }
         }
@@ -103,6 +105,11 @@ impl RoomDirectory {
     /// The actor of a room.
     pub fn addr(&self, room_id: &RoomId) -> Option<Addr<Room>> {
         self.rooms.get(room_id).map(|entry| entry.addr.clone())
+    }
+
+    /// The thread a room runs on, where its players' sessions belong too.
+    pub fn thread(&self, room_id: &RoomId) -> Option<ArbiterHandle> {
+        self.rooms.get(room_id).map(|entry| entry.thread.clone())
     }
 
     /// One room's listing.

@@ -2,7 +2,8 @@
 //!
 //! Rooms are actors ([`room::Room`]) that own their game state, tick at a fixed rate and
 //! broadcast one batched MessagePack delta per tick, encoded once. Sessions are actors
-//! ([`session::Session`]), one per WebSocket. The lobby ([`lobby::Lobby`]) creates rooms on a
+//! ([`session::Session`]), one per WebSocket, handed at the upgrade ([`upgrade`]) to the thread
+//! of their room, so a room and its players share one thread. The lobby ([`lobby::Lobby`]) creates rooms on a
 //! pool of room threads and matchmakes through a JSON HTTP API ([`http`]). Games plug in
 //! through the [`game::Game`] trait.
 //!

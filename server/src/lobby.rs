@@ -314,8 +314,8 @@ impl Lobby {
         let PreparedRoom { info, room } = prepared;
         let thread = self.next_room_thread();
         self.directory
-            .insert_with(info.clone(), move || {
-                Room::start_in_arbiter(&thread, move |_| room)
+            .insert_with(info.clone(), thread, move |thread| {
+                Room::start_in_arbiter(thread, move |_| room)
             })
             .map_err(|RoomExists(id)| LobbyError::RoomExists(id))?;
         Ok(info)

@@ -158,7 +158,7 @@ impl Session {
     /// by the HTTP layer).
     pub fn start(
         io: TcpStream,
-        received: &[u8],
+        received: Bytes,
         room_id: RoomId,
         lobby: Arc<Lobby>,
         cluster: Option<Arc<Cluster>>,
@@ -168,7 +168,7 @@ impl Session {
         // The codec refuses frames far above the limit before buffering them; frames between the
         // limit and this size reach the session, which answers `message_too_large` precisely.
         let codec = ws::Codec::new().max_size(limits.max_message_bytes.saturating_mul(2));
-        let received = Cursor::new(Bytes::copy_from_slice(received));
+        let received = Cursor::new(received);
         Session::create(move |ctx| {
             let frames: ClientFrames =
                 FramedRead::with_capacity(received.chain(read), codec, READ_BUFFER_BYTES);

@@ -7,18 +7,28 @@
 //! frame on the way out. Sessions own their socket instead, with buffers sized for the small
 //! frames of this protocol (see `BENCHMARKS.md`, "Own WebSocket transport").
 //!
+//! The session is started on its room's thread, not on the HTTP worker that accepted the
+//! connection: the socket is handed over (deregistered here, registered there), so a room, its
+//! players' sessions and their sockets share one thread and one event loop. Inputs and frames
+//! then pass between actors without waking another thread, which profiling showed to be the
+//! largest cost left after the copies (see `BENCHMARKS.md`).
+//!
 //! Every request with `Connection: Upgrade` arrives here, whatever its path. The WebSocket route
 //! `GET /v1/rooms/{room_id}/ws` is served; anything else is answered with the same JSON errors
 //! as the HTTP API and the connection is closed.
 
+use crate::cluster::Cluster;
 use crate::http::{parse_room_id, ApiError, ApiState};
-use crate::session::Session;
+use crate::lobby::Lobby;
+use crate::session::{Session, SessionLimits};
 use actix_codec::{Framed, FramedParts};
 use actix_http::body::{BodySize, BoxBody, MessageBody};
 use actix_http::{h1, ws, Request, Response};
 use actix_web::http::StatusCode;
 use actix_web::{web, ResponseError};
+use bytes::Bytes;
 use futures_util::SinkExt;
+use ludus_protocol::RoomId;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
@@ -36,6 +46,28 @@ pub enum UpgradeError {
 impl From<UpgradeError> for Response<BoxBody> {
     fn from(_: UpgradeError) -> Self {
         Response::internal_server_error()
+    }
+}
+
+/// Everything a session needs besides its socket, sent along to the room's thread.
+struct SessionStart {
+    received: Bytes,
+    room_id: RoomId,
+    lobby: Arc<Lobby>,
+    cluster: Option<Arc<Cluster>>,
+    limits: Arc<SessionLimits>,
+}
+
+impl SessionStart {
+    fn run(self, io: TcpStream) {
+        Session::start(
+            io,
+            self.received,
+            self.room_id,
+            self.lobby,
+            self.cluster,
+            self.limits,
+        );
     }
 }
 
@@ -97,14 +129,33 @@ pub async fn serve(
     // The HTTP layer's buffers (8 KiB each) are dropped here; only what the client sent after
     // the handshake is kept, for the session to read first.
     let FramedParts { io, read_buf, .. } = framed.into_parts();
-    Session::start(
-        io,
-        &read_buf,
+    let received = Bytes::copy_from_slice(&read_buf);
+    drop(read_buf);
+    let lobby = Arc::clone(state.gateway.lobby());
+    let thread = lobby.directory().thread(&room_id);
+    let start = SessionStart {
+        received,
         room_id,
-        Arc::clone(state.gateway.lobby()),
-        state.gateway.cluster().cloned(),
-        Arc::clone(&state.limits),
-    );
+        lobby,
+        cluster: state.gateway.cluster().cloned(),
+        limits: Arc::clone(&state.limits),
+    };
+    match thread {
+        Some(thread) => {
+            let io = io.into_std()?;
+            let moved = thread.spawn(async move {
+                match TcpStream::from_std(io) {
+                    Ok(io) => start.run(io),
+                    Err(error) => tracing::warn!(%error, "cannot adopt a WebSocket connection"),
+                }
+            });
+            if !moved {
+                tracing::debug!("room thread stopped: WebSocket connection dropped");
+            }
+        }
+        // Not a room of this node: the session answers with a redirect or `room_not_found`.
+        None => start.run(io),
+    }
     Ok(())
 }
 
