@@ -86,10 +86,13 @@ impl EntityStore {
             return false;
         };
         let value = value.into();
-        if entity.fields.get(field) == Some(&value) {
-            return true;
+        match entity.fields.get_mut(field) {
+            Some(current) if *current == value => return true,
+            Some(current) => *current = value,
+            None => {
+                entity.fields.insert(field.to_owned(), value);
+            }
         }
-        entity.fields.insert(field.to_owned(), value);
         match &mut entity.dirty {
             Dirty::Created => {}
             Dirty::Fields(names) => {
