@@ -150,7 +150,43 @@ pub struct Session {
 }
 
 /// The client's side of the connection: what it sent along with the handshake, then the socket.
-type ClientFrames = FramedRead<Chain<Cursor<Bytes>, OwnedReadHalf>, ws::Codec>;
+type ClientFrames = FramedRead<Chain<Cursor<Bytes>, OwnedReadHalf>, ClientCodec>;
+
+/// Longest header of a client frame: 2 bytes, an 8-byte extended length and the 4-byte mask.
+const MAX_CLIENT_HEADER: usize = 14;
+
+/// actix-http's WebSocket decoder, refusing an oversized frame as soon as more than the limit
+/// is buffered: the decoder alone checks the size only once the whole frame has arrived, so a
+/// header announcing petabytes would make the read buffer grow for as long as the client sends.
+struct ClientCodec {
+    inner: ws::Codec,
+    max_frame: usize,
+}
+
+impl ClientCodec {
+    fn new(max_frame: usize) -> Self {
+        Self {
+            inner: ws::Codec::new().max_size(max_frame),
+            max_frame,
+        }
+    }
+}
+
+impl tokio_util::codec::Decoder for ClientCodec {
+    type Item = ws::Frame;
+    type Error = ws::ProtocolError;
+
+    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<ws::Frame>, Self::Error> {
+        match self.inner.decode(src)? {
+            // Incomplete, with more than the largest allowed frame already buffered: the frame
+            // being received is larger than that.
+            None if src.len() > self.max_frame + MAX_CLIENT_HEADER => {
+                Err(ws::ProtocolError::Overflow)
+            }
+            decoded => Ok(decoded),
+        }
+    }
+}
 
 impl Session {
     /// Starts the session of a connection whose WebSocket handshake was just answered: `io` is
@@ -167,7 +203,7 @@ impl Session {
         let (read, write) = io.into_split();
         // The codec refuses frames far above the limit before buffering them; frames between the
         // limit and this size reach the session, which answers `message_too_large` precisely.
-        let codec = ws::Codec::new().max_size(limits.max_message_bytes.saturating_mul(2));
+        let codec = ClientCodec::new(limits.max_message_bytes.saturating_mul(2));
         let received = Cursor::new(received);
         Session::create(move |ctx| {
             let frames: ClientFrames =
@@ -215,6 +251,7 @@ impl Session {
             return ctx.stop();
         }
         if self.outbox.queued_bytes() > MAX_QUEUED_BYTES {
+            // No-op when already closing: the close frame follows whatever is queued.
             return self.close(CloseCode::TooSlow, None, ctx);
         }
         if self.outbox.is_backed_up() && !self.draining {
@@ -233,13 +270,14 @@ impl Session {
         if matches!(self.state, SessionState::Closing(_)) {
             return;
         }
+        self.leave_room();
+        // Closing from here on: nothing below may start a second close.
+        self.state = SessionState::Closing(CloseProgress::default());
+        self.close_reason = close.reason();
         if let Some((code, message)) = error {
             tracing::debug!(session = self.id, %close, %code, %message, "closing session");
             self.send_error(code, message, ctx);
         }
-        self.leave_room();
-        self.state = SessionState::Closing(CloseProgress::default());
-        self.close_reason = close.reason();
         self.shut(
             Some(ws::CloseReason {
                 code: ws::CloseCode::from(close.code()),
@@ -297,6 +335,9 @@ impl Session {
     }
 
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        if matches!(self.state, SessionState::Closing(_)) {
+            return; // no frame may follow the close frame
+        }
         let now = Instant::now();
         if now.saturating_duration_since(self.heard_at) > self.limits.idle_timeout {
             return self.close(CloseCode::IdleTimeout, None, ctx);
@@ -686,5 +727,48 @@ impl ActorFuture<Session> for Shutdown {
             _ => ctx.stop(),
         }
         std::task::Poll::Ready(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientCodec;
+    use actix_http::ws;
+    use bytes::BytesMut;
+    use tokio_util::codec::Decoder;
+
+    /// A masked binary frame header announcing `len` bytes (client frames are masked).
+    fn header(len: u64) -> BytesMut {
+        let mut frame = BytesMut::from(&[0x82, 0x80 | 127][..]);
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(&[1, 2, 3, 4]);
+        frame
+    }
+
+    #[test]
+    fn a_frame_announcing_more_than_the_limit_is_refused_before_it_arrives() {
+        let mut codec = ClientCodec::new(1024);
+        let mut buffer = header(1 << 40);
+        buffer.extend_from_slice(&[0; 1000]);
+        assert!(
+            matches!(codec.decode(&mut buffer), Ok(None)),
+            "still within the limit"
+        );
+        buffer.extend_from_slice(&[0; 100]);
+        assert!(matches!(
+            codec.decode(&mut buffer),
+            Err(ws::ProtocolError::Overflow)
+        ));
+    }
+
+    #[test]
+    fn frames_within_the_limit_decode() {
+        let mut codec = ClientCodec::new(1024);
+        let mut buffer = header(1000);
+        buffer.extend_from_slice(&[0; 1000]);
+        assert!(matches!(
+            codec.decode(&mut buffer),
+            Ok(Some(ws::Frame::Binary(payload))) if payload.len() == 1000
+        ));
     }
 }

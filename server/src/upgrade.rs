@@ -86,8 +86,10 @@ async fn answer(
     let (head, body) = response.into_parts();
     let body = body.try_into_bytes().unwrap_or_default();
     let size = BodySize::Sized(body.len() as u64);
-    framed.send((head.drop_body(), size).into()).await?;
-    framed.send(h1::Message::Chunk(Some(body))).await?;
+    // Fed, then flushed once: head and body leave in one write, as clients that read only
+    // what arrived with the head (tungstenite does) expect.
+    framed.feed((head.drop_body(), size).into()).await?;
+    framed.feed(h1::Message::Chunk(Some(body))).await?;
     framed.send(h1::Message::Chunk(None)).await?;
     Ok(())
 }
@@ -114,6 +116,14 @@ pub async fn serve(
         Ok(room_id) => room_id,
         Err(error) => return answer(&mut framed, error.error_response().into()).await,
     };
+    if state.gateway.is_shutting_down() {
+        let error = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        );
+        return answer(&mut framed, error.error_response().into()).await;
+    }
     let handshake = match ws::handshake(request.head()) {
         Ok(mut handshake) => handshake.finish().drop_body(),
         Err(refused) => {

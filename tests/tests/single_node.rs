@@ -631,3 +631,40 @@ async fn an_unused_seat_reservation_expires_and_frees_its_seat() -> anyhow::Resu
     Player::join(&seat).await?;
     Ok(())
 }
+
+/// The HTTP status and JSON error code a WebSocket handshake to `url` is refused with.
+async fn refused_upgrade(url: &str) -> anyhow::Result<(u16, Option<String>)> {
+    use tokio_tungstenite::tungstenite::Error;
+    match tokio_tungstenite::connect_async(url).await {
+        Err(Error::Http(response)) => {
+            let body: serde_json::Value =
+                serde_json::from_slice(response.body().as_deref().unwrap_or_default())?;
+            let code = body["error"]["code"].as_str().map(str::to_owned);
+            Ok((response.status().as_u16(), code))
+        }
+        Err(other) => Err(other.into()),
+        Ok(_) => anyhow::bail!("{url} accepted a WebSocket"),
+    }
+}
+
+#[tokio::test]
+async fn websocket_handshakes_off_the_route_get_json_errors() -> anyhow::Result<()> {
+    let server = TestServer::start();
+    let ws = server.http_url().replacen("http://", "ws://", 1);
+    assert_eq!(
+        refused_upgrade(&format!("{ws}/v1/rooms/r-abc/seats")).await?,
+        (404, Some("not_found".to_owned()))
+    );
+    assert_eq!(
+        refused_upgrade(&format!("{ws}/v1/rooms/no%20spaces/ws")).await?,
+        (400, Some("invalid_room_id".to_owned()))
+    );
+    // A plain GET on the WebSocket route says what is missing.
+    let (status, body) = get_text(&format!("{}/v1/rooms/r-abc/ws", server.http_url())).await?;
+    let body: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    Ok(())
+}
