@@ -90,7 +90,13 @@ impl RoomState {
                 None => {
                     if let Some(entity) = self.entities.get_mut(&update.id) {
                         for (name, value) in &update.fields {
-                            entity.fields.insert(name.clone(), value.clone());
+                            // In place when the field exists (every move): no new key.
+                            match entity.fields.get_mut(name) {
+                                Some(current) => current.clone_from(value),
+                                None => {
+                                    entity.fields.insert(name.clone(), value.clone());
+                                }
+                            }
                         }
                     }
                 }
