@@ -152,6 +152,15 @@ pub struct Session {
 /// The client's side of the connection: what it sent along with the handshake, then the socket.
 type ClientFrames = FramedRead<Chain<Cursor<Bytes>, OwnedReadHalf>, ClientCodec>;
 
+/// What the client sent: a frame, or a refused one. A refusal is an item, not a stream error,
+/// so the stream goes on (discarding what follows) until the client closes: closing a socket
+/// with unread input makes the kernel send a reset, which could cost the client the close
+/// frame that explains the refusal.
+enum Incoming {
+    Frame(ws::Frame),
+    Refused(ws::ProtocolError),
+}
+
 /// Longest header of a client frame: 2 bytes, an 8-byte extended length and the 4-byte mask.
 const MAX_CLIENT_HEADER: usize = 14;
 
@@ -161,6 +170,8 @@ const MAX_CLIENT_HEADER: usize = 14;
 struct ClientCodec {
     inner: ws::Codec,
     max_frame: usize,
+    /// After a refusal: everything that follows is read and dropped.
+    discarding: bool,
 }
 
 impl ClientCodec {
@@ -168,23 +179,32 @@ impl ClientCodec {
         Self {
             inner: ws::Codec::new().max_size(max_frame),
             max_frame,
+            discarding: false,
         }
     }
 }
 
 impl tokio_util::codec::Decoder for ClientCodec {
-    type Item = ws::Frame;
+    type Item = Incoming;
+    /// Only I/O errors: protocol violations are [`Incoming::Refused`].
     type Error = ws::ProtocolError;
 
-    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<ws::Frame>, Self::Error> {
-        match self.inner.decode(src)? {
+    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<Incoming>, Self::Error> {
+        if self.discarding {
+            src.clear();
+            return Ok(None);
+        }
+        let refused = match self.inner.decode(src) {
+            Ok(Some(frame)) => return Ok(Some(Incoming::Frame(frame))),
+            Ok(None) if src.len() <= self.max_frame + MAX_CLIENT_HEADER => return Ok(None),
             // Incomplete, with more than the largest allowed frame already buffered: the frame
             // being received is larger than that.
-            None if src.len() > self.max_frame + MAX_CLIENT_HEADER => {
-                Err(ws::ProtocolError::Overflow)
-            }
-            decoded => Ok(decoded),
-        }
+            Ok(None) => ws::ProtocolError::Overflow,
+            Err(error) => error,
+        };
+        self.discarding = true;
+        src.clear();
+        Ok(Some(Incoming::Refused(refused)))
     }
 }
 
@@ -316,8 +336,8 @@ impl Session {
         }
     }
 
-    /// Notes that the client's stream failed to decode: what follows is not worth reading, so
-    /// the session waits out [`CLOSE_GRACE`] for the client to read the close frame.
+    /// Notes that reading from the client failed (the stream ends after it), so the session
+    /// waits out [`CLOSE_GRACE`] for the client to read the close frame.
     fn read_failed(&mut self) {
         if let SessionState::Closing(progress) = &mut self.state {
             progress.read_failed = true;
@@ -609,29 +629,33 @@ impl Handler<RoomClosed> for Session {
     }
 }
 
-impl StreamHandler<Result<ws::Frame, ws::ProtocolError>> for Session {
-    fn handle(&mut self, item: Result<ws::Frame, ws::ProtocolError>, ctx: &mut Self::Context) {
+impl StreamHandler<Result<Incoming, ws::ProtocolError>> for Session {
+    fn handle(&mut self, item: Result<Incoming, ws::ProtocolError>, ctx: &mut Self::Context) {
         if let SessionState::Closing(progress) = &mut self.state {
             match item {
-                Ok(ws::Frame::Close(_)) => progress.client_done = true,
+                Ok(Incoming::Frame(ws::Frame::Close(_))) => progress.client_done = true,
+                // The connection failed: nothing more will come, nothing needs draining.
                 Err(_) => progress.read_failed = true,
                 Ok(_) => {} // drained: the client has not seen our close frame yet
             }
             return self.stop_when_closed(ctx);
         }
         let message = match item {
-            Ok(message) => message,
-            Err(ws::ProtocolError::Overflow) => {
+            Ok(Incoming::Frame(message)) => message,
+            Ok(Incoming::Refused(ws::ProtocolError::Overflow)) => {
                 let message = format!(
                     "frame exceeds the limit of {} bytes",
                     self.limits.max_message_bytes
                 );
-                self.close(
+                return self.close(
                     CloseCode::MessageTooLarge,
                     Some((ErrorCode::MessageTooLarge, message)),
                     ctx,
                 );
-                return self.read_failed();
+            }
+            Ok(Incoming::Refused(error)) => {
+                let error = Some((ErrorCode::MalformedMessage, error.to_string()));
+                return self.close(CloseCode::ProtocolError, error, ctx);
             }
             Err(error) => {
                 let error = Some((ErrorCode::MalformedMessage, error.to_string()));
@@ -674,7 +698,7 @@ impl StreamHandler<Result<ws::Frame, ws::ProtocolError>> for Session {
 
     fn finished(&mut self, ctx: &mut Self::Context) {
         match &mut self.state {
-            // The stream ends after a decode error too; only a clean end means the client left.
+            // The stream ends after a read error too; only a clean end means the client left.
             SessionState::Closing(progress) => {
                 progress.client_done |= !progress.read_failed;
                 self.stop_when_closed(ctx);
@@ -732,7 +756,7 @@ impl ActorFuture<Session> for Shutdown {
 
 #[cfg(test)]
 mod tests {
-    use super::ClientCodec;
+    use super::{ClientCodec, Incoming};
     use actix_http::ws;
     use bytes::BytesMut;
     use tokio_util::codec::Decoder;
@@ -757,8 +781,13 @@ mod tests {
         buffer.extend_from_slice(&[0; 100]);
         assert!(matches!(
             codec.decode(&mut buffer),
-            Err(ws::ProtocolError::Overflow)
+            Ok(Some(Incoming::Refused(ws::ProtocolError::Overflow)))
         ));
+        // What follows a refusal is read and dropped, never decoded.
+        let mut more = header(3);
+        more.extend_from_slice(&[0; 3]);
+        assert!(matches!(codec.decode(&mut more), Ok(None)));
+        assert!(more.is_empty());
     }
 
     #[test]
@@ -768,7 +797,7 @@ mod tests {
         buffer.extend_from_slice(&[0; 1000]);
         assert!(matches!(
             codec.decode(&mut buffer),
-            Ok(Some(ws::Frame::Binary(payload))) if payload.len() == 1000
+            Ok(Some(Incoming::Frame(ws::Frame::Binary(payload)))) if payload.len() == 1000
         ));
     }
 }
