@@ -145,7 +145,7 @@ pub struct Session {
     last_tick: u64,
     close_reason: &'static str,
     outbox: Outbox,
-    /// Whether a [`Drain`] of the outbox is running.
+    /// Whether a [`Flush::Queued`] of the outbox is running.
     draining: bool,
 }
 
@@ -276,7 +276,7 @@ impl Session {
         }
         if self.outbox.is_backed_up() && !self.draining {
             self.draining = true;
-            ctx.spawn(Drain);
+            ctx.spawn(Flush::Queued);
         }
     }
 
@@ -307,7 +307,7 @@ impl Session {
         );
     }
 
-    /// Sends the close frame and ends the write side once it is written ([`Shutdown`]); stops
+    /// Sends the close frame and ends the write side once it is written ([`Flush::AndShutdown`]); stops
     /// when the client is done too, or after [`CLOSE_GRACE`] when it does not read.
     fn shut(&mut self, reason: Option<ws::CloseReason>, ctx: &mut Context<Self>) {
         let sent = match reason {
@@ -320,7 +320,7 @@ impl Session {
         if !sent {
             return ctx.stop();
         }
-        ctx.spawn(Shutdown);
+        ctx.spawn(Flush::AndShutdown);
         ctx.run_later(CLOSE_GRACE, |_, ctx| ctx.stop());
     }
 
@@ -708,32 +708,16 @@ impl StreamHandler<Result<Incoming, ws::ProtocolError>> for Session {
     }
 }
 
-/// Writes what the outbox queued while the client's socket was full.
-struct Drain;
-
-impl ActorFuture<Session> for Drain {
-    type Output = ();
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        session: &mut Session,
-        ctx: &mut Context<Session>,
-        task: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        let result = std::task::ready!(session.outbox.poll_flush(task));
-        session.draining = false;
-        if result.is_err() {
-            ctx.stop(); // the client is gone
-        }
-        std::task::Poll::Ready(())
-    }
+/// Writes what the outbox queued while the client's socket was full ([`Flush::Queued`]); for
+/// a close, also ends the write side afterwards ([`Flush::AndShutdown`]), so the client reads
+/// everything and then sees the end of the stream.
+#[derive(Clone, Copy)]
+enum Flush {
+    Queued,
+    AndShutdown,
 }
 
-/// Writes the close frame (and whatever precedes it), then ends the write side, so the client
-/// reads everything and sees the end of the stream.
-struct Shutdown;
-
-impl ActorFuture<Session> for Shutdown {
+impl ActorFuture<Session> for Flush {
     type Output = ();
 
     fn poll(
@@ -742,13 +726,18 @@ impl ActorFuture<Session> for Shutdown {
         ctx: &mut Context<Session>,
         task: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
-        let result = std::task::ready!(session.outbox.poll_shutdown(task));
-        match (&mut session.state, result) {
-            (SessionState::Closing(progress), Ok(())) => {
+        let flush = *self;
+        let result = std::task::ready!(match flush {
+            Flush::Queued => session.outbox.poll_flush(task),
+            Flush::AndShutdown => session.outbox.poll_shutdown(task),
+        });
+        match (flush, &mut session.state, result) {
+            (Flush::Queued, _, Ok(())) => session.draining = false,
+            (Flush::AndShutdown, SessionState::Closing(progress), Ok(())) => {
                 progress.written = true;
                 session.stop_when_closed(ctx);
             }
-            _ => ctx.stop(),
+            _ => ctx.stop(), // the client is gone
         }
         std::task::Poll::Ready(())
     }

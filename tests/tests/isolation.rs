@@ -7,8 +7,12 @@ use ludus_tests::*;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A game that panics on any input.
-struct Fragile;
+/// A game that panics in its tick once a player has asked it to (the simulation's unit tests
+/// cover a panic in the input hook; this covers the tick).
+#[derive(Default)]
+struct Fragile {
+    asked_to_break: bool,
+}
 
 impl Game for Fragile {
     fn on_join(&mut self, _: &mut GameContext<'_>, _: PlayerId, _: &str) {}
@@ -19,9 +23,12 @@ impl Game for Fragile {
         _: PlayerId,
         _: &Value,
     ) -> Result<(), InputRejected> {
-        panic!("fragile game broke on purpose")
+        self.asked_to_break = true;
+        Ok(())
     }
-    fn on_tick(&mut self, _: &mut GameContext<'_>, _: Duration) {}
+    fn on_tick(&mut self, _: &mut GameContext<'_>, _: Duration) {
+        assert!(!self.asked_to_break, "fragile game broke on purpose");
+    }
 }
 
 #[tokio::test]
@@ -31,7 +38,7 @@ async fn a_panicking_room_ends_alone_with_room_crashed() -> anyhow::Result<()> {
         name: "fragile".to_owned(),
         tick_hz: 20,
         max_players: 4,
-        factory: Arc::new(|_| Box::new(Fragile)),
+        factory: Arc::new(|_| Box::<Fragile>::default()),
     });
     let mut config = test_config();
     config.server.room_threads = 1; // both rooms share one thread
