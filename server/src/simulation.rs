@@ -358,8 +358,6 @@ mod tests {
             }
             Ok(())
         }
-
-        fn on_tick(&mut self, _ctx: &mut GameContext<'_>, _dt: Duration) {}
     }
 
     #[derive(Debug, Clone)]
@@ -486,8 +484,6 @@ mod tests {
     struct Exploding;
 
     impl Game for Exploding {
-        fn on_join(&mut self, _: &mut GameContext<'_>, _: PlayerId, _: &str) {}
-        fn on_leave(&mut self, _: &mut GameContext<'_>, _: PlayerId) {}
         fn on_input(
             &mut self,
             _: &mut GameContext<'_>,
@@ -496,7 +492,6 @@ mod tests {
         ) -> Result<(), InputRejected> {
             panic!("boom")
         }
-        fn on_tick(&mut self, _: &mut GameContext<'_>, _: Duration) {}
     }
 
     #[test]

@@ -15,8 +15,6 @@ struct Fragile {
 }
 
 impl Game for Fragile {
-    fn on_join(&mut self, _: &mut GameContext<'_>, _: PlayerId, _: &str) {}
-    fn on_leave(&mut self, _: &mut GameContext<'_>, _: PlayerId) {}
     fn on_input(
         &mut self,
         _: &mut GameContext<'_>,

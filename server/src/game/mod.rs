@@ -78,11 +78,11 @@ pub trait Game: Send + 'static {
     /// Called once when the room is created.
     fn on_create(&mut self, _ctx: &mut GameContext<'_>) {}
 
-    /// A player took their seat.
-    fn on_join(&mut self, ctx: &mut GameContext<'_>, player: PlayerId, name: &str);
+    /// A player took their seat. Default: nothing (a game that needs no per-player state).
+    fn on_join(&mut self, _ctx: &mut GameContext<'_>, _player: PlayerId, _name: &str) {}
 
-    /// A player left (or was disconnected).
-    fn on_leave(&mut self, ctx: &mut GameContext<'_>, player: PlayerId);
+    /// A player left (or was disconnected). Default: nothing.
+    fn on_leave(&mut self, _ctx: &mut GameContext<'_>, _player: PlayerId) {}
 
     /// One input from `player`; an `Err` is reported to that player only.
     fn on_input(
@@ -92,8 +92,9 @@ pub trait Game: Send + 'static {
         payload: &Value,
     ) -> Result<(), InputRejected>;
 
-    /// Advances the simulation by one fixed step of `dt`.
-    fn on_tick(&mut self, ctx: &mut GameContext<'_>, dt: Duration);
+    /// Advances the simulation by one fixed step of `dt`. Default: nothing (a game driven by
+    /// inputs alone).
+    fn on_tick(&mut self, _ctx: &mut GameContext<'_>, _dt: Duration) {}
 
     /// A small JSON summary shown in room listings (e.g. `{"status": "waiting"}`).
     fn listing(&self) -> serde_json::Value {
