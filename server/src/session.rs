@@ -336,14 +336,6 @@ impl Session {
         }
     }
 
-    /// Notes that reading from the client failed (the stream ends after it), so the session
-    /// waits out [`CLOSE_GRACE`] for the client to read the close frame.
-    fn read_failed(&mut self) {
-        if let SessionState::Closing(progress) = &mut self.state {
-            progress.read_failed = true;
-        }
-    }
-
     fn leave_room(&mut self) {
         if let SessionState::Joined { room, player } = &self.state {
             // do_send: a single, bounded goodbye that must reach the room.
@@ -657,10 +649,11 @@ impl StreamHandler<Result<Incoming, ws::ProtocolError>> for Session {
                 let error = Some((ErrorCode::MalformedMessage, error.to_string()));
                 return self.close(CloseCode::ProtocolError, error, ctx);
             }
+            // Reading failed (reset, or the stream ended inside a frame): the client is gone,
+            // and its session ends as `client_closed`.
             Err(error) => {
-                let error = Some((ErrorCode::MalformedMessage, error.to_string()));
-                self.close(CloseCode::ProtocolError, error, ctx);
-                return self.read_failed();
+                tracing::debug!(session = self.id, %error, "client connection failed");
+                return ctx.stop();
             }
         };
         self.heard_at = Instant::now();
