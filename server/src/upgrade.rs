@@ -5,7 +5,7 @@
 //! stays in the path of every frame for the life of the WebSocket, with two fixed 8 KiB buffers
 //! per connection (≈ 15 KiB of a session's ≈ 19 KiB) and two copies plus a fresh buffer per
 //! frame on the way out. Sessions own their socket instead, with buffers sized for the small
-//! frames of this protocol (see `BENCHMARKS.md`, "Own WebSocket transport").
+//! frames of this protocol (see `BENCHMARKS.md`, "Second pass").
 //!
 //! The session is started on its room's thread, not on the HTTP worker that accepted the
 //! connection: the socket is handed over (deregistered here, registered there), so a room, its
@@ -33,12 +33,15 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 
 /// Why an upgrade ended without a session (logged by actix-http at `error`, so kept rare: only
-/// I/O failures while answering, which mean the client already left).
+/// I/O failures, which mean the client already left).
 #[derive(Debug, thiserror::Error)]
 pub enum UpgradeError {
     /// Writing the handshake answer failed.
     #[error("writing the upgrade answer failed: {0}")]
     Answer(#[from] std::io::Error),
+    /// The socket could not be detached to move to its room's thread.
+    #[error("handing the connection to its room's thread failed: {0}")]
+    Handoff(std::io::Error),
 }
 
 /// actix-http wants an answer for every upgrade error; these only happen once the client has
@@ -140,7 +143,6 @@ pub async fn serve(
     // the handshake is kept, for the session to read first.
     let FramedParts { io, read_buf, .. } = framed.into_parts();
     let received = Bytes::copy_from_slice(&read_buf);
-    drop(read_buf);
     let lobby = Arc::clone(state.gateway.lobby());
     let thread = lobby.directory().thread(&room_id);
     let start = SessionStart {
@@ -152,7 +154,7 @@ pub async fn serve(
     };
     match thread {
         Some(thread) => {
-            let io = io.into_std()?;
+            let io = io.into_std().map_err(UpgradeError::Handoff)?;
             let moved = thread.spawn(async move {
                 match TcpStream::from_std(io) {
                     Ok(io) => start.run(io),
