@@ -208,18 +208,32 @@ impl tokio_util::codec::Decoder for ClientCodec {
     }
 }
 
+/// Everything a session needs besides its socket (it may be built on one thread and started
+/// on another).
+pub struct SessionSetup {
+    /// What the client sent right after the handshake, already read by the HTTP layer.
+    pub received: Bytes,
+    /// The room the client asked for.
+    pub room_id: RoomId,
+    /// This node's lobby.
+    pub lobby: Arc<Lobby>,
+    /// The cluster, to redirect a client whose room lives elsewhere.
+    pub cluster: Option<Arc<Cluster>>,
+    /// Per-connection limits.
+    pub limits: Arc<SessionLimits>,
+}
+
 impl Session {
-    /// Starts the session of a connection whose WebSocket handshake was just answered: `io` is
-    /// its socket, `received` whatever the client sent right after the handshake (already read
-    /// by the HTTP layer).
-    pub fn start(
-        io: TcpStream,
-        received: Bytes,
-        room_id: RoomId,
-        lobby: Arc<Lobby>,
-        cluster: Option<Arc<Cluster>>,
-        limits: Arc<SessionLimits>,
-    ) {
+    /// Starts the session of a connection whose WebSocket handshake was just answered, on the
+    /// current thread.
+    pub fn start(io: TcpStream, setup: SessionSetup) {
+        let SessionSetup {
+            received,
+            room_id,
+            lobby,
+            cluster,
+            limits,
+        } = setup;
         let (read, write) = io.into_split();
         // The codec refuses frames far above the limit before buffering them; frames between the
         // limit and this size reach the session, which answers `message_too_large` precisely.

@@ -17,10 +17,8 @@
 //! `GET /v1/rooms/{room_id}/ws` is served; anything else is answered with the same JSON errors
 //! as the HTTP API and the connection is closed.
 
-use crate::cluster::Cluster;
 use crate::http::{parse_room_id, ApiError, ApiState};
-use crate::lobby::Lobby;
-use crate::session::{Session, SessionLimits};
+use crate::session::{Session, SessionSetup};
 use actix_codec::{Framed, FramedParts};
 use actix_http::body::{BodySize, BoxBody, MessageBody};
 use actix_http::{h1, ws, Request, Response};
@@ -28,7 +26,6 @@ use actix_web::http::StatusCode;
 use actix_web::{web, ResponseError};
 use bytes::Bytes;
 use futures_util::SinkExt;
-use ludus_protocol::RoomId;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
@@ -49,28 +46,6 @@ pub enum UpgradeError {
 impl From<UpgradeError> for Response<BoxBody> {
     fn from(_: UpgradeError) -> Self {
         Response::internal_server_error()
-    }
-}
-
-/// Everything a session needs besides its socket, sent along to the room's thread.
-struct SessionStart {
-    received: Bytes,
-    room_id: RoomId,
-    lobby: Arc<Lobby>,
-    cluster: Option<Arc<Cluster>>,
-    limits: Arc<SessionLimits>,
-}
-
-impl SessionStart {
-    fn run(self, io: TcpStream) {
-        Session::start(
-            io,
-            self.received,
-            self.room_id,
-            self.lobby,
-            self.cluster,
-            self.limits,
-        );
     }
 }
 
@@ -145,7 +120,7 @@ pub async fn serve(
     let received = Bytes::copy_from_slice(&read_buf);
     let lobby = Arc::clone(state.gateway.lobby());
     let thread = lobby.directory().thread(&room_id);
-    let start = SessionStart {
+    let setup = SessionSetup {
         received,
         room_id,
         lobby,
@@ -157,7 +132,7 @@ pub async fn serve(
             let io = io.into_std().map_err(UpgradeError::Handoff)?;
             let moved = thread.spawn(async move {
                 match TcpStream::from_std(io) {
-                    Ok(io) => start.run(io),
+                    Ok(io) => Session::start(io, setup),
                     Err(error) => tracing::warn!(%error, "cannot adopt a WebSocket connection"),
                 }
             });
@@ -166,7 +141,7 @@ pub async fn serve(
             }
         }
         // Not a room of this node: the session answers with a redirect or `room_not_found`.
-        None => start.run(io),
+        None => Session::start(io, setup),
     }
     Ok(())
 }
