@@ -374,10 +374,10 @@ impl Validator<'_> {
         regions: BTreeMap<String, RegionSchema>,
     ) -> Result<BTreeMap<RegionName, Region>, ConfigError> {
         let known_names: BTreeSet<&str> = regions.keys().map(String::as_str).collect();
-        let mut alias_owners: HashMap<String, RegionName> = regions
-            .keys()
-            .map(|name| (name.to_ascii_lowercase(), RegionName::new(name.as_str())))
-            .collect();
+        // Aliases already claimed, lowercased, and the region claiming each. Region names are
+        // checked separately, not seeded in here: two names may differ only in case (`EU`, `eu`),
+        // and one lowercased key cannot remember both owners.
+        let mut alias_owners: HashMap<String, RegionName> = HashMap::new();
         let mut validated = BTreeMap::new();
         for (name, region) in &regions {
             let field = format!("regions.{name}");
@@ -385,13 +385,21 @@ impl Validator<'_> {
             for (index, alias) in region.aliases.iter().enumerate() {
                 let alias_field = format!("{field}.aliases[{index}]");
                 self.name(&alias_field, alias)?;
-                let owner = alias_owners
-                    .entry(alias.to_ascii_lowercase())
-                    .or_insert_with(|| region_name.clone());
-                if owner != &region_name {
+                let other_region_named_so = regions
+                    .keys()
+                    .find(|other| *other != name && other.eq_ignore_ascii_case(alias))
+                    .map(|other| RegionName::new(other.as_str()));
+                let owner = match other_region_named_so {
+                    Some(other_region) => other_region,
+                    None => alias_owners
+                        .entry(alias.to_ascii_lowercase())
+                        .or_insert_with(|| region_name.clone())
+                        .clone(),
+                };
+                if owner != region_name {
                     let problem = Problem::DuplicateAlias {
                         alias: alias.clone(),
-                        region: owner.clone(),
+                        region: owner,
                     };
                     return Err(self.invalid(alias_field, problem));
                 }
@@ -657,4 +665,42 @@ fn find_cycle(
     path.pop();
     finished.insert(region.clone());
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str, region: &str) -> String {
+        format!("[[nodes]]\nid = \"{id}\"\nregion = \"{region}\"\nws_url = \"ws://h\"\nhttp_url = \"http://h\"\n")
+    }
+
+    /// The alias invariant the `region_file` fuzz target checks (every alias resolves to its own
+    /// region) failed here: with regions `EU` and `eu`, the alias `EU` of `eu` was accepted
+    /// although the name `EU` shadows it, so `resolve_region("EU")` never reached `eu`. Both
+    /// names lowercase to `eu`, and the owner map kept only one of them.
+    #[test]
+    fn alias_equal_to_a_region_name_differing_only_in_case_from_its_own_is_rejected() {
+        let text = format!(
+            "version = 1\ndefault_region = \"eu\"\n[regions.EU]\n[regions.eu]\naliases = [\"EU\"]\n{}{}",
+            node("a", "EU"),
+            node("b", "eu"),
+        );
+        let error =
+            from_str(&text, "regions.toml").expect_err("alias `EU` is shadowed by region `EU`");
+        assert_eq!(
+            error.to_string(),
+            "regions.toml:5: regions.eu.aliases[0]: alias `EU` already names region `EU`"
+        );
+    }
+
+    #[test]
+    fn alias_equal_to_its_own_region_name_in_another_case_is_accepted() {
+        let text = format!(
+            "version = 1\ndefault_region = \"eu\"\n[regions.eu]\naliases = [\"EU\"]\n{}",
+            node("a", "eu"),
+        );
+        let config = from_str(&text, "regions.toml").expect("an alias may restate its own name");
+        assert_eq!(config.resolve_region("Eu"), Some(&RegionName::new("eu")));
+    }
 }
