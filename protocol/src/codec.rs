@@ -13,7 +13,7 @@ use serde::Serialize;
 
 /// How deeply nested a decoded value may be. Game payloads are shallow; the limit keeps a
 /// hostile frame of nested arrays from exhausting the decoder's stack.
-const MAX_DEPTH: usize = 32;
+pub const MAX_DEPTH: usize = 32;
 
 fn encode_named<T: Serialize>(message: &T, out: &mut Vec<u8>) {
     let mut serializer = rmp_serde::Serializer::new(out).with_struct_map();

@@ -8,6 +8,7 @@
 //! Lifetime rule: an entry is inserted when its room actor starts and removed when that actor
 //! stops, so a listed room always has an actor and an actor is always listed.
 
+use crate::paging::{select_page, Cursor, PageRequest};
 use crate::room::Room;
 use actix::{Addr, ArbiterHandle};
 use dashmap::DashMap;
@@ -127,6 +128,30 @@ impl RoomDirectory {
             .collect();
         rooms.sort_by(|a, b| (a.created_at_ms, &a.room_id).cmp(&(b.created_at_ms, &b.room_id)));
         rooms
+    }
+
+    /// One page of the rooms matching `filter`, oldest first, and the cursor of the next
+    /// page; only the page's rooms are copied.
+    pub fn page(
+        &self,
+        filter: impl Fn(&RoomInfo) -> bool,
+        request: &PageRequest,
+    ) -> (Vec<RoomInfo>, Option<Cursor>) {
+        let keys = self
+            .rooms
+            .iter()
+            .filter(|entry| filter(&entry.info))
+            .map(|entry| Cursor {
+                created_at_ms: entry.info.created_at_ms,
+                room_id: entry.info.room_id.clone(),
+            });
+        // The iteration (and its shard locks) ends inside `select_page`, before any lookup.
+        let (keys, next) = select_page(keys, request);
+        let rooms = keys
+            .iter()
+            .filter_map(|key| self.info(&key.room_id))
+            .collect();
+        (rooms, next)
     }
 
     /// Every room's actor.

@@ -12,6 +12,12 @@ pub enum ServerError {
     /// NATS could not be configured.
     #[error("cannot use NATS: {0}")]
     Nats(async_nats::ConnectError),
+    /// The operating system's random source failed (for a generated secret or token).
+    #[error("cannot read the OS random source: {0}")]
+    Random(getrandom::Error),
+    /// The lobby's player-token settings are unusable.
+    #[error(transparent)]
+    PlayerAuth(crate::http::identity::PlayerAuthError),
     /// The HTTP server failed while serving.
     #[error("server failed: {0}")]
     Serve(std::io::Error),

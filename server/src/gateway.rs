@@ -5,7 +5,10 @@
 
 use crate::cluster::{Cluster, ClusterError, Placed, PlacementExplanation, RegionStatus};
 use crate::directory::RoomInfo;
-use crate::lobby::{announcement_event, json_value, message_event, CreateRoom, Lobby, SeatGrant};
+use crate::lobby::{
+    announcement_event, json_value, message_event, CreateRoom, Lobby, SeatFor, SeatGrant,
+};
+use crate::paging::{Cursor, PageRequest};
 use ludus_protocol::RoomId;
 use serde::Serialize;
 use std::sync::Arc;
@@ -79,36 +82,41 @@ impl Gateway {
         }
     }
 
-    /// Lists rooms, filtered by type and region.
+    /// One page of rooms, filtered by type and region, and the next page's cursor.
     pub fn list(
         &self,
         room_type: Option<&str>,
         region: Option<&str>,
-    ) -> Result<Vec<ListedRoom>, ClusterError> {
+        page: &PageRequest,
+    ) -> Result<(Vec<ListedRoom>, Option<Cursor>), ClusterError> {
         match &self.cluster {
-            Some(cluster) => Ok(cluster
-                .list(room_type, region)?
-                .into_iter()
-                .map(|record| ListedRoom {
-                    info: record.info,
-                    node: record.node,
-                    region: record.region,
-                })
-                .collect()),
+            Some(cluster) => {
+                let (records, next) = cluster.list(room_type, region, page)?;
+                let rooms = records
+                    .into_iter()
+                    .map(|record| ListedRoom {
+                        info: record.info,
+                        node: record.node,
+                        region: record.region,
+                    })
+                    .collect();
+                Ok((rooms, next))
+            }
             None => {
                 check_local_region(region)?;
-                let rooms = self
-                    .lobby
-                    .directory()
-                    .list(|info| room_type.is_none_or(|room_type| info.room_type == room_type));
-                Ok(rooms
+                let (rooms, next) = self.lobby.directory().page(
+                    |info| room_type.is_none_or(|room_type| info.room_type == room_type),
+                    page,
+                );
+                let rooms = rooms
                     .into_iter()
                     .map(|info| ListedRoom {
                         info,
                         node: LOCAL.to_owned(),
                         region: LOCAL.to_owned(),
                     })
-                    .collect())
+                    .collect();
+                Ok((rooms, next))
             }
         }
     }
@@ -117,12 +125,12 @@ impl Gateway {
     pub async fn reserve(
         &self,
         room_id: &RoomId,
-        name: Option<String>,
+        seat: SeatFor,
     ) -> Result<Placed<SeatGrant>, ClusterError> {
         match &self.cluster {
-            Some(cluster) => cluster.reserve(room_id, name).await,
+            Some(cluster) => cluster.reserve(room_id, seat).await,
             None => Ok(local(
-                self.lobby.reserve_seat(room_id, name).await?,
+                self.lobby.reserve_seat(room_id, seat).await?,
                 "existing room",
             )),
         }
@@ -133,14 +141,14 @@ impl Gateway {
         &self,
         room_type: &str,
         region: Option<&str>,
-        name: Option<String>,
+        seat: SeatFor,
     ) -> Result<Placed<SeatGrant>, ClusterError> {
         match &self.cluster {
-            Some(cluster) => cluster.matchmake(room_type, region, name).await,
+            Some(cluster) => cluster.matchmake(room_type, region, seat).await,
             None => {
                 check_local_region(region)?;
                 Ok(local(
-                    self.lobby.matchmake(room_type, name).await?,
+                    self.lobby.matchmake(room_type, seat).await?,
                     "local node",
                 ))
             }
@@ -157,7 +165,8 @@ impl Gateway {
             Some(cluster) => cluster.send_to_room(room_id, payload).await,
             None => {
                 self.lobby
-                    .deliver(room_id, json_value(&message_event(payload)))?;
+                    .deliver(room_id, json_value(&message_event(payload)))
+                    .await?;
                 Ok(local((), "local room"))
             }
         }

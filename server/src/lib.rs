@@ -12,16 +12,20 @@
 
 pub mod cluster;
 pub mod config;
+pub mod conn_limit;
 pub mod directory;
 pub mod entities;
 mod error;
+pub mod event_queue;
 pub mod flow;
 pub mod game;
 pub mod gateway;
 pub mod http;
 pub mod lobby;
 pub mod metrics;
+pub mod origin;
 pub mod outbox;
+pub mod paging;
 pub mod rate_limit;
 pub mod room;
 pub mod session;
@@ -33,20 +37,30 @@ pub use error::ServerError;
 
 use crate::cluster::{Cluster, ClusterSettings};
 use crate::config::ServerConfig;
+use crate::conn_limit::ConnectionLimiter;
 use crate::game::GameRegistry;
 use crate::gateway::Gateway;
-use crate::http::ApiState;
+use crate::http::bodies::{BodyLimits, MAX_BODY_BYTES};
+use crate::http::identity::PlayerAuth;
+use crate::http::operator::{generate_token, OperatorTokens};
+use crate::http::quota::LobbyQuotas;
+use crate::http::{ApiState, Routes};
 use crate::lobby::{Lobby, LobbySettings};
 use crate::metrics::Metrics;
+use crate::origin::Origins;
 use crate::session::SessionLimits;
-use crate::token::SeatTokens;
+use crate::token::{random_secret, SeatTokens};
 use actix::Arbiter;
 use actix_http::{HttpService, KeepAlive};
-use actix_service::{fn_factory, fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_service::{
+    fn_factory, fn_service, map_config, IntoServiceFactory, Service, ServiceFactory,
+    ServiceFactoryExt,
+};
 use actix_web::dev::{AppConfig, ServerHandle};
 use actix_web::{web, App};
 use std::future::Future;
 use std::net::TcpListener;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,7 +91,8 @@ fn apply_room_type_overrides(config: &ServerConfig, registry: &mut GameRegistry)
     }
 }
 
-/// Applies the node's region's room-type defaults from the region file.
+/// Applies the node's region's room-type defaults from the region file; a default above a
+/// game's own maximum is lowered to it, with a warning.
 fn apply_region_defaults(settings: &ClusterSettings, registry: &mut GameRegistry) {
     let Some(region) = settings.regions.region(&settings.node.region) else {
         return;
@@ -85,7 +100,15 @@ fn apply_region_defaults(settings: &ClusterSettings, registry: &mut GameRegistry
     for (name, defaults) in &region.room_types {
         match registry.get_mut(name) {
             Some(room_type) => {
-                room_type.max_players = defaults.max_players;
+                if defaults.max_players > room_type.max_players {
+                    tracing::warn!(
+                        room_type = %name,
+                        asked = defaults.max_players,
+                        maximum = room_type.max_players,
+                        "region file asks for more seats than the game allows; using the game's maximum"
+                    );
+                }
+                room_type.max_players = defaults.max_players.min(room_type.max_players);
                 room_type.tick_hz = u16::try_from(defaults.tick_hz).unwrap_or(u16::MAX);
             }
             None => tracing::warn!(room_type = %name, "region file names an unknown room type"),
@@ -93,17 +116,61 @@ fn apply_region_defaults(settings: &ClusterSettings, registry: &mut GameRegistry
     }
 }
 
-fn seat_tokens(config: &ServerConfig) -> SeatTokens {
+fn seat_tokens(config: &ServerConfig) -> Result<SeatTokens, ServerError> {
+    let previous: Vec<&[u8]> = config
+        .server
+        .previous_secrets
+        .iter()
+        .map(String::as_bytes)
+        .collect();
     match &config.server.secret {
-        Some(secret) => SeatTokens::new(secret.as_bytes()),
+        Some(secret) => Ok(SeatTokens::rotating(secret.as_bytes(), &previous)),
         None => {
             tracing::warn!(
                 "no server.secret configured: using a random one; seat tokens will not survive a restart"
             );
-            let secret: Vec<u8> = std::iter::repeat_with(|| fastrand::u8(..))
-                .take(32)
-                .collect();
-            SeatTokens::new(&secret)
+            let secret = random_secret().map_err(ServerError::Random)?;
+            Ok(SeatTokens::rotating(&secret, &previous))
+        }
+    }
+}
+
+/// The configured operator tokens, or one generated for this run and printed to stderr (for
+/// the person who started the server; it is not logged).
+fn operator_tokens(
+    config: &ServerConfig,
+    address: std::net::SocketAddr,
+) -> Result<OperatorTokens, ServerError> {
+    if !config.operator.tokens.is_empty() {
+        return Ok(OperatorTokens::new(
+            config.operator.tokens.iter().map(String::as_str),
+        ));
+    }
+    let token = generate_token().map_err(ServerError::Random)?;
+    tracing::warn!("no operator.tokens configured: generated one for this run (printed on stderr)");
+    eprintln!(
+        "ludus: operator token for this run: {token}\n\
+         ludus:   e.g. curl -X DELETE -H 'Authorization: Bearer {token}' http://{address}/v1/rooms/ROOM_ID\n\
+         ludus:   set operator.tokens (or LUDUS__OPERATOR__TOKENS='[\"...\"]') to choose your own"
+    );
+    Ok(OperatorTokens::new([token.as_str()]))
+}
+
+/// The sockets a node serves on: the API (players, WebSockets) and, optionally, a separate one
+/// for operator routes (`operator.listen`).
+#[derive(Debug)]
+pub struct Listeners {
+    /// Players' HTTP API and WebSockets (and operator routes when `operator` is `None`).
+    pub api: TcpListener,
+    /// Operator routes, `/metrics` and `/healthz`.
+    pub operator: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(api: TcpListener) -> Self {
+        Self {
+            api,
+            operator: None,
         }
     }
 }
@@ -113,30 +180,37 @@ fn seat_tokens(config: &ServerConfig) -> SeatTokens {
 /// Must run inside an actix system (`actix_rt::System::new().block_on(run(..))`), because rooms
 /// and sessions are actix actors.
 pub async fn run(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     config: ServerConfig,
     mut registry: GameRegistry,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    let listeners = listeners.into();
     let cluster_settings = ClusterSettings::from_config(&config).map_err(ServerError::Cluster)?;
     if let Some(settings) = &cluster_settings {
         apply_region_defaults(settings, &mut registry);
     }
     apply_room_type_overrides(&config, &mut registry);
+    let address = listeners.api.local_addr().map_err(ServerError::Bind)?;
+    let players = PlayerAuth::from_config(&config.lobby).map_err(ServerError::PlayerAuth)?;
+    let operator = operator_tokens(&config, address)?;
     let metrics = Metrics::new();
     let room_arbiters: Vec<Arbiter> = (0..threads_or_cores(config.server.room_threads))
         .map(|_| Arbiter::new())
         .collect();
+    let seat_ttl = Duration::from_millis(config.rooms.seat_reservation_ms);
     let lobby = Arc::new(Lobby::new(
         registry,
-        seat_tokens(&config),
+        seat_tokens(&config)?,
         metrics,
         LobbySettings {
-            seat_ttl: Duration::from_millis(config.rooms.seat_reservation_ms),
+            seat_ttl,
             empty_grace: Duration::from_millis(config.rooms.empty_grace_ms),
             max_rooms: config.rooms.max_rooms,
             max_queued_inputs_per_player: config.rooms.max_queued_inputs_per_player,
             flow_window_ms: config.session.flow_window_ms,
+            event_bytes_per_tick: config.rooms.event_bytes_per_tick,
+            max_queued_event_bytes: config.rooms.max_queued_event_bytes,
         },
         room_arbiters.iter().map(Arbiter::handle).collect(),
     ));
@@ -149,6 +223,7 @@ pub async fn run(
         None => None,
     };
     let session = &config.session;
+    let http = &config.http;
     let state = web::Data::new(ApiState {
         gateway: Gateway::new(Arc::clone(&lobby), cluster.clone()),
         limits: Arc::new(SessionLimits {
@@ -161,50 +236,43 @@ pub async fn run(
             slow_client_timeout: session.slow_client_timeout(),
         }),
         public_url: config.server.public_url.clone(),
+        operator,
+        players,
+        quotas: LobbyQuotas::new(&config.lobby, seat_ttl),
+        body: BodyLimits {
+            timeout: http.body_timeout(),
+            max_bytes: MAX_BODY_BYTES,
+        },
+        max_metadata_bytes: config.lobby.max_metadata_bytes,
+        max_event_bytes: config.rooms.max_event_bytes,
+        origins: Origins::new(&http.allowed_origins),
+        websockets: ConnectionLimiter::new(http.max_websockets, http.max_websockets_per_ip),
     });
-    let address = listener.local_addr().map_err(ServerError::Bind)?;
     let shutdown_timeout = Duration::from_millis(config.server.shutdown_timeout_ms);
-    let app_state = state.clone();
-    let builder = actix_server::Server::build();
-    // Tells each connection when a graceful stop begins, so idle keep-alive HTTP connections
-    // close at once instead of holding the stop for the whole shutdown timeout.
-    let stopping = builder.graceful_shutdown_signal();
-    let server = builder
+    let http_listening = HttpListening {
+        state: state.clone(),
+        connections: ConnectionLimiter::new(http.max_connections, http.max_connections_per_ip),
+    };
+    let builder = actix_server::Server::build()
         .workers(threads_or_cores(config.server.workers))
         .disable_signals()
-        .shutdown_timeout(shutdown_timeout.as_secs().max(1))
-        .listen("ludus", listener, move || {
-            let upgrade_state = app_state.clone();
-            let app = App::new()
-                .configure(http::configure(app_state.clone()))
-                .into_factory()
-                .map_err(|error| error.error_response());
-            let stopping = stopping.clone();
-            HttpService::build()
-                .graceful_shutdown_signal(move || {
-                    let stopping = stopping.clone();
-                    async move { stopping.notified().await }
-                })
-                .keep_alive(KeepAlive::Timeout(HTTP_KEEP_ALIVE))
-                .client_request_timeout(HTTP_REQUEST_TIMEOUT)
-                .client_disconnect_timeout(HTTP_DISCONNECT_TIMEOUT)
-                // One small frame per client per tick: Nagle would hold a frame back until the
-                // previous one is acknowledged, and with the client's delayed ACKs that costs up
-                // to 40 ms.
-                .tcp_nodelay(true)
-                .local_addr(address)
-                .upgrade(fn_factory(move || {
-                    let state = upgrade_state.clone();
-                    async move {
-                        Ok::<_, ()>(fn_service(move |request| {
-                            upgrade::serve(state.clone(), request)
-                        }))
-                    }
-                }))
-                .finish(map_config(app, |_| AppConfig::default()))
-                .tcp()
-        })
-        .map_err(ServerError::Bind)?
+        .shutdown_timeout(shutdown_timeout.as_secs().max(1));
+    let (builder, api_routes) = match listeners.operator {
+        Some(operator_listener) => {
+            let operator_address = operator_listener.local_addr().map_err(ServerError::Bind)?;
+            tracing::info!(address = %operator_address, "operator routes listening");
+            let builder = http_listening.listen(
+                builder,
+                "ludus-operator",
+                operator_listener,
+                Routes::Operators,
+            )?;
+            (builder, Routes::Players)
+        }
+        None => (builder, Routes::All),
+    };
+    let server = http_listening
+        .listen(builder, "ludus", listeners.api, api_routes)?
         .run();
     let handle = server.handle();
     let serving = actix_rt::spawn(server);
@@ -222,6 +290,123 @@ pub async fn run(
     }
     tracing::info!("ludus stopped");
     Ok(())
+}
+
+/// What every HTTP listener shares: the API state and the cap on open HTTP connections.
+struct HttpListening {
+    state: web::Data<ApiState>,
+    connections: Arc<ConnectionLimiter>,
+}
+
+/// The answer to a connection over the caps, written before it is closed: the API's JSON
+/// error, 503 `too_many_connections`.
+fn too_many_connections() -> Vec<u8> {
+    let body = r#"{"error":{"code":"too_many_connections","message":"too many open connections; retry later"}}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+impl HttpListening {
+    /// Adds `listener` to `builder`, serving `routes`: each connection is admitted against the
+    /// HTTP connection caps, then served by actix-http (WebSocket upgrades go to [`upgrade`]).
+    fn listen(
+        &self,
+        builder: actix_server::ServerBuilder,
+        name: &str,
+        listener: TcpListener,
+        routes: Routes,
+    ) -> Result<actix_server::ServerBuilder, ServerError> {
+        let address = listener.local_addr().map_err(ServerError::Bind)?;
+        let state = self.state.clone();
+        let connections = Arc::clone(&self.connections);
+        // Tells each connection when a graceful stop begins, so idle keep-alive HTTP
+        // connections close at once instead of holding the stop for the whole shutdown timeout.
+        let stopping = builder.graceful_shutdown_signal();
+        builder
+            .listen(name, listener, move || {
+                let upgrade_state = state.clone();
+                let origins = state.origins.clone();
+                let cors = actix_cors::Cors::default()
+                    .allowed_origin_fn(move |origin, head| {
+                        let host = head
+                            .headers
+                            .get(actix_web::http::header::HOST)
+                            .and_then(|host| host.to_str().ok());
+                        origins.allows(origin.to_str().ok(), host)
+                    })
+                    .allowed_methods(["GET", "POST", "DELETE"])
+                    .allowed_headers([
+                        actix_web::http::header::AUTHORIZATION,
+                        actix_web::http::header::CONTENT_TYPE,
+                    ])
+                    .allowed_header(http::REGION_HEADER)
+                    .expose_headers([actix_web::http::header::RETRY_AFTER])
+                    .max_age(600);
+                let app = App::new()
+                    .wrap(cors)
+                    .configure(http::configure(state.clone(), routes))
+                    .into_factory()
+                    .map_err(|error| error.error_response());
+                let stopping = stopping.clone();
+                let service = HttpService::build()
+                    .graceful_shutdown_signal(move || {
+                        let stopping = stopping.clone();
+                        async move { stopping.notified().await }
+                    })
+                    .keep_alive(KeepAlive::Timeout(HTTP_KEEP_ALIVE))
+                    .client_request_timeout(HTTP_REQUEST_TIMEOUT)
+                    .client_disconnect_timeout(HTTP_DISCONNECT_TIMEOUT)
+                    // One small frame per client per tick: Nagle would hold a frame back until
+                    // the previous one is acknowledged, and with the client's delayed ACKs that
+                    // costs up to 40 ms.
+                    .tcp_nodelay(true)
+                    .local_addr(address)
+                    .upgrade(fn_factory(move || {
+                        let state = upgrade_state.clone();
+                        async move {
+                            Ok::<_, ()>(fn_service(move |request| {
+                                upgrade::serve(state.clone(), request)
+                            }))
+                        }
+                    }))
+                    .finish(map_config(app, |_| AppConfig::default()))
+                    .tcp();
+                let connections = Arc::clone(&connections);
+                let metrics = state.gateway.lobby().metrics().clone();
+                fn_factory(move || {
+                    let connections = Arc::clone(&connections);
+                    let metrics = metrics.clone();
+                    let service = service.new_service(());
+                    async move {
+                        let service = Rc::new(service.await?);
+                        Ok::<_, ()>(fn_service(move |stream: tokio::net::TcpStream| {
+                            let admitted = stream
+                                .peer_addr()
+                                .map_err(|_| ())
+                                .and_then(|peer| connections.admit(peer.ip()).map_err(|_| ()));
+                            let service = Rc::clone(&service);
+                            let metrics = metrics.clone();
+                            async move {
+                                let Ok(_guard) = admitted else {
+                                    metrics
+                                        .http_refused
+                                        .with_label_values(&["too_many_connections"])
+                                        .inc();
+                                    // Best effort: the socket is fresh, so its buffer has room.
+                                    let _ = stream.try_write(&too_many_connections());
+                                    return Ok(());
+                                };
+                                service.call(stream).await
+                            }
+                        }))
+                    }
+                })
+            })
+            .map_err(ServerError::Bind)
+    }
 }
 
 /// The shutdown order, in one place:

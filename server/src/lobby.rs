@@ -19,8 +19,8 @@ use std::time::{Duration, SystemTime};
 
 /// Matchmaking tries this many open rooms before creating a new one.
 pub const MATCHMAKE_CANDIDATES: usize = 3;
-/// Largest id a lobby hands out, so ids stay exact in JavaScript numbers (2^53).
-const MAX_SAFE_ID: u64 = (1 << 53) - 1;
+/// Largest id a lobby hands out, so ids stay exact in JavaScript numbers (2^53 - 1).
+pub const MAX_SAFE_ID: u64 = (1 << 53) - 1;
 
 /// Why a lobby operation failed; each variant has a stable code and HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +48,12 @@ pub enum LobbyError {
     /// Every seat is taken or reserved.
     #[error("room `{0}` is full")]
     RoomFull(RoomId),
+    /// The player already sits in the room.
+    #[error("you already have a seat in room `{0}`")]
+    AlreadySeated(RoomId),
+    /// The room's queue of operator events is full.
+    #[error("room `{0}` has too many messages waiting; retry shortly")]
+    RoomBusy(RoomId),
     /// The node hosts its maximum number of rooms.
     #[error("this server hosts its maximum of {0} rooms")]
     AtCapacity(usize),
@@ -69,6 +75,8 @@ impl LobbyError {
             Self::RoomExists(_) => "room_exists",
             Self::RoomNotFound(_) => "room_not_found",
             Self::RoomFull(_) => "room_full",
+            Self::AlreadySeated(_) => "already_seated",
+            Self::RoomBusy(_) => "room_busy",
             Self::AtCapacity(_) => "at_capacity",
             Self::ShuttingDown => "shutting_down",
             Self::RoomCrashed(_) => "room_crashed",
@@ -113,6 +121,17 @@ pub struct SeatGrant {
     pub expires_at_ms: u64,
 }
 
+/// Who a seat is reserved for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SeatFor {
+    /// The player's display name; the lobby picks one when absent.
+    pub name: Option<String>,
+    /// The player, when the caller proved who it is (a player token's `sub`); a fresh random
+    /// id when absent. A known player holds at most one seat per room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub player: Option<PlayerId>,
+}
+
 /// Lobby-wide settings.
 #[derive(Debug, Clone)]
 pub struct LobbySettings {
@@ -126,6 +145,10 @@ pub struct LobbySettings {
     pub max_queued_inputs_per_player: usize,
     /// Flow-control window, in milliseconds (converted to ticks per room type).
     pub flow_window_ms: u64,
+    /// Operator events a room sends per tick at most, in encoded bytes.
+    pub event_bytes_per_tick: usize,
+    /// Operator events a room holds waiting at most, in encoded bytes.
+    pub max_queued_event_bytes: usize,
 }
 
 /// Rooms, seats and matchmaking for one node.
@@ -165,6 +188,16 @@ pub fn message_event(payload: serde_json::Value) -> serde_json::Value {
 /// The event every room of `region` broadcasts for an announcement.
 pub fn announcement_event(region: &str, payload: serde_json::Value) -> serde_json::Value {
     serde_json::json!({ "type": "announcement", "region": region, "payload": payload })
+}
+
+/// The size of `value` encoded as MessagePack, as it will weigh in a frame.
+pub fn encoded_len(value: &Value) -> usize {
+    let mut out = Vec::new();
+    // A write into a Vec cannot fail; an unencodable value weighs nothing and is never sent.
+    match rmpv::encode::write_value(&mut out, value) {
+        Ok(()) => out.len(),
+        Err(_) => 0,
+    }
 }
 
 /// A fresh room epoch (below 2^53, like every id the lobby hands out).
@@ -299,6 +332,8 @@ impl Lobby {
             seat_ttl: self.settings.seat_ttl,
             empty_grace: self.settings.empty_grace,
             window_ticks: window_ticks(self.settings.flow_window_ms, room_type.tick_hz),
+            event_bytes_per_tick: self.settings.event_bytes_per_tick,
+            max_queued_event_bytes: self.settings.max_queued_event_bytes,
         };
         let room = Room::new(
             settings,
@@ -333,22 +368,29 @@ impl Lobby {
         Ok(())
     }
 
-    /// Queues `event` for the room's next tick.
-    pub fn deliver(&self, room_id: &RoomId, event: Value) -> Result<(), LobbyError> {
+    /// Queues `event` for the room's coming ticks; `room_busy` when its event queue is full.
+    pub async fn deliver(&self, room_id: &RoomId, event: Value) -> Result<(), LobbyError> {
         let room = self
             .directory
             .addr(room_id)
             .ok_or_else(|| LobbyError::RoomNotFound(room_id.clone()))?;
-        room.do_send(DeliverEvent { event });
-        Ok(())
+        let size = encoded_len(&event);
+        room.send(DeliverEvent { event, size })
+            .await
+            .map_err(|_| LobbyError::RoomNotFound(room_id.clone()))?
+            .map_err(|_| LobbyError::RoomBusy(room_id.clone()))
     }
 
-    /// Queues `event` for the next tick of every room on this node.
+    /// Queues `event` for the coming ticks of every room on this node; a room whose event
+    /// queue is full skips it (counted in `ludus_events_refused_total`).
     pub fn deliver_to_all(&self, event: &Value) -> usize {
         let rooms = self.directory.addrs();
+        let size = encoded_len(event);
         for room in &rooms {
+            // do_send: one bounded message per room; the room refuses it if its queue is full.
             room.do_send(DeliverEvent {
                 event: event.clone(),
+                size,
             });
         }
         rooms.len()
@@ -364,11 +406,11 @@ impl Lobby {
         self.room_threads[index].clone()
     }
 
-    /// Reserves a seat in `room_id` for a new player called `name`.
+    /// Reserves a seat in `room_id` for `seat.player` (a new player when unknown).
     pub async fn reserve_seat(
         &self,
         room_id: &RoomId,
-        name: Option<String>,
+        seat: SeatFor,
     ) -> Result<SeatGrant, LobbyError> {
         if self.is_shutting_down() {
             return Err(LobbyError::ShuttingDown);
@@ -377,18 +419,23 @@ impl Lobby {
         else {
             return Err(LobbyError::RoomNotFound(room_id.clone()));
         };
-        let player = PlayerId(fastrand::u64(1..MAX_SAFE_ID));
+        let player = seat
+            .player
+            .unwrap_or_else(|| PlayerId(fastrand::u64(1..MAX_SAFE_ID)));
         let reserved = addr
             .send(ReserveSeat { player })
             .await
             .map_err(|_| LobbyError::RoomNotFound(room_id.clone()))?
             .map_err(|refused| match refused {
                 JoinRefused::RoomFull => LobbyError::RoomFull(room_id.clone()),
+                JoinRefused::AlreadySeated => LobbyError::AlreadySeated(room_id.clone()),
                 JoinRefused::SeatNotReserved | JoinRefused::RoomCrashed => {
                     LobbyError::RoomNotFound(room_id.clone())
                 }
             })?;
-        let name = name.unwrap_or_else(|| format!("player-{}", player.0 % 100_000));
+        let name = seat
+            .name
+            .unwrap_or_else(|| format!("player-{}", player.0 % 100_000));
         let token = self
             .tokens
             .issue(player, room_id, &name, reserved.expires_at);
@@ -402,19 +449,19 @@ impl Lobby {
     }
 
     /// Joins the fullest open room of `room_type`, or creates one.
-    pub async fn matchmake(
-        &self,
-        room_type: &str,
-        name: Option<String>,
-    ) -> Result<SeatGrant, LobbyError> {
+    pub async fn matchmake(&self, room_type: &str, seat: SeatFor) -> Result<SeatGrant, LobbyError> {
         self.room_type(room_type)?;
         let mut candidates = self
             .directory
             .list(|info| info.room_type == room_type && info.has_free_seat());
         candidates.sort_by_key(|info| std::cmp::Reverse(info.seats_taken()));
         for candidate in candidates.into_iter().take(MATCHMAKE_CANDIDATES) {
-            match self.reserve_seat(&candidate.room_id, name.clone()).await {
-                Err(LobbyError::RoomFull(_) | LobbyError::RoomNotFound(_)) => continue,
+            match self.reserve_seat(&candidate.room_id, seat.clone()).await {
+                Err(
+                    LobbyError::RoomFull(_)
+                    | LobbyError::RoomNotFound(_)
+                    | LobbyError::AlreadySeated(_),
+                ) => continue,
                 outcome => return outcome,
             }
         }
@@ -422,7 +469,7 @@ impl Lobby {
             room_type: room_type.to_owned(),
             ..CreateRoom::default()
         })?;
-        self.reserve_seat(&created.room_id, name).await
+        self.reserve_seat(&created.room_id, seat).await
     }
 
     /// Refuses new rooms, seats and hellos, and closes every room with `server_shutdown`.

@@ -67,16 +67,13 @@ fn main() -> ExitCode {
         )
         .init();
     let registry = GameRegistry::builtin();
-    let room_types: Vec<&str> = registry.names().collect();
+    let games = registry.limits();
     let config = match overrides(&cli)
         .and_then(|overrides| {
             config::load(cli.config.as_deref(), &overrides).map_err(|error| error.to_string())
         })
-        .and_then(|loaded| {
-            loaded
-                .validate(&room_types)
-                .map_err(|error| error.to_string())
-        }) {
+        .and_then(|loaded| loaded.validate(&games).map_err(|error| error.to_string()))
+    {
         Ok(config) => config,
         Err(message) => {
             eprintln!("error: invalid configuration: {message}");
@@ -88,25 +85,29 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     if cli.check_config {
-        let mut shown = config.clone();
-        if shown.server.secret.is_some() {
-            shown.server.secret = Some("<redacted>".to_owned());
-        }
+        let shown = config.redacted();
         match toml::to_string_pretty(&shown) {
             Ok(text) => println!("{text}"),
             Err(error) => eprintln!("error: cannot print configuration: {error}"),
         }
         return ExitCode::SUCCESS;
     }
-    let listener = match std::net::TcpListener::bind(config.server.listen) {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("error: cannot listen on {}: {error}", config.server.listen);
+    let bind = |address: std::net::SocketAddr| {
+        std::net::TcpListener::bind(address)
+            .map_err(|error| format!("error: cannot listen on {address}: {error}"))
+    };
+    let listeners = match bind(config.server.listen).and_then(|api| {
+        let operator = config.operator.listen.map(bind).transpose()?;
+        Ok(ludus_server::Listeners { api, operator })
+    }) {
+        Ok(listeners) => listeners,
+        Err(message) => {
+            eprintln!("{message}");
             return ExitCode::from(1);
         }
     };
     let served = actix_rt::System::new().block_on(ludus_server::run(
-        listener,
+        listeners,
         config,
         registry,
         shutdown_signal(),

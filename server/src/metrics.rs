@@ -38,6 +38,12 @@ pub mod names {
     pub const CLUSTER_MEMBERSHIP_CHANGES: &str = "ludus_cluster_membership_changes_total";
     /// Rooms this node stopped serving because another node took their lease.
     pub const LEASES_LOST: &str = "ludus_cluster_leases_lost_total";
+    /// Operator events a room refused because its event queue was full.
+    pub const EVENTS_REFUSED: &str = "ludus_events_refused_total";
+    /// HTTP requests and connections refused by a limit, by reason (`rate_limited`,
+    /// `too_many_reservations`, `too_many_connections`, `unauthorized`, `forbidden`,
+    /// `request_timeout`, `origin_not_allowed`).
+    pub const HTTP_REFUSED: &str = "ludus_http_refused_total";
 }
 
 /// Handles to every metric; cheap to clone (each handle is an `Arc`).
@@ -72,6 +78,10 @@ pub struct Metrics {
     pub cluster_membership_changes: IntCounterVec,
     /// See [`names::LEASES_LOST`].
     pub leases_lost: IntCounter,
+    /// See [`names::EVENTS_REFUSED`].
+    pub events_refused: IntCounter,
+    /// See [`names::HTTP_REFUSED`].
+    pub http_refused: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -165,6 +175,15 @@ impl Metrics {
             leases_lost: counter(
                 names::LEASES_LOST,
                 "rooms stopped because another node took their lease",
+            ),
+            events_refused: counter(
+                names::EVENTS_REFUSED,
+                "operator events refused because the room's event queue was full",
+            ),
+            http_refused: counter_vec(
+                names::HTTP_REFUSED,
+                "HTTP requests and connections refused by a limit or a credential check",
+                "reason",
             ),
             registry,
         }

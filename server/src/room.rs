@@ -16,6 +16,7 @@
 //! until used or expired, so concurrent matchmaking can never overfill a room.
 
 use crate::directory::RoomDirectory;
+use crate::event_queue::{EventQueue, QueueFull};
 use crate::metrics::Metrics;
 use crate::session::{FrameKind, RoomClosed, RoomFrame};
 use crate::simulation::{GamePanicked, InputRefused, PrivateMessage, Simulation};
@@ -46,6 +47,10 @@ pub struct RoomSettings {
     pub empty_grace: Duration,
     /// Flow-control window announced to members, in ticks.
     pub window_ticks: u32,
+    /// Operator events sent per tick at most, in encoded bytes.
+    pub event_bytes_per_tick: usize,
+    /// Operator events waiting at most, in encoded bytes.
+    pub max_queued_event_bytes: usize,
 }
 
 impl RoomSettings {
@@ -98,6 +103,9 @@ pub enum JoinRefused {
     /// Every seat is taken or reserved.
     #[error("the room is full")]
     RoomFull,
+    /// The player already sits in the room (a second reservation would seat them twice).
+    #[error("the player already has a seat in the room")]
+    AlreadySeated,
     /// No live reservation for this player (expired, already used, or never made).
     #[error("no seat is reserved for this player (expired or already used)")]
     SeatNotReserved,
@@ -111,7 +119,9 @@ impl JoinRefused {
     pub fn codes(self) -> (CloseCode, ErrorCode) {
         match self {
             Self::RoomFull => (CloseCode::RoomFull, ErrorCode::RoomFull),
-            Self::SeatNotReserved => (CloseCode::Unauthorized, ErrorCode::SeatNotReserved),
+            Self::SeatNotReserved | Self::AlreadySeated => {
+                (CloseCode::Unauthorized, ErrorCode::SeatNotReserved)
+            }
             Self::RoomCrashed => (CloseCode::RoomCrashed, ErrorCode::RoomNotFound),
         }
     }
@@ -148,12 +158,15 @@ pub struct LeaveRoom {
 }
 
 /// An event from outside the game (an operator message, a regional announcement), delivered to
-/// every member in the next tick's delta.
+/// every member in a coming tick's delta, within the room's per-tick event budget; refused when
+/// the room's event queue is full.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<(), QueueFull>")]
 pub struct DeliverEvent {
     /// The event, as it appears in `delta.events`.
     pub event: Value,
+    /// Its encoded size in bytes.
+    pub size: usize,
 }
 
 /// Ends the room, telling every member `reason`.
@@ -178,6 +191,8 @@ pub struct Room {
     simulation: Simulation,
     members: HashMap<PlayerId, Member>,
     reservations: HashMap<PlayerId, Instant>,
+    /// Operator events waiting for their tick.
+    events: EventQueue<Value>,
     empty_since: Option<Instant>,
     next_tick_due: Instant,
     ticks_since_listing: u32,
@@ -196,11 +211,16 @@ impl Room {
         directory: Arc<RoomDirectory>,
         metrics: Metrics,
     ) -> Self {
+        let events = EventQueue::new(
+            settings.event_bytes_per_tick,
+            settings.max_queued_event_bytes,
+        );
         Self {
             settings,
             simulation,
             members: HashMap::new(),
             reservations: HashMap::new(),
+            events,
             empty_since: None,
             next_tick_due: Instant::now(),
             ticks_since_listing: 0,
@@ -266,6 +286,9 @@ impl Room {
             self.publish_listing();
         }
 
+        for event in self.events.release_tick() {
+            self.simulation.broadcast(event);
+        }
         let output = match self.simulation.step() {
             Ok(output) => output,
             Err(panicked) => return self.crash(panicked, ctx),
@@ -434,6 +457,9 @@ impl Handler<ReserveSeat> for Room {
     type Result = Result<SeatReserved, JoinRefused>;
 
     fn handle(&mut self, message: ReserveSeat, _ctx: &mut Self::Context) -> Self::Result {
+        if self.members.contains_key(&message.player) {
+            return Err(JoinRefused::AlreadySeated);
+        }
         let now = Instant::now();
         self.reservations.retain(|_, expires_at| *expires_at > now);
         let taken = self.members.len() + self.reservations.len();
@@ -535,10 +561,14 @@ impl Handler<LeaveRoom> for Room {
 }
 
 impl Handler<DeliverEvent> for Room {
-    type Result = ();
+    type Result = Result<(), QueueFull>;
 
-    fn handle(&mut self, message: DeliverEvent, _ctx: &mut Self::Context) {
-        self.simulation.broadcast(message.event);
+    fn handle(&mut self, message: DeliverEvent, _ctx: &mut Self::Context) -> Self::Result {
+        let queued = self.events.push(message.event, message.size);
+        if queued.is_err() {
+            self.metrics.events_refused.inc();
+        }
+        queued
     }
 }
 

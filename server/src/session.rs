@@ -16,6 +16,7 @@
 //! when the client did something wrong.
 
 use crate::cluster::Cluster;
+use crate::conn_limit::ConnectionGuard;
 use crate::flow::{FlowControl, FrameVerdict};
 use crate::lobby::Lobby;
 use crate::outbox::{Opcode, Outbox};
@@ -147,6 +148,8 @@ pub struct Session {
     outbox: Outbox,
     /// Whether a [`Flush::Queued`] of the outbox is running.
     draining: bool,
+    /// Held for the session's life: its slot under the WebSocket caps.
+    _connection: ConnectionGuard,
 }
 
 /// The client's side of the connection: what it sent along with the handshake, then the socket.
@@ -221,6 +224,8 @@ pub struct SessionSetup {
     pub cluster: Option<Arc<Cluster>>,
     /// Per-connection limits.
     pub limits: Arc<SessionLimits>,
+    /// The session's slot under the WebSocket caps, freed when the session ends.
+    pub connection: ConnectionGuard,
 }
 
 impl Session {
@@ -233,6 +238,7 @@ impl Session {
             lobby,
             cluster,
             limits,
+            connection,
         } = setup;
         let (read, write) = io.into_split();
         // The codec refuses frames far above the limit before buffering them; frames between the
@@ -258,6 +264,7 @@ impl Session {
                 close_reason: "client_closed",
                 outbox: Outbox::new(write),
                 draining: false,
+                _connection: connection,
             }
         });
     }

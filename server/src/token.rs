@@ -4,10 +4,16 @@
 //! the player id, the room id, the player's display name and an expiry. Any node holding the
 //! same secret accepts it, which is what lets a lobby on one node hand out seats on another.
 //! Expiry is checked with zero leeway: a seat reservation and its token die together.
+//!
+//! Rotation: each token's header names its key (`kid`, a digest of the secret, never the secret),
+//! and the verifier holds the current secret and the previous ones (`server.previous_secrets`),
+//! so tokens signed before a rotation stay valid until they expire while new ones use the new
+//! secret. A token whose `kid` is unknown is refused without trying any key.
 
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ludus_protocol::{ErrorCode, PlayerId, RoomId};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What a valid token grants.
@@ -59,12 +65,34 @@ impl TokenError {
     }
 }
 
-/// Issues and verifies seat tokens with one secret.
+/// Issues seat tokens with one secret and verifies them with it or a previous one.
 #[derive(Clone)]
 pub struct SeatTokens {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    header: Header,
+    /// Verification keys by `kid`, the current one first.
+    decoding: Vec<(String, DecodingKey)>,
     validation: Validation,
+}
+
+/// The key id of `secret`: the first 8 bytes of SHA-256 over a label and the secret, in hex.
+/// Names the key without revealing anything usable about it.
+pub fn key_id(secret: &[u8]) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"ludus seat token key id\0")
+        .chain_update(secret)
+        .finalize();
+    digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// A fresh 32-byte secret from the operating system's random source.
+pub fn random_secret() -> Result<Vec<u8>, getrandom::Error> {
+    let mut secret = vec![0_u8; 32];
+    getrandom::fill(&mut secret)?;
+    Ok(secret)
 }
 
 impl std::fmt::Debug for SeatTokens {
@@ -81,14 +109,26 @@ pub fn unix_seconds(time: SystemTime) -> u64 {
 }
 
 impl SeatTokens {
-    /// Uses `secret` as the HMAC key.
+    /// Signs with `secret` and accepts only it.
     pub fn new(secret: &[u8]) -> Self {
+        Self::rotating(secret, &[])
+    }
+
+    /// Signs with `current`; accepts tokens signed with it or any of `previous`.
+    pub fn rotating(current: &[u8], previous: &[&[u8]]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp"]);
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key_id(current));
+        let decoding = std::iter::once(current)
+            .chain(previous.iter().copied())
+            .map(|secret| (key_id(secret), DecodingKey::from_secret(secret)))
+            .collect();
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            encoding: EncodingKey::from_secret(current),
+            header,
+            decoding,
             validation,
         }
     }
@@ -108,7 +148,7 @@ impl SeatTokens {
             exp: unix_seconds(expires_at),
         };
         // expect: HS256 signing of a serializable struct cannot fail.
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        jsonwebtoken::encode(&self.header, &claims, &self.encoding)
             .expect("HS256 signing never fails")
     }
 
@@ -117,10 +157,19 @@ impl SeatTokens {
         if token.is_empty() {
             return Err(TokenError::Missing);
         }
-        let data = jsonwebtoken::decode::<SeatClaims>(token, &self.decoding, &self.validation)
-            .map_err(|error| match error.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        // A token without `kid` predates key ids: only the current key may have signed it.
+        let key = match &header.kid {
+            None => self.decoding.first(),
+            Some(kid) => self.decoding.iter().find(|(id, _)| id == kid),
+        };
+        let (_, key) = key.ok_or(TokenError::Invalid)?;
+        let data =
+            jsonwebtoken::decode::<SeatClaims>(token, key, &self.validation).map_err(|error| {
+                match error.kind() {
+                    ErrorKind::ExpiredSignature => TokenError::Expired,
+                    _ => TokenError::Invalid,
+                }
             })?;
         if data.claims.room != room.as_str() {
             return Err(TokenError::WrongRoom);
@@ -148,6 +197,38 @@ mod tests {
         let claims = tokens.verify(&token, &room("r1")).expect("valid");
         assert_eq!(claims.player_id(), PlayerId(5));
         assert_eq!(claims.name, "ann");
+    }
+
+    #[test]
+    fn tokens_signed_before_a_rotation_stay_valid_and_unknown_keys_are_refused() {
+        let before = SeatTokens::new(b"old secret 0123456789");
+        let old_token = before.issue(PlayerId(5), &room("r1"), "ann", later());
+        let after = SeatTokens::rotating(b"new secret 0123456789", &[b"old secret 0123456789"]);
+        assert!(after.verify(&old_token, &room("r1")).is_ok());
+        let new_token = after.issue(PlayerId(6), &room("r1"), "bob", later());
+        assert!(after.verify(&new_token, &room("r1")).is_ok());
+        assert_eq!(
+            before.verify(&new_token, &room("r1")),
+            Err(TokenError::Invalid),
+            "the old node does not know the new key"
+        );
+        let retired = SeatTokens::new(b"new secret 0123456789");
+        assert_eq!(
+            retired.verify(&old_token, &room("r1")),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn key_ids_name_keys_without_revealing_them() {
+        let id = key_id(b"secret");
+        assert_eq!(id.len(), 16);
+        assert_eq!(id, key_id(b"secret"));
+        assert_ne!(id, key_id(b"secret2"));
+        assert_ne!(
+            random_secret().expect("OS random source"),
+            random_secret().expect("OS random source")
+        );
     }
 
     #[test]

@@ -15,7 +15,10 @@
 //!
 //! Every request with `Connection: Upgrade` arrives here, whatever its path. The WebSocket route
 //! `GET /v1/rooms/{room_id}/ws` is served; anything else is answered with the same JSON errors
-//! as the HTTP API and the connection is closed.
+//! as the HTTP API and the connection is closed. Before the handshake is answered, a browser's
+//! `Origin` must be allowed (`http.allowed_origins`, else 403 `origin_not_allowed`) and the
+//! node and the client's address must be under their WebSocket caps (`http.max_websockets*`,
+//! else 503 `too_many_connections`); the session holds its slot until it ends.
 
 use crate::http::{parse_room_id, ApiError, ApiState};
 use crate::session::{Session, SessionSetup};
@@ -56,6 +59,16 @@ fn websocket_room(path: &str) -> Option<&str> {
         .filter(|room| !room.contains('/'))
 }
 
+fn count_refusal(state: &ApiState, error: &ApiError) {
+    state
+        .gateway
+        .lobby()
+        .metrics()
+        .http_refused
+        .with_label_values(&[error.code()])
+        .inc();
+}
+
 /// Writes `response` (with its body) on the connection, which is then dropped.
 async fn answer(
     framed: &mut Framed<TcpStream, h1::Codec>,
@@ -94,6 +107,41 @@ pub async fn serve(
         Ok(room_id) => room_id,
         Err(error) => return answer(&mut framed, error.error_response().into()).await,
     };
+    let origin = request
+        .head()
+        .headers()
+        .get(actix_web::http::header::ORIGIN)
+        .map(|origin| origin.to_str().unwrap_or("<invalid>"));
+    let host = request
+        .head()
+        .headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|host| host.to_str().ok());
+    if !state.origins.allows(origin, host) {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this page's origin may not open WebSockets here (see http.allowed_origins)",
+        );
+        count_refusal(&state, &error);
+        return answer(&mut framed, error.error_response().into()).await;
+    }
+    let peer = framed
+        .io_ref()
+        .peer_addr()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
+    let connection = match state.websockets.admit(peer) {
+        Ok(connection) => connection,
+        Err(refused) => {
+            let error = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_connections",
+                refused.to_string(),
+            );
+            count_refusal(&state, &error);
+            return answer(&mut framed, error.error_response().into()).await;
+        }
+    };
     if state.gateway.is_shutting_down() {
         let error = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -126,6 +174,7 @@ pub async fn serve(
         lobby,
         cluster: state.gateway.cluster().cloned(),
         limits: Arc::clone(&state.limits),
+        connection,
     };
     match thread {
         Some(thread) => {

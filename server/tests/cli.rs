@@ -65,7 +65,7 @@ fn the_example_file_is_exactly_the_defaults() {
     let loaded = config::load(Some(&example_file()), &[]).expect("example parses");
     assert_eq!(loaded.config, ServerConfig::default());
     let validated = loaded
-        .validate(&["arena", "tictactoe"])
+        .validate(&ludus_server::game::GameRegistry::builtin().limits())
         .expect("example is valid");
     assert_eq!(validated, ServerConfig::default());
 }

@@ -32,10 +32,17 @@ pub const TEST_SECRET: &str = "ludus-test-secret-0123456789";
 /// How long any single wait in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// A config suited to tests: a known secret, two room threads, short timeouts.
+/// The operator token test servers accept.
+pub const TEST_OPERATOR_TOKEN: &str = "ludus-test-operator-token-0123456789";
+
+/// A config suited to tests: a known secret and operator token, two room threads, short
+/// timeouts, and lobby limits far above what a test asks (tests of the limits set their own).
 pub fn test_config() -> ServerConfig {
     let mut config = ServerConfig::default();
     config.server.secret = Some(TEST_SECRET.to_owned());
+    config.operator.tokens = vec![TEST_OPERATOR_TOKEN.to_owned()];
+    config.lobby.seats_per_minute_per_ip = 1_000_000;
+    config.lobby.rooms_per_minute_per_ip = 1_000_000;
     config.server.workers = 2;
     config.server.room_threads = 2;
     config.server.shutdown_timeout_ms = 3_000;
@@ -216,6 +223,44 @@ pub async fn post(url: &str, body: serde_json::Value) -> anyhow::Result<HttpAnsw
 /// DELETEs `url`.
 pub async fn delete(url: &str) -> anyhow::Result<HttpAnswer> {
     json_answer(reqwest::Client::new().delete(url)).await
+}
+
+/// POSTs JSON to an operator route with [`TEST_OPERATOR_TOKEN`].
+pub async fn operator_post(url: &str, body: serde_json::Value) -> anyhow::Result<HttpAnswer> {
+    json_answer(
+        reqwest::Client::new()
+            .post(url)
+            .bearer_auth(TEST_OPERATOR_TOKEN)
+            .json(&body),
+    )
+    .await
+}
+
+/// DELETEs an operator route with [`TEST_OPERATOR_TOKEN`].
+pub async fn operator_delete(url: &str) -> anyhow::Result<HttpAnswer> {
+    json_answer(
+        reqwest::Client::new()
+            .delete(url)
+            .bearer_auth(TEST_OPERATOR_TOKEN),
+    )
+    .await
+}
+
+/// Sends `method` to `url` with an optional bearer token and JSON body, and reads the answer.
+pub async fn send_with(
+    method: reqwest::Method,
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<HttpAnswer> {
+    let mut request = reqwest::Client::new().request(method, url);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    json_answer(request).await
 }
 
 /// GETs `url` and returns the body as text.

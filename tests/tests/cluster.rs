@@ -244,7 +244,7 @@ async fn messages_and_announcements_reach_rooms_on_other_nodes() -> anyhow::Resu
             .then_some(()))
     })
     .await?;
-    let sent = post(
+    let sent = operator_post(
         &format!(
             "{}/v1/rooms/{room_id}/messages",
             cluster.node("us-1").http_url()
@@ -253,7 +253,7 @@ async fn messages_and_announcements_reach_rooms_on_other_nodes() -> anyhow::Resu
     )
     .await?;
     assert_eq!(sent.status, 202, "{}", sent.body);
-    let announced = post(
+    let announced = operator_post(
         &format!("{}/v1/regions/eu/announce", cluster.node("us-1").http_url()),
         serde_json::json!({"payload": "maintenance at noon"}),
     )
@@ -566,7 +566,7 @@ mod config_errors {
                 loaded
             })
             .expect("defaults load")
-            .validate(&["arena"])
+            .validate(&ludus_server::game::GameRegistry::builtin().limits())
             .expect_err("incomplete cluster config");
         assert_eq!(
             error.to_string(),

@@ -587,7 +587,7 @@ async fn an_operator_can_dispose_a_room_and_its_players_are_told() -> anyhow::Re
     let server = TestServer::start();
     let mut player = Player::matchmake(&server, "arena").await?;
     let room = player.welcome.room.to_string();
-    let disposed = delete(&format!("{}/v1/rooms/{room}", server.http_url())).await?;
+    let disposed = operator_delete(&format!("{}/v1/rooms/{room}", server.http_url())).await?;
     assert_eq!(disposed.status, 202, "{}", disposed.body);
     let (_, close) = player.connection.expect_close().await?;
     assert_eq!(close, Some(CloseCode::RoomDisposed));
@@ -595,7 +595,7 @@ async fn an_operator_can_dispose_a_room_and_its_players_are_told() -> anyhow::Re
         reserve(&server, &room).await?.error_code(),
         Some("room_not_found")
     );
-    let again = delete(&format!("{}/v1/rooms/{room}", server.http_url())).await?;
+    let again = operator_delete(&format!("{}/v1/rooms/{room}", server.http_url())).await?;
     assert_eq!(
         (again.status, again.error_code()),
         (404, Some("room_not_found"))

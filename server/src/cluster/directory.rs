@@ -17,6 +17,7 @@
 //! cannot parse, so the bucket's stream is created directly and then opened as a KV store.
 
 use crate::directory::RoomInfo;
+use crate::paging::{select_page, Cursor, PageRequest};
 use async_nats::jetstream::{self, kv, stream};
 use ludus_protocol::RoomId;
 use serde::{Deserialize, Serialize};
@@ -202,6 +203,29 @@ impl Replica {
     /// One room's record.
     pub fn get(&self, room_id: &RoomId) -> Option<RoomRecord> {
         self.records().get(room_id).cloned()
+    }
+
+    /// One page of the records matching `filter`, oldest first, and the next page's cursor;
+    /// only the page's records are copied.
+    pub fn page(
+        &self,
+        filter: impl Fn(&RoomRecord) -> bool,
+        request: &PageRequest,
+    ) -> (Vec<RoomRecord>, Option<Cursor>) {
+        let records = self.records();
+        let keys = records
+            .values()
+            .filter(|record| filter(record))
+            .map(|record| Cursor {
+                created_at_ms: record.info.created_at_ms,
+                room_id: record.info.room_id.clone(),
+            });
+        let (keys, next) = select_page(keys, request);
+        let page = keys
+            .iter()
+            .filter_map(|key| records.get(&key.room_id).cloned())
+            .collect();
+        (page, next)
     }
 
     /// Records matching `filter`, oldest room first.

@@ -25,9 +25,10 @@ use crate::config::ServerConfig;
 use crate::directory::RoomInfo;
 use crate::lobby::{
     announcement_event, json_value, message_event, random_room_id, unix_millis, CreateRoom, Lobby,
-    LobbyError, SeatGrant, MATCHMAKE_CANDIDATES,
+    LobbyError, SeatFor, SeatGrant, MATCHMAKE_CANDIDATES,
 };
 use crate::metrics::Metrics;
+use crate::paging::{Cursor, PageRequest};
 use crate::room::CloseRoom;
 use async_nats::jetstream::{self, kv};
 use directory::{Claim, Renewal, Replica, RoomRecord};
@@ -35,7 +36,7 @@ use futures_util::StreamExt;
 use ludus_protocol::{CloseCode, Redirect, RoomId};
 use ludus_regions::{Node, NodeId, Placement, PlacementError, RegionConfig, RegionName};
 use membership::{Heartbeat, Membership};
-use rpc::{NodeRequest, NodeResponse, SeatFor};
+use rpc::{NodeRequest, NodeResponse};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -440,23 +441,27 @@ impl Cluster {
         })
     }
 
-    /// Every live room of the cluster matching the filters.
+    /// One page of the cluster's live rooms matching the filters.
     pub fn list(
         &self,
         room_type: Option<&str>,
         region: Option<&str>,
-    ) -> Result<Vec<RoomRecord>, ClusterError> {
+        page: &PageRequest,
+    ) -> Result<(Vec<RoomRecord>, Option<Cursor>), ClusterError> {
         self.require_connection()?;
         let region = region
             .map(|hint| self.resolve_region(Some(hint)))
             .transpose()?;
-        Ok(self.replica.list(|record| {
-            self.is_fresh(record)
-                && room_type.is_none_or(|room_type| record.info.room_type == room_type)
-                && region
-                    .as_ref()
-                    .is_none_or(|region| record.region == region.as_str())
-        }))
+        Ok(self.replica.page(
+            |record| {
+                self.is_fresh(record)
+                    && room_type.is_none_or(|room_type| record.info.room_type == room_type)
+                    && region
+                        .as_ref()
+                        .is_none_or(|region| record.region == region.as_str())
+            },
+            page,
+        ))
     }
 
     async fn ask(
@@ -592,11 +597,7 @@ impl Cluster {
         if self.is_mine(node_id) {
             let info = self.create_here(request).await?;
             let seat = match reserve {
-                Some(seat_for) => Some(
-                    self.lobby
-                        .reserve_seat(&info.room_id, seat_for.name)
-                        .await?,
-                ),
+                Some(seat_for) => Some(self.lobby.reserve_seat(&info.room_id, seat_for).await?),
                 None => None,
             };
             return Ok((info, seat));
@@ -647,14 +648,14 @@ impl Cluster {
         &self,
         node_id: &str,
         room_id: &RoomId,
-        name: Option<String>,
+        seat: SeatFor,
     ) -> Result<SeatGrant, ClusterError> {
         if self.is_mine(node_id) {
-            return Ok(self.lobby.reserve_seat(room_id, name).await?);
+            return Ok(self.lobby.reserve_seat(room_id, seat).await?);
         }
         let ask = NodeRequest::Reserve {
             room_id: room_id.to_string(),
-            name,
+            seat,
         };
         match self.ask(node_id, &ask).await? {
             NodeResponse::Reserved { seat } => Ok(seat),
@@ -666,7 +667,7 @@ impl Cluster {
     pub async fn reserve(
         &self,
         room_id: &RoomId,
-        name: Option<String>,
+        seat: SeatFor,
     ) -> Result<Placed<SeatGrant>, ClusterError> {
         let (node, region) = if self.lobby.directory().addr(room_id).is_some() {
             (
@@ -677,7 +678,7 @@ impl Cluster {
             let record = self.locate_now(room_id).await?;
             (record.node, record.region)
         };
-        let seat = self.reserve_on(&node, room_id, name).await?;
+        let seat = self.reserve_on(&node, room_id, seat).await?;
         Ok(Placed {
             value: seat,
             node,
@@ -692,7 +693,7 @@ impl Cluster {
         &self,
         room_type: &str,
         region_hint: Option<&str>,
-        name: Option<String>,
+        seat: SeatFor,
     ) -> Result<Placed<SeatGrant>, ClusterError> {
         if !self.lobby.has_room_type(room_type) {
             return Err(LobbyError::UnknownRoomType(room_type.to_owned()).into());
@@ -719,7 +720,7 @@ impl Cluster {
             open.sort_by_key(|record| std::cmp::Reverse(record.info.seats_taken()));
             for record in open.into_iter().take(MATCHMAKE_CANDIDATES) {
                 match self
-                    .reserve_on(&record.node, &record.info.room_id, name.clone())
+                    .reserve_on(&record.node, &record.info.room_id, seat.clone())
                     .await
                 {
                     Ok(seat) => {
@@ -746,7 +747,7 @@ impl Cluster {
                 ..CreateRoom::default()
             };
             match self
-                .create_on(node.as_str(), request, Some(SeatFor { name: name.clone() }))
+                .create_on(node.as_str(), request, Some(seat.clone()))
                 .await
             {
                 Ok((_, Some(seat))) => {
@@ -774,11 +775,11 @@ impl Cluster {
     async fn on_room(
         &self,
         room_id: &RoomId,
-        here: impl FnOnce(&Lobby) -> Result<(), LobbyError>,
+        here: impl AsyncFnOnce(&Lobby) -> Result<(), LobbyError>,
         request: NodeRequest,
     ) -> Result<Placed<()>, ClusterError> {
         if self.lobby.directory().addr(room_id).is_some() {
-            here(&self.lobby)?;
+            here(&self.lobby).await?;
             return Ok(Placed {
                 value: (),
                 node: self.settings.node.id.to_string(),
@@ -811,7 +812,7 @@ impl Cluster {
         };
         self.on_room(
             room_id,
-            |lobby| lobby.deliver(room_id, local_event),
+            async |lobby| lobby.deliver(room_id, local_event).await,
             request,
         )
         .await
@@ -822,7 +823,7 @@ impl Cluster {
         let request = NodeRequest::Dispose {
             room_id: room_id.to_string(),
         };
-        self.on_room(room_id, |lobby| lobby.dispose(room_id), request)
+        self.on_room(room_id, async |lobby| lobby.dispose(room_id), request)
             .await
     }
 
@@ -1231,9 +1232,9 @@ impl Cluster {
                     Err(error) => failed(error),
                 }
             }
-            NodeRequest::Reserve { room_id, name } => {
+            NodeRequest::Reserve { room_id, seat } => {
                 let reserved = match RoomId::parse(&room_id) {
-                    Ok(room_id) => self.lobby.reserve_seat(&room_id, name).await,
+                    Ok(room_id) => self.lobby.reserve_seat(&room_id, seat).await,
                     Err(error) => Err(error.into()),
                 };
                 match reserved {
@@ -1251,9 +1252,10 @@ impl Cluster {
                 }
             }
             NodeRequest::Deliver { room_id, event } => {
-                let delivered = RoomId::parse(&room_id)
-                    .map_err(LobbyError::from)
-                    .and_then(|room_id| self.lobby.deliver(&room_id, json_value(&event)));
+                let delivered = match RoomId::parse(&room_id) {
+                    Ok(room_id) => self.lobby.deliver(&room_id, json_value(&event)).await,
+                    Err(invalid) => Err(LobbyError::from(invalid)),
+                };
                 match delivered {
                     Ok(()) => NodeResponse::Done,
                     Err(error) => failed(error.into()),

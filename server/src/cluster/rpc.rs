@@ -6,7 +6,7 @@
 //! the asking node can answer its HTTP client exactly as the owning node would have.
 
 use crate::directory::RoomInfo;
-use crate::lobby::SeatGrant;
+use crate::lobby::{SeatFor, SeatGrant};
 use serde::{Deserialize, Serialize};
 
 /// The subject a node answers requests on.
@@ -43,8 +43,9 @@ pub enum NodeRequest {
     Reserve {
         /// The room.
         room_id: String,
-        /// The player's display name.
-        name: Option<String>,
+        /// Who the seat is for (`name`, and `player` when the lobby knows the player).
+        #[serde(flatten)]
+        seat: SeatFor,
     },
     /// End a room hosted here.
     Dispose {
@@ -58,13 +59,6 @@ pub enum NodeRequest {
         /// The event, as JSON.
         event: serde_json::Value,
     },
-}
-
-/// Who a seat is reserved for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeatFor {
-    /// The player's display name; the lobby picks one when absent.
-    pub name: Option<String>,
 }
 
 /// The answer to a [`NodeRequest`].

@@ -9,6 +9,7 @@
 pub mod arena;
 pub mod tictactoe;
 
+use crate::config::GameLimits;
 use crate::entities::EntityStore;
 use ludus_protocol::{PlayerId, RoomId, Value};
 use std::collections::BTreeMap;
@@ -121,7 +122,8 @@ pub struct RoomType {
     pub name: String,
     /// Ticks per second.
     pub tick_hz: u16,
-    /// Default and largest number of seats.
+    /// Default and largest number of seats: config overrides and region defaults may lower it,
+    /// never raise it.
     pub max_players: u32,
     /// Creates the game for each new room.
     pub factory: GameFactory,
@@ -185,6 +187,17 @@ impl GameRegistry {
     /// Every registered name, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.types.keys().map(String::as_str)
+    }
+
+    /// What each registered game allows, for validating the config's overrides.
+    pub fn limits(&self) -> Vec<GameLimits<'_>> {
+        self.types
+            .values()
+            .map(|room_type| GameLimits {
+                name: &room_type.name,
+                max_players: room_type.max_players,
+            })
+            .collect()
     }
 }
 
