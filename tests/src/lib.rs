@@ -74,9 +74,15 @@ impl TestServer {
 
     /// Starts a server on an already bound listener (cluster tests bind every node first, so
     /// the region file can name their ports).
-    pub fn start_on(listener: TcpListener, config: ServerConfig, registry: GameRegistry) -> Self {
+    pub fn start_on(
+        listeners: impl Into<ludus_server::Listeners>,
+        config: ServerConfig,
+        registry: GameRegistry,
+    ) -> Self {
         init_tracing();
+        let listener: ludus_server::Listeners = listeners.into();
         let addr = listener
+            .api
             .local_addr()
             .expect("bound listener has an address");
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
