@@ -309,6 +309,32 @@ fn too_many_connections() -> Vec<u8> {
     .into_bytes()
 }
 
+/// How long a refused connection may keep sending before it is closed: closing with unread
+/// input makes the kernel send a reset, which can destroy the answer before the client reads it.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// Answers a connection over the caps with 503 `too_many_connections` and closes it, reading
+/// (and dropping) what the client sends for at most [`LINGER`] and 64 KiB so the answer is not
+/// lost to a reset.
+async fn refuse_connection(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lingering = async {
+        stream.write_all(&too_many_connections()).await?;
+        stream.shutdown().await?;
+        let mut sink = [0_u8; 4096];
+        let mut left = 64 * 1024_usize;
+        while left > 0 {
+            let read = stream.read(&mut sink).await?;
+            if read == 0 {
+                break;
+            }
+            left = left.saturating_sub(read);
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(LINGER, lingering).await;
+}
+
 impl HttpListening {
     /// Adds `listener` to `builder`, serving `routes`: each connection is admitted against the
     /// HTTP connection caps, then served by actix-http (WebSocket upgrades go to [`upgrade`]).
@@ -395,8 +421,7 @@ impl HttpListening {
                                         .http_refused
                                         .with_label_values(&["too_many_connections"])
                                         .inc();
-                                    // Best effort: the socket is fresh, so its buffer has room.
-                                    let _ = stream.try_write(&too_many_connections());
+                                    refuse_connection(stream).await;
                                     return Ok(());
                                 };
                                 service.call(stream).await
