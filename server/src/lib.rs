@@ -256,7 +256,7 @@ pub async fn run(
     let builder = actix_server::Server::build()
         .workers(threads_or_cores(config.server.workers))
         .disable_signals()
-        .shutdown_timeout(shutdown_timeout.as_secs().max(1));
+        .shutdown_timeout(HTTP_STOP.as_secs());
     let (builder, api_routes) = match listeners.operator {
         Some(operator_listener) => {
             let operator_address = operator_listener.local_addr().map_err(ServerError::Bind)?;
@@ -434,13 +434,58 @@ impl HttpListening {
     }
 }
 
-/// The shutdown order, in one place:
+/// What a graceful stop of the HTTP workers may take: actix-server counts it in whole seconds
+/// and checks a stopping worker once a second, so a worker with a request in flight stops at
+/// its first check, one second in, finished or not.
+const HTTP_STOP: Duration = Duration::from_secs(1);
+
+/// At most this much of the shutdown deadline goes to leaving the cluster (releasing leases,
+/// saying goodbye), and never more than a quarter of it; peers time out a node that could not.
+const CLUSTER_LEAVE_SHARE: Duration = Duration::from_secs(1);
+
+/// How one shutdown deadline is shared out, in the order the steps run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ShutdownBudget {
+    /// Waiting for sessions to end.
+    sessions: Duration,
+    /// Leaving the cluster.
+    cluster_leave: Duration,
+    /// Whether the HTTP workers get [`HTTP_STOP`] to finish in-flight requests; when the deadline
+    /// cannot spare it, they are stopped at once.
+    graceful_http: bool,
+}
+
+/// Shares `timeout` out so the whole shutdown fits in it, whatever clients do. Sessions get what
+/// the other steps leave: a session ends within the close grace of its close frame (2 s), and
+/// with the default timeout (5 s) the sessions' share exceeds it.
+fn shutdown_budget(timeout: Duration, clustered: bool) -> ShutdownBudget {
+    let graceful_http = timeout >= 2 * HTTP_STOP;
+    let rest = if graceful_http {
+        timeout - HTTP_STOP
+    } else {
+        timeout
+    };
+    let cluster_leave = if clustered {
+        CLUSTER_LEAVE_SHARE.min(rest / 4)
+    } else {
+        Duration::ZERO
+    };
+    ShutdownBudget {
+        sessions: rest - cluster_leave,
+        cluster_leave,
+        graceful_http,
+    }
+}
+
+/// The shutdown order, in one place, all within one deadline of `timeout`
+/// (`server.shutdown_timeout_ms`, shared out by [`shutdown_budget`]):
 /// 1. stop accepting connections;
-/// 2. refuse new rooms, seats and hellos, and close every room with `server_shutdown` (4011),
-///    which each room passes on to its sessions as a WebSocket close;
-/// 3. wait, at most `timeout`, for every session to end;
-/// 4. leave the cluster: release room leases and tell peers this node is gone;
-/// 5. stop the HTTP workers.
+/// 2. refuse new rooms, seats and hellos, close every room with `server_shutdown` (4011), and
+///    every session with it too, before `hello` or while joining included;
+/// 3. wait for every session to end, at most the sessions' share;
+/// 4. leave the cluster: release room leases and tell peers this node is gone, at most its share;
+/// 5. stop the HTTP workers: gracefully within [`HTTP_STOP`] when the deadline leaves that
+///    much, else at once.
 pub async fn shutdown_in_order(
     lobby: &Lobby,
     cluster: Option<&Cluster>,
@@ -448,18 +493,79 @@ pub async fn shutdown_in_order(
     timeout: Duration,
 ) {
     tracing::info!("shutting down");
+    let budget = shutdown_budget(timeout, cluster.is_some());
+    let sessions_deadline = Instant::now() + budget.sessions;
     handle.pause().await;
     lobby.begin_shutdown();
-    let deadline = Instant::now() + timeout;
-    while lobby.metrics().sessions.get() > 0 && Instant::now() < deadline {
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    while lobby.metrics().sessions.get() > 0 {
+        let left = sessions_deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        actix_rt::time::sleep(left.min(Duration::from_millis(20))).await;
     }
     let remaining = lobby.metrics().sessions.get();
     if remaining > 0 {
         tracing::warn!(remaining, "sessions still open at the shutdown deadline");
     }
     if let Some(cluster) = cluster {
-        cluster.leave().await;
+        if actix_rt::time::timeout(budget.cluster_leave, cluster.leave())
+            .await
+            .is_err()
+        {
+            tracing::warn!("leaving the cluster did not finish within its share of the shutdown");
+        }
     }
-    handle.stop(true).await;
+    handle.stop(budget.graceful_http).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{shutdown_budget, ShutdownBudget, HTTP_STOP};
+    use std::time::Duration;
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    #[test]
+    fn the_default_timeout_leaves_sessions_their_close_grace() {
+        let alone = shutdown_budget(ms(5_000), false);
+        assert_eq!(
+            alone,
+            ShutdownBudget {
+                sessions: ms(4_000),
+                cluster_leave: Duration::ZERO,
+                graceful_http: true,
+            }
+        );
+        let clustered = shutdown_budget(ms(5_000), true);
+        assert_eq!(clustered.sessions, ms(3_000));
+        assert_eq!(clustered.cluster_leave, ms(1_000));
+    }
+
+    #[test]
+    fn every_budget_fits_the_timeout() {
+        for millis in [100, 999, 1_000, 1_999, 2_000, 3_000, 5_000, 300_000] {
+            for clustered in [false, true] {
+                let budget = shutdown_budget(ms(millis), clustered);
+                let http = if budget.graceful_http {
+                    HTTP_STOP
+                } else {
+                    Duration::ZERO
+                };
+                assert_eq!(
+                    budget.sessions + budget.cluster_leave + http,
+                    ms(millis),
+                    "{millis} ms, clustered {clustered}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_short_timeout_stops_http_workers_at_once() {
+        assert!(!shutdown_budget(ms(1_500), false).graceful_http);
+        assert_eq!(shutdown_budget(ms(100), true).cluster_leave, ms(25));
+    }
 }

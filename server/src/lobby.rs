@@ -13,9 +13,10 @@ use crate::simulation::Simulation;
 use crate::token::{unix_seconds, SeatTokens};
 use actix::{Actor, ArbiterHandle};
 use ludus_protocol::{CloseCode, PlayerId, RoomId, Value};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
 
 /// Matchmaking tries this many open rooms before creating a new one.
 pub const MATCHMAKE_CANDIDATES: usize = 3;
@@ -161,7 +162,9 @@ pub struct Lobby {
     room_threads: Vec<ArbiterHandle>,
     next_thread: AtomicUsize,
     next_session: AtomicU64,
-    shutting_down: AtomicBool,
+    /// Whether shutdown has begun; a watch so that every session, whatever its phase, can close
+    /// the moment it begins ([`Lobby::shutdown_signal`]).
+    shutdown_tx: watch::Sender<bool>,
 }
 
 /// A fresh room id: `r-` and ten random lowercase letters and digits.
@@ -231,7 +234,7 @@ impl Lobby {
             room_threads,
             next_thread: AtomicUsize::new(0),
             next_session: AtomicU64::new(1),
-            shutting_down: AtomicBool::new(false),
+            shutdown_tx: watch::Sender::new(false),
         }
     }
 
@@ -257,7 +260,12 @@ impl Lobby {
 
     /// Whether shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Acquire)
+        *self.shutdown_tx.borrow()
+    }
+
+    /// Turns `true` when shutdown begins (it may already have).
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown_tx.subscribe()
     }
 
     fn room_type(&self, name: &str) -> Result<&RoomType, LobbyError> {
@@ -472,9 +480,10 @@ impl Lobby {
         self.reserve_seat(&created.room_id, seat).await
     }
 
-    /// Refuses new rooms, seats and hellos, and closes every room with `server_shutdown`.
+    /// Refuses new rooms, seats and hellos, and closes every room and every session with
+    /// `server_shutdown`.
     pub fn begin_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::Release);
+        self.shutdown_tx.send_replace(true);
         for room in self.directory.addrs() {
             room.do_send(CloseRoom {
                 reason: CloseCode::ServerShutdown,

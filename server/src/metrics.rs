@@ -26,7 +26,8 @@ pub mod names {
     pub const DELTAS_SKIPPED: &str = "ludus_deltas_skipped_total";
     /// Inputs accepted from clients.
     pub const INPUTS: &str = "ludus_inputs_total";
-    /// Inputs dropped, by reason.
+    /// Inputs dropped, by reason; `rate_limited` counts every frame over the rate, WebSocket
+    /// pings and pongs included.
     pub const INPUTS_DROPPED: &str = "ludus_inputs_dropped_total";
     /// Sessions closed by the server or client, by close reason.
     pub const SESSIONS_CLOSED: &str = "ludus_sessions_closed_total";

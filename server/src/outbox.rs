@@ -8,7 +8,14 @@
 //!
 //! What can queue here is bounded twice: the session's flow control stops sending to a client
 //! that falls behind on acknowledgements, and the session closes a client whose queue passes a
-//! byte limit anyway (one that acknowledges ticks it never reads).
+//! byte limit anyway (one that acknowledges ticks it never reads). When it does, the frames the
+//! socket has not started are dropped ([`Outbox::discard_unstarted`]), so the close frame is next
+//! in line behind at most one partly written frame: a frame cut in the middle would corrupt the
+//! stream, a queue left in front of the close would keep the client from ever reading it.
+//!
+//! Pongs are coalesced: a ping is answered by replacing the payload of a pong that is queued and
+//! unsent rather than queuing another one (RFC 6455 §5.5.3 allows answering only the most recent
+//! ping), so pings cannot grow the queue.
 
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -82,6 +89,10 @@ impl Frame {
     fn len(&self) -> usize {
         usize::from(self.header_len) + self.payload.len()
     }
+
+    fn is_unsent_pong(&self) -> bool {
+        self.written == 0 && self.header[0] & 0x0F == Opcode::Pong as u8
+    }
 }
 
 /// The write side of a session's socket.
@@ -125,6 +136,32 @@ impl Outbox {
         self.queued += frame.len() - frame.written;
         self.queue.push_back(frame);
         true
+    }
+
+    /// Answers a ping: the payload replaces that of a pong still queued and unsent, if there is
+    /// one (there is at most one), else a pong is sent as [`Outbox::send`] does.
+    pub fn send_pong(&mut self, payload: Bytes) -> bool {
+        if self.failed {
+            return false;
+        }
+        if let Some(queued) = self.queue.iter_mut().find(|frame| frame.is_unsent_pong()) {
+            let replacement = Frame::new(Opcode::Pong, payload);
+            self.queued = self.queued - queued.len() + replacement.len();
+            *queued = replacement;
+            return true;
+        }
+        self.send(Opcode::Pong, payload)
+    }
+
+    /// Drops every queued frame the socket has not started, keeping a partly written one (cutting
+    /// it would corrupt the stream): what is sent next comes right after it.
+    pub fn discard_unstarted(&mut self) {
+        let keep = usize::from(self.queue.front().is_some_and(|frame| frame.written > 0));
+        self.queue.truncate(keep);
+        self.queued = self
+            .queue
+            .front()
+            .map_or(0, |frame| frame.len() - frame.written);
     }
 
     /// A close frame with `code` and `reason` (truncated to the 123 bytes a close frame allows).
@@ -215,6 +252,79 @@ mod tests {
         let [header, payload] = frame.remaining();
         assert!(header.is_empty());
         assert_eq!(&*payload, b"bc");
+    }
+
+    /// An outbox whose peer does not read, filled until frames queue, and the peer.
+    async fn backed_up_outbox() -> std::io::Result<(Outbox, TcpStream)> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let client = TcpStream::connect(listener.local_addr()?).await?;
+        let (server, _) = listener.accept().await?;
+        let (_read, write) = server.into_split();
+        let mut outbox = Outbox::new(write);
+        // Bounded: the buffers of one loopback connection hold at most a few MiB.
+        for _ in 0..200 {
+            if outbox.is_backed_up() {
+                break;
+            }
+            assert!(outbox.send(Opcode::Binary, Bytes::from(vec![0; 100_000])));
+        }
+        assert!(outbox.is_backed_up(), "the socket never filled");
+        Ok((outbox, client))
+    }
+
+    #[tokio::test]
+    async fn a_queued_pong_takes_the_payload_of_the_latest_ping() -> std::io::Result<()> {
+        let (mut outbox, _client) = backed_up_outbox().await?;
+        let before = outbox.queued_bytes();
+        assert!(outbox.send_pong(Bytes::from_static(b"first")));
+        assert_eq!(outbox.queued_bytes(), before + 2 + 5);
+        assert!(outbox.send_pong(Bytes::from_static(b"latest!")));
+        assert_eq!(outbox.queued_bytes(), before + 2 + 7, "one pong, replaced");
+        let pongs: Vec<_> = outbox
+            .queue
+            .iter()
+            .filter(|frame| frame.header[0] == 0x8A)
+            .map(|frame| frame.payload.clone())
+            .collect();
+        assert_eq!(pongs, [Bytes::from_static(b"latest!")]);
+        // A frame queued after the pong does not make a second one.
+        assert!(outbox.send(Opcode::Binary, Bytes::from_static(b"data")));
+        assert!(outbox.send_pong(Bytes::from_static(b"third")));
+        assert_eq!(
+            outbox.queue.iter().filter(|f| f.header[0] == 0x8A).count(),
+            1
+        );
+        Ok(())
+    }
+
+    /// Replaces the queue with frames of `sizes`, the first `written_first` bytes into.
+    fn set_queue(outbox: &mut Outbox, sizes: &[usize], written_first: usize) {
+        outbox.queue = sizes
+            .iter()
+            .map(|&size| Frame::new(Opcode::Binary, Bytes::from(vec![0; size])))
+            .collect();
+        if let Some(front) = outbox.queue.front_mut() {
+            front.written = written_first;
+        }
+        outbox.queued = outbox.queue.iter().map(Frame::len).sum::<usize>() - written_first;
+    }
+
+    #[tokio::test]
+    async fn discarding_keeps_only_a_partly_written_frame() -> std::io::Result<()> {
+        let (mut outbox, _client) = backed_up_outbox().await?;
+        set_queue(&mut outbox, &[1000, 1000, 1000], 10);
+        outbox.discard_unstarted();
+        assert_eq!(outbox.queue.len(), 1);
+        assert_eq!(outbox.queued_bytes(), 4 + 1000 - 10);
+        assert!(outbox.send_close(4008, "too_slow"));
+        let opcodes: Vec<u8> = outbox.queue.iter().map(|frame| frame.header[0]).collect();
+        assert_eq!(opcodes, [0x82, 0x88], "the close frame is next in line");
+
+        set_queue(&mut outbox, &[1000, 1000], 0);
+        outbox.discard_unstarted();
+        assert!(!outbox.is_backed_up());
+        assert_eq!(outbox.queued_bytes(), 0);
+        Ok(())
     }
 
     #[tokio::test]

@@ -13,7 +13,14 @@
 //! stops, [`LeaveRoom`].
 //!
 //! Every server-side close carries a documented [`CloseCode`], preceded by an `error` message
-//! when the client did something wrong.
+//! when the client did something wrong. Which close applies, and what a control frame gets, are
+//! decided by the plain functions of [`policy`]; the client's frames are parsed by [`client_codec`].
+//!
+//! Every session is closed with `server_shutdown` (4011) as soon as shutdown begins, whatever its
+//! phase: it watches the lobby's shutdown signal from `started()`, and a join in flight races it.
+
+mod client_codec;
+mod policy;
 
 use crate::cluster::Cluster;
 use crate::conn_limit::ConnectionGuard;
@@ -25,10 +32,13 @@ use crate::room::{JoinRoom, LeaveRoom, PlayerInput, RequestSnapshot, Room};
 use actix::prelude::*;
 use actix_http::ws;
 use bytes::Bytes;
+use client_codec::{ClientCodec, Incoming};
 use ludus_protocol::{
     codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, PlayerId, Pong, RoomId,
     ServerMessage, PROTOCOL_VERSION,
 };
+use policy::{ControlAction, ControlFrame, Phase};
+use socket2::SockRef;
 use std::io::Cursor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,7 +57,14 @@ const READ_BUFFER_BYTES: usize = 512;
 /// Bytes a client may leave unread beyond what the kernel buffers before it is closed with
 /// `too_slow`: flow control normally stops sending long before, unless a client acknowledges
 /// ticks it never reads.
-const MAX_QUEUED_BYTES: usize = 256 * 1024;
+pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
+
+/// Kernel send buffer requested for each session's socket (`SO_SNDBUF`), so the kernel part of
+/// what a client can leave unread is bounded too: left to autotuning, Linux grows it to several
+/// MiB for a client that does not read, far beyond [`MAX_QUEUED_BYTES`]. Linux doubles the
+/// requested value (the extra is for its bookkeeping), so the buffer is 128 KiB. A tick frame is
+/// a few hundred bytes, so this costs no throughput; a large snapshot waits in the outbox.
+pub const SEND_BUFFER_BYTES: usize = 64 * 1024;
 
 /// How long a closing session waits for its close frame to drain before dropping the socket.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -155,62 +172,6 @@ pub struct Session {
 /// The client's side of the connection: what it sent along with the handshake, then the socket.
 type ClientFrames = FramedRead<Chain<Cursor<Bytes>, OwnedReadHalf>, ClientCodec>;
 
-/// What the client sent: a frame, or a refused one. A refusal is an item, not a stream error,
-/// so the stream goes on (discarding what follows) until the client closes: closing a socket
-/// with unread input makes the kernel send a reset, which could cost the client the close
-/// frame that explains the refusal.
-enum Incoming {
-    Frame(ws::Frame),
-    Refused(ws::ProtocolError),
-}
-
-/// Longest header of a client frame: 2 bytes, an 8-byte extended length and the 4-byte mask.
-const MAX_CLIENT_HEADER: usize = 14;
-
-/// actix-http's WebSocket decoder, refusing an oversized frame as soon as more than the limit
-/// is buffered: the decoder alone checks the size only once the whole frame has arrived, so a
-/// header announcing petabytes would make the read buffer grow for as long as the client sends.
-struct ClientCodec {
-    inner: ws::Codec,
-    max_frame: usize,
-    /// After a refusal: everything that follows is read and dropped.
-    discarding: bool,
-}
-
-impl ClientCodec {
-    fn new(max_frame: usize) -> Self {
-        Self {
-            inner: ws::Codec::new().max_size(max_frame),
-            max_frame,
-            discarding: false,
-        }
-    }
-}
-
-impl tokio_util::codec::Decoder for ClientCodec {
-    type Item = Incoming;
-    /// Only I/O errors: protocol violations are [`Incoming::Refused`].
-    type Error = ws::ProtocolError;
-
-    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<Incoming>, Self::Error> {
-        if self.discarding {
-            src.clear();
-            return Ok(None);
-        }
-        let refused = match self.inner.decode(src) {
-            Ok(Some(frame)) => return Ok(Some(Incoming::Frame(frame))),
-            Ok(None) if src.len() <= self.max_frame + MAX_CLIENT_HEADER => return Ok(None),
-            // Incomplete, with more than the largest allowed frame already buffered: the frame
-            // being received is larger than that.
-            Ok(None) => ws::ProtocolError::Overflow,
-            Err(error) => error,
-        };
-        self.discarding = true;
-        src.clear();
-        Ok(Some(Incoming::Refused(refused)))
-    }
-}
-
 /// Everything a session needs besides its socket (it may be built on one thread and started
 /// on another).
 pub struct SessionSetup {
@@ -240,6 +201,10 @@ impl Session {
             limits,
             connection,
         } = setup;
+        if let Err(error) = SockRef::from(&io).set_send_buffer_size(SEND_BUFFER_BYTES) {
+            // Not fatal: the unread bound still holds, on top of a larger kernel buffer.
+            tracing::warn!(%error, "cannot cap the send buffer of a WebSocket connection");
+        }
         let (read, write) = io.into_split();
         // The codec refuses frames far above the limit before buffering them; frames between the
         // limit and this size reach the session, which answers `message_too_large` precisely.
@@ -288,7 +253,14 @@ impl Session {
     /// Writes a frame, draining in the background what the socket does not take at once; a
     /// failed write means the client is gone.
     fn write(&mut self, opcode: Opcode, payload: Bytes, ctx: &mut Context<Self>) {
-        if !self.outbox.send(opcode, payload) {
+        let sent = self.outbox.send(opcode, payload);
+        self.after_send(sent, ctx);
+    }
+
+    /// Acts on what a send left in the outbox: closes a client that leaves too much unread,
+    /// drains the rest in the background.
+    fn after_send(&mut self, sent: bool, ctx: &mut Context<Self>) {
+        if !sent {
             return ctx.stop();
         }
         if self.outbox.queued_bytes() > MAX_QUEUED_BYTES {
@@ -315,6 +287,11 @@ impl Session {
         // Closing from here on: nothing below may start a second close.
         self.state = SessionState::Closing(CloseProgress::default());
         self.close_reason = close.reason();
+        if close == CloseCode::TooSlow {
+            // What the client has not started reading is stale: the close goes next in line, so
+            // a client that reads again gets it within the close grace.
+            self.outbox.discard_unstarted();
+        }
         if let Some((code, message)) = error {
             tracing::debug!(session = self.id, %close, %code, %message, "closing session");
             self.send_error(code, message, ctx);
@@ -372,22 +349,25 @@ impl Session {
             return; // no frame may follow the close frame
         }
         let now = Instant::now();
-        if now.saturating_duration_since(self.heard_at) > self.limits.idle_timeout {
-            return self.close(CloseCode::IdleTimeout, None, ctx);
+        let overdue = policy::overdue(
+            now.saturating_duration_since(self.heard_at),
+            self.limits.idle_timeout,
+            self.flow.paused_for(now),
+            self.limits.slow_client_timeout,
+        );
+        match overdue {
+            Some(CloseCode::TooSlow) => {
+                let message =
+                    "paused by flow control, and no ticks acknowledged in time".to_owned();
+                self.close(
+                    CloseCode::TooSlow,
+                    Some((ErrorCode::ServerBusy, message)),
+                    ctx,
+                )
+            }
+            Some(close) => self.close(close, None, ctx),
+            None => self.write(Opcode::Ping, Bytes::new(), ctx),
         }
-        if self
-            .flow
-            .paused_for(now)
-            .is_some_and(|paused| paused > self.limits.slow_client_timeout)
-        {
-            let message = "no ticks acknowledged within the slow-client timeout".to_owned();
-            return self.close(
-                CloseCode::TooSlow,
-                Some((ErrorCode::ServerBusy, message)),
-                ctx,
-            );
-        }
-        self.write(Opcode::Ping, Bytes::new(), ctx);
     }
 
     fn on_binary(&mut self, bytes: Bytes, ctx: &mut Context<Self>) {
@@ -405,29 +385,8 @@ impl Session {
         }
         match self.limiter.check(Instant::now()) {
             RateDecision::Allow => {}
-            RateDecision::Drop { notify } => {
-                self.lobby
-                    .metrics()
-                    .inputs_dropped
-                    .with_label_values(&["rate_limited"])
-                    .inc();
-                if notify {
-                    let message = format!(
-                        "more than {} messages per second (burst {}); excess dropped",
-                        self.limits.rate_per_sec, self.limits.burst
-                    );
-                    self.send_error(ErrorCode::RateLimited, message, ctx);
-                }
-                return;
-            }
-            RateDecision::Kick => {
-                let message = "sustained messaging above the rate limit".to_owned();
-                return self.close(
-                    CloseCode::RateLimited,
-                    Some((ErrorCode::RateLimited, message)),
-                    ctx,
-                );
-            }
+            RateDecision::Drop { notify } => return self.rate_limited(notify, ctx),
+            RateDecision::Kick => return self.kick_for_rate(ctx),
         }
         match codec::decode_client(&bytes) {
             Ok(message) => self.on_message(message, ctx),
@@ -436,6 +395,55 @@ impl Session {
                 Some((ErrorCode::MalformedMessage, error.to_string())),
                 ctx,
             ),
+        }
+    }
+
+    /// A frame over the rate was dropped; the client is told when `notify`.
+    fn rate_limited(&mut self, notify: bool, ctx: &mut Context<Self>) {
+        self.lobby
+            .metrics()
+            .inputs_dropped
+            .with_label_values(&["rate_limited"])
+            .inc();
+        if notify {
+            let message = format!(
+                "more than {} messages per second (burst {}); excess dropped",
+                self.limits.rate_per_sec, self.limits.burst
+            );
+            self.send_error(ErrorCode::RateLimited, message, ctx);
+        }
+    }
+
+    fn kick_for_rate(&mut self, ctx: &mut Context<Self>) {
+        let message = "sustained messaging above the rate limit".to_owned();
+        self.close(
+            CloseCode::RateLimited,
+            Some((ErrorCode::RateLimited, message)),
+            ctx,
+        );
+    }
+
+    /// A WebSocket ping or pong: counted toward the rate limit, and a ping answered only once
+    /// joined ([`policy::control_frame_action`]).
+    fn on_control(&mut self, frame: ControlFrame, payload: Bytes, ctx: &mut Context<Self>) {
+        let rate = self.limiter.check(Instant::now());
+        match policy::control_frame_action(frame, self.phase(), rate) {
+            ControlAction::Pong => {
+                let sent = self.outbox.send_pong(payload);
+                self.after_send(sent, ctx);
+            }
+            ControlAction::Nothing => {}
+            ControlAction::NotifyRateLimited => self.rate_limited(true, ctx),
+            ControlAction::Kick => self.kick_for_rate(ctx),
+        }
+    }
+
+    fn phase(&self) -> Phase {
+        match self.state {
+            SessionState::AwaitingHello => Phase::AwaitingHello,
+            SessionState::Joining => Phase::Joining,
+            SessionState::Joined { .. } => Phase::Joined,
+            SessionState::Closing(_) => Phase::Closing,
         }
     }
 
@@ -554,17 +562,32 @@ impl Session {
             frames: ctx.address().recipient(),
             closer: ctx.address().recipient(),
         };
-        let joining = room.send(join).timeout(JOIN_TIMEOUT).into_actor(self).map(
-            move |answer, session, ctx| match answer {
-                Ok(Ok(joined)) => {
+        let answer = room.send(join).timeout(JOIN_TIMEOUT);
+        let mut shutdown = self.lobby.shutdown_signal();
+        let answer_or_shutdown = async move {
+            tokio::select! {
+                answer = answer => Some(answer),
+                // A dropped signal (the lobby is gone) never wins the race.
+                Ok(_) = shutdown.wait_for(|&down| down) => None,
+            }
+        };
+        let joining = answer_or_shutdown
+            .into_actor(self)
+            .map(move |answer, session, ctx| match answer {
+                // Whether or not the room seated the player, it is closing too.
+                None => session.close(CloseCode::ServerShutdown, None, ctx),
+                Some(Ok(Ok(joined))) => {
                     session.flow = FlowControl::new(joined.window_ticks);
                     session.state = SessionState::Joined { room, player };
                 }
-                Ok(Err(refused)) => {
+                Some(Ok(Err(refused))) => {
                     let (close, code) = refused.codes();
                     session.close(close, Some((code, refused.to_string())), ctx);
                 }
-                Err(_) => {
+                Some(Err(_)) if session.lobby.is_shutting_down() => {
+                    session.close(CloseCode::ServerShutdown, None, ctx)
+                }
+                Some(Err(_)) => {
                     let message = "the room closed before the join completed".to_owned();
                     session.close(
                         CloseCode::RoomNotFound,
@@ -572,9 +595,9 @@ impl Session {
                         ctx,
                     );
                 }
-            },
-        );
-        // wait: hold every other event (client frames, room frames) until the seat is settled.
+            });
+        // wait: hold every other event (client frames, room frames, the shutdown watch) until
+        // the seat is settled; the join races the shutdown signal itself.
         ctx.wait(joining);
     }
 }
@@ -591,6 +614,20 @@ impl Actor for Session {
                 session.close(CloseCode::IdleTimeout, None, ctx);
             }
         });
+        // Shutdown closes every session at once, before `hello` too: waiting for its timeout
+        // would hold the shutdown, and the client should hear 4011, not 4007.
+        let mut shutdown = self.lobby.shutdown_signal();
+        let shutting_down = async move { shutdown.wait_for(|&down| down).await.is_ok() };
+        ctx.spawn(
+            shutting_down
+                .into_actor(self)
+                .map(|shutting_down, session, ctx| {
+                    if shutting_down {
+                        // No-op when already closing.
+                        session.close(CloseCode::ServerShutdown, None, ctx);
+                    }
+                }),
+        );
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
@@ -697,8 +734,8 @@ impl StreamHandler<Result<Incoming, ws::ProtocolError>> for Session {
                     ctx,
                 );
             }
-            ws::Frame::Ping(payload) => self.write(Opcode::Pong, payload, ctx),
-            ws::Frame::Pong(_) => {}
+            ws::Frame::Ping(payload) => self.on_control(ControlFrame::Ping, payload, ctx),
+            ws::Frame::Pong(payload) => self.on_control(ControlFrame::Pong, payload, ctx),
             ws::Frame::Close(reason) => {
                 self.leave_room();
                 self.state = SessionState::Closing(CloseProgress {
@@ -754,53 +791,5 @@ impl ActorFuture<Session> for Flush {
             _ => ctx.stop(), // the client is gone
         }
         std::task::Poll::Ready(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{ClientCodec, Incoming};
-    use actix_http::ws;
-    use bytes::BytesMut;
-    use tokio_util::codec::Decoder;
-
-    /// A masked binary frame header announcing `len` bytes (client frames are masked).
-    fn header(len: u64) -> BytesMut {
-        let mut frame = BytesMut::from(&[0x82, 0x80 | 127][..]);
-        frame.extend_from_slice(&len.to_be_bytes());
-        frame.extend_from_slice(&[1, 2, 3, 4]);
-        frame
-    }
-
-    #[test]
-    fn a_frame_announcing_more_than_the_limit_is_refused_before_it_arrives() {
-        let mut codec = ClientCodec::new(1024);
-        let mut buffer = header(1 << 40);
-        buffer.extend_from_slice(&[0; 1000]);
-        assert!(
-            matches!(codec.decode(&mut buffer), Ok(None)),
-            "still within the limit"
-        );
-        buffer.extend_from_slice(&[0; 100]);
-        assert!(matches!(
-            codec.decode(&mut buffer),
-            Ok(Some(Incoming::Refused(ws::ProtocolError::Overflow)))
-        ));
-        // What follows a refusal is read and dropped, never decoded.
-        let mut more = header(3);
-        more.extend_from_slice(&[0; 3]);
-        assert!(matches!(codec.decode(&mut more), Ok(None)));
-        assert!(more.is_empty());
-    }
-
-    #[test]
-    fn frames_within_the_limit_decode() {
-        let mut codec = ClientCodec::new(1024);
-        let mut buffer = header(1000);
-        buffer.extend_from_slice(&[0; 1000]);
-        assert!(matches!(
-            codec.decode(&mut buffer),
-            Ok(Some(Incoming::Frame(ws::Frame::Binary(payload)))) if payload.len() == 1000
-        ));
     }
 }

@@ -608,3 +608,79 @@ pub async fn metric(server: &TestServer, name: &str) -> anyhow::Result<f64> {
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum())
 }
+
+/// The WebSocket URL of `room_id` on `server`, as a seat's `ws_url` gives it.
+pub fn ws_url(server: &TestServer, room_id: &str) -> String {
+    format!("ws://{}/v1/rooms/{room_id}/ws", server.addr())
+}
+
+/// Seats taken and reserved in `room_id`, as the room listing shows them (`None` once the room
+/// is gone).
+pub async fn room_seats(server: &TestServer, room_id: &str) -> anyhow::Result<Option<(u64, u64)>> {
+    let listing = get_json(&format!("{}/v1/rooms", server.http_url())).await?;
+    let rooms = listing["rooms"].as_array().context("rooms in listing")?;
+    Ok(rooms
+        .iter()
+        .find(|room| room["room_id"] == room_id)
+        .and_then(|room| Some((room["players"].as_u64()?, room["reserved"].as_u64()?))))
+}
+
+impl Connection {
+    /// Opens a WebSocket to `ws_url` over a socket whose kernel receive buffer is requested as
+    /// `receive_buffer` bytes (Linux doubles it), so a test can make the client fall behind with
+    /// little data.
+    pub async fn open_with_receive_buffer(
+        ws_url: &str,
+        receive_buffer: u32,
+    ) -> anyhow::Result<Self> {
+        let authority = ws_url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .context("a ws:// URL")?;
+        let addr: SocketAddr = authority.parse()?;
+        anyhow::ensure!(addr.ip().is_loopback(), "tests only connect to loopback");
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(receive_buffer)?;
+        let connect = async {
+            let stream = socket.connect(addr).await?;
+            let (socket, _) =
+                tokio_tungstenite::client_async(ws_url, MaybeTlsStream::Plain(stream)).await?;
+            anyhow::Ok(socket)
+        };
+        let socket = tokio::time::timeout(WAIT, connect)
+            .await
+            .context("connect timed out")??;
+        Ok(Self { socket })
+    }
+
+    /// The kernel receive buffer of the connection's socket, in bytes, as the kernel reports it.
+    pub fn receive_buffer_bytes(&self) -> anyhow::Result<usize> {
+        match self.socket.get_ref() {
+            MaybeTlsStream::Plain(stream) => Ok(socket2::SockRef::from(stream).recv_buffer_size()?),
+            _ => bail!("not a plain TCP connection"),
+        }
+    }
+
+    /// Queues any WebSocket message, control frames included, without flushing.
+    pub async fn feed(&mut self, message: Message) -> anyhow::Result<()> {
+        self.socket.feed(message).await?;
+        Ok(())
+    }
+
+    /// Writes what [`Connection::feed`] queued.
+    pub async fn flush(&mut self) -> anyhow::Result<()> {
+        self.socket.flush().await?;
+        Ok(())
+    }
+
+    /// The next message of any kind, control frames included; `None` once the stream ended.
+    pub async fn receive_message(&mut self) -> anyhow::Result<Option<Message>> {
+        match tokio::time::timeout(WAIT, self.socket.next())
+            .await
+            .context("nothing received in time")?
+        {
+            None => Ok(None),
+            Some(message) => Ok(Some(message?)),
+        }
+    }
+}
