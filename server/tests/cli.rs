@@ -111,3 +111,22 @@ fn flags_override_the_file() {
     assert!(stdout.contains("listen = \"127.0.0.1:9000\""), "{stdout}");
     assert!(stdout.contains("max_rooms = 7"), "{stdout}");
 }
+
+#[test]
+fn the_production_example_passes_check_config_with_its_secrets_from_the_environment() {
+    let production = Path::new(env!("CARGO_MANIFEST_DIR")).join("ludus.production.toml");
+    let (code, stdout, stderr) = run(check_config()
+        .arg("--config")
+        .arg(&production)
+        .env("LUDUS__SERVER__SECRET", "production-seat-secret-0123456789")
+        .env(
+            "LUDUS__OPERATOR__TOKENS",
+            r#"["production-operator-token-0123456789"]"#,
+        ));
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert!(stdout.contains("auth = \"jwt\""), "{stdout}");
+    assert!(
+        !stdout.contains("production-operator-token") && !stdout.contains("production-seat"),
+        "secrets are redacted: {stdout}"
+    );
+}

@@ -366,3 +366,24 @@ async fn browsers_from_other_origins_cannot_open_websockets_or_read_the_lobby() 
         .is_none());
     Ok(())
 }
+
+#[tokio::test]
+async fn shutdown_keeps_its_deadline_despite_a_trickling_body_and_a_silent_socket(
+) -> anyhow::Result<()> {
+    let mut config = test_config();
+    config.http.body_timeout_ms = 60_000;
+    let deadline = std::time::Duration::from_millis(config.server.shutdown_timeout_ms);
+    let server = TestServer::start_with(config, GameRegistry::builtin());
+    let _trickle = trickling_request(&server, [127, 0, 0, 2]).await?;
+    let seat = matchmake(&server, "arena").await?;
+    let mut silent = Connection::open(&seat.ws_url).await?;
+    // The documented bound, with a second of slack for a loaded machine.
+    tokio::time::timeout(
+        deadline + std::time::Duration::from_secs(1),
+        server.shutdown(),
+    )
+    .await??;
+    let (_, close) = silent.expect_close().await?;
+    assert_eq!(close, Some(ludus_protocol::CloseCode::ServerShutdown));
+    Ok(())
+}

@@ -56,7 +56,8 @@ pub struct ServerSection {
     /// Threads that run room actors, and their players' sessions and sockets. Default 0 = one
     /// per core.
     pub room_threads: usize,
-    /// Longest time a graceful shutdown waits for clients to go, in milliseconds. Default 5000.
+    /// The deadline of a whole graceful shutdown, in milliseconds: sessions are closed with 4011,
+    /// the cluster is left and HTTP workers stop, all within it. Default 5000.
     pub shutdown_timeout_ms: u64,
 }
 

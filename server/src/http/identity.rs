@@ -127,14 +127,20 @@ impl PlayerAuth {
         let mut validation = Validation::new(algorithm);
         validation.leeway = JWT_LEEWAY_SECS;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A configured issuer or audience is required, not only checked when present.
+        let mut required = vec!["exp", "sub"];
         if let Some(issuer) = &lobby.jwt_issuer {
             validation.set_issuer(&[issuer]);
+            required.push("iss");
         }
         match &lobby.jwt_audience {
-            Some(audience) => validation.set_audience(&[audience]),
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        validation.set_required_spec_claims(&required);
         Ok(Self::Jwt {
             key,
             validation: Box::new(validation),
@@ -270,6 +276,10 @@ mod tests {
             ),
             token(
                 serde_json::json!({"iss": "studio", "exp": far_future()}),
+                SECRET,
+            ),
+            token(
+                serde_json::json!({"sub": "ann", "exp": far_future()}),
                 SECRET,
             ),
             // alg=none: header {"alg":"none"}, no signature.
