@@ -43,6 +43,7 @@ pub fn test_config() -> ServerConfig {
     config.operator.tokens = vec![TEST_OPERATOR_TOKEN.to_owned()];
     config.lobby.seats_per_minute_per_ip = 1_000_000;
     config.lobby.rooms_per_minute_per_ip = 1_000_000;
+    config.http.max_connections_per_ip = 1_024;
     config.server.workers = 2;
     config.server.room_threads = 2;
     config.server.shutdown_timeout_ms = 3_000;

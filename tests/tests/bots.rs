@@ -46,7 +46,10 @@ async fn every_bot_joins_sees_increasing_ticks_and_gets_its_inputs_acknowledged(
     tokio::time::sleep(PLAY_FOR).await;
 
     for (index, (context, stop_tx, task)) in bots.into_iter().enumerate() {
-        stop_tx.send(StopMode::Leave).expect("bot still running");
+        if stop_tx.send(StopMode::Leave).is_err() {
+            let outcome = tokio::time::timeout(RUN_TIMEOUT, task).await;
+            panic!("bot {index} stopped early: {outcome:?}");
+        }
         let ended = tokio::time::timeout(RUN_TIMEOUT, task)
             .await
             .expect("bot ends in time")

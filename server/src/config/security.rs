@@ -22,7 +22,7 @@ pub struct HttpSection {
     /// holds at most; beyond, new connections get 503 `too_many_connections` and are closed.
     /// Default 4096.
     pub max_connections: usize,
-    /// Open HTTP connections one client address may hold. Default 64.
+    /// Open HTTP connections one client address may hold (keep-alive ones included). Default 256.
     pub max_connections_per_ip: usize,
     /// WebSocket sessions the node holds at most; beyond, handshakes get 503
     /// `too_many_connections`. Default 50000.
@@ -41,7 +41,7 @@ impl Default for HttpSection {
         Self {
             body_timeout_ms: 5_000,
             max_connections: 4_096,
-            max_connections_per_ip: 64,
+            max_connections_per_ip: 256,
             max_websockets: 50_000,
             max_websockets_per_ip: 2_000,
             allowed_origins: Vec::new(),
