@@ -22,6 +22,7 @@ pub mod game;
 pub mod gateway;
 pub mod http;
 pub mod lobby;
+pub mod member;
 pub mod metrics;
 pub mod origin;
 pub mod outbox;
@@ -199,6 +200,16 @@ pub async fn run(
         .map(|_| Arbiter::new())
         .collect();
     let seat_ttl = Duration::from_millis(config.rooms.seat_reservation_ms);
+    let session = &config.session;
+    let session_limits = Arc::new(SessionLimits {
+        max_message_bytes: session.max_message_bytes,
+        hello_timeout: session.hello_timeout(),
+        heartbeat_interval: session.heartbeat_interval(),
+        idle_timeout: session.idle_timeout(),
+        rate_per_sec: session.input_rate_per_sec,
+        burst: session.input_burst,
+        slow_client_timeout: session.slow_client_timeout(),
+    });
     let lobby = Arc::new(Lobby::new(
         registry,
         seat_tokens(&config)?,
@@ -211,6 +222,7 @@ pub async fn run(
             flow_window_ms: config.session.flow_window_ms,
             event_bytes_per_tick: config.rooms.event_bytes_per_tick,
             max_queued_event_bytes: config.rooms.max_queued_event_bytes,
+            session_limits: Arc::clone(&session_limits),
         },
         room_arbiters.iter().map(Arbiter::handle).collect(),
     ));
@@ -222,19 +234,10 @@ pub async fn run(
         ),
         None => None,
     };
-    let session = &config.session;
     let http = &config.http;
     let state = web::Data::new(ApiState {
         gateway: Gateway::new(Arc::clone(&lobby), cluster.clone()),
-        limits: Arc::new(SessionLimits {
-            max_message_bytes: session.max_message_bytes,
-            hello_timeout: session.hello_timeout(),
-            heartbeat_interval: session.heartbeat_interval(),
-            idle_timeout: session.idle_timeout(),
-            rate_per_sec: session.input_rate_per_sec,
-            burst: session.input_burst,
-            slow_client_timeout: session.slow_client_timeout(),
-        }),
+        limits: Arc::clone(&session_limits),
         public_url: config.server.public_url.clone(),
         operator,
         players,

@@ -150,6 +150,8 @@ pub struct LobbySettings {
     pub event_bytes_per_tick: usize,
     /// Operator events a room holds waiting at most, in encoded bytes.
     pub max_queued_event_bytes: usize,
+    /// Connection limits of the rooms' members.
+    pub session_limits: Arc<crate::session::SessionLimits>,
 }
 
 /// Rooms, seats and matchmaking for one node.
@@ -342,13 +344,19 @@ impl Lobby {
             window_ticks: window_ticks(self.settings.flow_window_ms, room_type.tick_hz),
             event_bytes_per_tick: self.settings.event_bytes_per_tick,
             max_queued_event_bytes: self.settings.max_queued_event_bytes,
+            max_inputs_per_seat: self.settings.max_queued_inputs_per_player,
+            limits: Arc::clone(&self.settings.session_limits),
         };
         let room = Room::new(
             settings,
             simulation,
             Arc::clone(&self.directory),
             self.metrics.clone(),
-        );
+        )
+        .map_err(|error| {
+            tracing::error!(%error, "cannot create a room's readiness set");
+            LobbyError::AtCapacity(self.directory.len())
+        })?;
         Ok(PreparedRoom { info, room })
     }
 

@@ -25,6 +25,32 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use tokio::net::tcp::OwnedWriteHalf;
 
+/// A socket written without waiting: each call writes what the kernel takes now, or fails with
+/// `WouldBlock`. Sessions write through tokio's socket halves; a room writes its members' sockets
+/// directly (`mio`), at its tick.
+pub trait TryWrite {
+    /// Writes as much of `bufs` as the socket takes now.
+    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+}
+
+impl TryWrite for OwnedWriteHalf {
+    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        OwnedWriteHalf::try_write_vectored(self, bufs)
+    }
+}
+
+impl TryWrite for tokio::net::TcpStream {
+    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        tokio::net::TcpStream::try_write_vectored(self, bufs)
+    }
+}
+
+impl TryWrite for std::net::TcpStream {
+    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        io::Write::write_vectored(self, bufs)
+    }
+}
+
 /// WebSocket opcodes the server sends (RFC 6455, section 5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opcode {
@@ -95,18 +121,18 @@ impl Frame {
     }
 }
 
-/// The write side of a session's socket.
-pub struct Outbox {
-    io: OwnedWriteHalf,
+/// The write side of a connection's socket.
+pub struct Outbox<W = OwnedWriteHalf> {
+    io: W,
     queue: VecDeque<Frame>,
     /// Unwritten bytes in `queue`.
     queued: usize,
     failed: bool,
 }
 
-impl Outbox {
+impl<W: TryWrite> Outbox<W> {
     /// An outbox writing to `io`.
-    pub fn new(io: OwnedWriteHalf) -> Self {
+    pub fn new(io: W) -> Self {
         Self {
             io,
             queue: VecDeque::new(),
@@ -186,6 +212,57 @@ impl Outbox {
         self.queued
     }
 
+    /// Writes what is queued as far as the socket takes it now; `Ok(true)` once the queue is
+    /// empty. An error means the client is gone (the queue is dropped).
+    pub fn flush_now(&mut self) -> io::Result<bool> {
+        while let Some(frame) = self.queue.front_mut() {
+            match self.io.try_write_vectored(&frame.remaining()) {
+                Ok(0) => return Err(self.fail(io::ErrorKind::WriteZero.into())),
+                Ok(written) => self.advance(written),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(error) => return Err(self.fail(error)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Counts `written` bytes of the front frame as sent.
+    fn advance(&mut self, written: usize) {
+        if let Some(frame) = self.queue.front_mut() {
+            frame.written += written;
+            self.queued -= written;
+            if frame.written == frame.len() {
+                self.queue.pop_front();
+            }
+        }
+    }
+
+    fn fail(&mut self, error: io::Error) -> io::Error {
+        self.failed = true;
+        self.queue.clear();
+        self.queued = 0;
+        error
+    }
+
+    /// The socket, to read from it.
+    pub fn socket(&self) -> &W {
+        &self.io
+    }
+
+    /// The same queue over another socket (a connection handed to another owner), and the old
+    /// socket.
+    pub fn move_to<V: TryWrite>(self, io: V) -> (W, Outbox<V>) {
+        let moved = Outbox {
+            io,
+            queue: self.queue,
+            queued: self.queued,
+            failed: self.failed,
+        };
+        (self.io, moved)
+    }
+}
+
+impl<W: TryWrite + AsyncWrite + Unpin> Outbox<W> {
     /// Writes what is queued; ready once the queue is empty.
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while let Some(frame) = self.queue.front_mut() {
@@ -195,19 +272,8 @@ impl Outbox {
                 Poll::Ready(result) => result,
             };
             match written {
-                Ok(written) => {
-                    frame.written += written;
-                    self.queued -= written;
-                    if frame.written == frame.len() {
-                        self.queue.pop_front();
-                    }
-                }
-                Err(error) => {
-                    self.failed = true;
-                    self.queue.clear();
-                    self.queued = 0;
-                    return Poll::Ready(Err(error));
-                }
+                Ok(written) => self.advance(written),
+                Err(error) => return Poll::Ready(Err(self.fail(error))),
             }
         }
         Poll::Ready(Ok(()))

@@ -21,7 +21,7 @@
 //! else 503 `too_many_connections`); the session holds its slot until it ends.
 
 use crate::http::{parse_room_id, ApiError, ApiState};
-use crate::session::{Session, SessionSetup};
+use crate::session::{self, SessionSetup};
 use actix_codec::{Framed, FramedParts};
 use actix_http::body::{BodySize, BoxBody, MessageBody};
 use actix_http::{h1, ws, Request, Response};
@@ -181,7 +181,7 @@ pub async fn serve(
             let io = io.into_std().map_err(UpgradeError::Handoff)?;
             let moved = thread.spawn(async move {
                 match TcpStream::from_std(io) {
-                    Ok(io) => Session::start(io, setup),
+                    Ok(io) => session::start(io, setup),
                     Err(error) => tracing::warn!(%error, "cannot adopt a WebSocket connection"),
                 }
             });
@@ -190,7 +190,7 @@ pub async fn serve(
             }
         }
         // Not a room of this node: the session answers with a redirect or `room_not_found`.
-        None => Session::start(io, setup),
+        None => session::start(io, setup),
     }
     Ok(())
 }

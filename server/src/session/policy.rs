@@ -7,9 +7,127 @@
 //! answered only once `hello` has been accepted: before that, a connection has proved nothing
 //! and must not be able to make the server write.
 
-use crate::rate_limit::RateDecision;
-use ludus_protocol::CloseCode;
-use std::time::Duration;
+use super::client_codec::Incoming;
+use crate::rate_limit::{RateDecision, RateLimiter};
+use actix_http::ws;
+use bytes::Bytes;
+use ludus_protocol::{codec, ClientMessage, CloseCode, ErrorCode};
+use std::time::{Duration, Instant};
+
+/// What one frame from a client comes to, whoever holds the connection (the hello task before
+/// the join, the room after it).
+#[derive(Debug)]
+pub enum Screened {
+    /// A protocol message to act on.
+    Message(ClientMessage),
+    /// Answer with a pong carrying this payload (replacing a pong still unsent).
+    Pong(Bytes),
+    /// The client started the close handshake (its close frame, whose reason to echo).
+    ClientClosed(Option<ws::CloseReason>),
+    /// Over the rate: dropped; when `notify`, the client is told `rate_limited`.
+    Dropped {
+        /// Whether this is the first drop in the current second.
+        notify: bool,
+    },
+    /// Nothing to do (a pong, or a ping before `hello`).
+    Nothing,
+    /// The client broke a rule: close with this code, after this error.
+    Close(CloseCode, Option<(ErrorCode, String)>),
+}
+
+/// The error and close for sustained messaging above the rate.
+fn kick() -> Screened {
+    let message = "sustained messaging above the rate limit".to_owned();
+    Screened::Close(
+        CloseCode::RateLimited,
+        Some((ErrorCode::RateLimited, message)),
+    )
+}
+
+/// Applies the protocol's rules to one frame: size, rate, encoding, frame type, and the
+/// control-frame rules of [`control_frame_action`]. Every frame counts toward the rate.
+pub fn screen(
+    incoming: Incoming,
+    phase: Phase,
+    limiter: &mut RateLimiter,
+    now: Instant,
+    max_message_bytes: usize,
+) -> Screened {
+    let frame = match incoming {
+        Incoming::Frame(frame) => frame,
+        Incoming::Refused(ws::ProtocolError::Overflow) => {
+            let message = format!("frame exceeds the limit of {max_message_bytes} bytes");
+            return Screened::Close(
+                CloseCode::MessageTooLarge,
+                Some((ErrorCode::MessageTooLarge, message)),
+            );
+        }
+        Incoming::Refused(error) => {
+            return Screened::Close(
+                CloseCode::ProtocolError,
+                Some((ErrorCode::MalformedMessage, error.to_string())),
+            )
+        }
+    };
+    let control = match frame {
+        ws::Frame::Binary(bytes) => return screen_binary(&bytes, limiter, now, max_message_bytes),
+        ws::Frame::Text(_) => {
+            let message =
+                "text frames are not part of the protocol: send MessagePack in binary frames";
+            return Screened::Close(
+                CloseCode::ProtocolError,
+                Some((ErrorCode::MalformedMessage, message.to_owned())),
+            );
+        }
+        ws::Frame::Continuation(_) => {
+            let message = "fragmented messages are not supported".to_owned();
+            return Screened::Close(
+                CloseCode::ProtocolError,
+                Some((ErrorCode::MalformedMessage, message)),
+            );
+        }
+        ws::Frame::Close(reason) => return Screened::ClientClosed(reason),
+        ws::Frame::Ping(payload) => (ControlFrame::Ping, payload),
+        ws::Frame::Pong(payload) => (ControlFrame::Pong, payload),
+    };
+    let (frame, payload) = control;
+    match control_frame_action(frame, phase, limiter.check(now)) {
+        ControlAction::Pong => Screened::Pong(payload),
+        ControlAction::Nothing => Screened::Nothing,
+        ControlAction::NotifyRateLimited => Screened::Dropped { notify: true },
+        ControlAction::Kick => kick(),
+    }
+}
+
+fn screen_binary(
+    bytes: &[u8],
+    limiter: &mut RateLimiter,
+    now: Instant,
+    max_message_bytes: usize,
+) -> Screened {
+    if bytes.len() > max_message_bytes {
+        let message = format!(
+            "message of {} bytes exceeds the limit of {max_message_bytes} bytes",
+            bytes.len()
+        );
+        return Screened::Close(
+            CloseCode::MessageTooLarge,
+            Some((ErrorCode::MessageTooLarge, message)),
+        );
+    }
+    match limiter.check(now) {
+        RateDecision::Allow => {}
+        RateDecision::Drop { notify } => return Screened::Dropped { notify },
+        RateDecision::Kick => return kick(),
+    }
+    match codec::decode_client(bytes) {
+        Ok(message) => Screened::Message(message),
+        Err(error) => Screened::Close(
+            CloseCode::ProtocolError,
+            Some((ErrorCode::MalformedMessage, error.to_string())),
+        ),
+    }
+}
 
 /// Where a session is in its life, as far as these rules care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,29 +4,37 @@
 //! Who sends what:
 //! - the lobby starts it (on one of the room threads) and sends [`ReserveSeat`], [`DeliverEvent`]
 //!   and [`CloseRoom`];
-//! - sessions send [`JoinRoom`], [`PlayerInput`], [`RequestSnapshot`] and [`LeaveRoom`];
-//! - it sends each member a [`RoomFrame`] per tick and a [`RoomClosed`] when it ends.
+//! - a connection's hello task sends [`JoinRoom`] with the connection itself: from then on the
+//!   room reads and writes the player's socket ([`members`]), and no message passes per input
+//!   or per frame.
 //!
-//! Every tick, in this order: expire seat reservations, step the simulation (queued inputs, then
-//! the game's tick), encode the delta **once**, and offer the same bytes to every member with
-//! `try_send`. A member whose mailbox is full simply misses that delta; its session notices the
-//! gap and asks for a snapshot. Nothing a client does can make a tick wait.
+//! Every tick, in this order: read the members whose sockets have bytes (inputs, acks, pings)
+//! and act on them, expire seat reservations, step the simulation (queued inputs, then the
+//! game's tick), encode the delta **once**, and write the same bytes to every member that flow
+//! control lets through; then heartbeats. A slow client misses deltas and is caught up with a
+//! snapshot; nothing a client does can make a tick wait.
 //!
 //! Seat reservations are admitted here, inside the actor, and count toward the room's maximum
 //! until used or expired, so concurrent matchmaking can never overfill a room.
 
+mod members;
+
 use crate::directory::RoomDirectory;
 use crate::event_queue::{EventQueue, QueueFull};
+use crate::member::{FrameKind, Handoff, Member, Offered};
 use crate::metrics::Metrics;
-use crate::session::{FrameKind, RoomClosed, RoomFrame};
-use crate::simulation::{GamePanicked, InputRefused, PrivateMessage, Simulation};
+use crate::session::closing::Ending;
+use crate::session::SessionLimits;
+use crate::simulation::{GamePanicked, PrivateMessage, Simulation};
 use actix::prelude::*;
 use bytes::Bytes;
 use ludus_protocol::{
     codec, CloseCode, ErrorCode, ErrorMessage, Event, PlayerId, RoomId, ServerMessage, Value,
     Welcome,
 };
+use members::member_token;
 use std::collections::HashMap;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -51,6 +59,10 @@ pub struct RoomSettings {
     pub event_bytes_per_tick: usize,
     /// Operator events waiting at most, in encoded bytes.
     pub max_queued_event_bytes: usize,
+    /// Inputs one seat may queue for a tick.
+    pub max_inputs_per_seat: usize,
+    /// Connection limits (rate, timeouts, message size) of members.
+    pub limits: Arc<SessionLimits>,
 }
 
 impl RoomSettings {
@@ -74,27 +86,17 @@ pub struct SeatReserved {
     pub expires_at: SystemTime,
 }
 
-/// A session with a verified token takes its reserved seat.
+/// A connection with a verified token takes its reserved seat; the room now owns the socket.
+/// A refused join is answered on the connection itself (an `error` and a close).
 #[derive(Message)]
-#[rtype(result = "Result<Joined, JoinRefused>")]
+#[rtype(result = "()")]
 pub struct JoinRoom {
     /// The player (from the token).
     pub player: PlayerId,
     /// Display name (from the token).
     pub name: String,
-    /// The joining session's id.
-    pub session_id: u64,
-    /// Where this room sends frames for the session.
-    pub frames: Recipient<RoomFrame>,
-    /// Where this room says goodbye.
-    pub closer: Recipient<RoomClosed>,
-}
-
-/// The seat is taken; the welcome and snapshot are already on their way as a [`RoomFrame`].
-#[derive(Debug, Clone, Copy)]
-pub struct Joined {
-    /// Flow-control window in ticks.
-    pub window_ticks: u32,
+    /// The connection.
+    pub connection: Handoff,
 }
 
 /// Why a seat could not be reserved or taken.
@@ -115,7 +117,7 @@ pub enum JoinRefused {
 }
 
 impl JoinRefused {
-    /// The close code and error code a session reports for this refusal.
+    /// The close code and error code a connection gets for this refusal.
     pub fn codes(self) -> (CloseCode, ErrorCode) {
         match self {
             Self::RoomFull => (CloseCode::RoomFull, ErrorCode::RoomFull),
@@ -125,36 +127,6 @@ impl JoinRefused {
             Self::RoomCrashed => (CloseCode::RoomCrashed, ErrorCode::RoomNotFound),
         }
     }
-}
-
-/// One input, queued for the next tick.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PlayerInput {
-    /// Whose input.
-    pub player: PlayerId,
-    /// Client sequence number.
-    pub seq: u32,
-    /// Game payload.
-    pub payload: Value,
-}
-
-/// The session needs a full snapshot (gap, or resuming after flow control paused it).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RequestSnapshot {
-    /// For whom.
-    pub player: PlayerId,
-}
-
-/// A session ended; its player leaves the game.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct LeaveRoom {
-    /// Who leaves.
-    pub player: PlayerId,
-    /// The session that ends; ignored if the seat now belongs to another session.
-    pub session_id: u64,
 }
 
 /// An event from outside the game (an operator message, a regional announcement), delivered to
@@ -177,14 +149,6 @@ pub struct CloseRoom {
     pub reason: CloseCode,
 }
 
-struct Member {
-    session_id: u64,
-    frames: Recipient<RoomFrame>,
-    closer: Recipient<RoomClosed>,
-    /// Set by a resync request; served at the next tick, retried until the mailbox takes it.
-    needs_snapshot: bool,
-}
-
 /// One game room.
 pub struct Room {
     settings: RoomSettings,
@@ -194,6 +158,9 @@ pub struct Room {
     /// Operator events waiting for their tick.
     events: EventQueue<Value>,
     empty_since: Option<Instant>,
+    /// The members' sockets, asked once per tick which have bytes to read.
+    readiness: mio::Poll,
+    ready: mio::Events,
     next_tick_due: Instant,
     ticks_since_listing: u32,
     /// Players whose inputs were dropped this tick because the queue was full.
@@ -204,31 +171,38 @@ pub struct Room {
 }
 
 impl Room {
-    /// A room around an already created simulation.
+    /// A room around an already created simulation; fails only when the process is out of
+    /// file descriptors (for the room's readiness set).
     pub fn new(
         settings: RoomSettings,
         simulation: Simulation,
         directory: Arc<RoomDirectory>,
         metrics: Metrics,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let events = EventQueue::new(
             settings.event_bytes_per_tick,
             settings.max_queued_event_bytes,
         );
-        Self {
+        let readiness = mio::Poll::new()?;
+        let capacity = usize::try_from(settings.max_players)
+            .unwrap_or(usize::MAX)
+            .min(1024);
+        Ok(Self {
             settings,
             simulation,
             members: HashMap::new(),
             reservations: HashMap::new(),
             events,
             empty_since: None,
+            readiness,
+            ready: mio::Events::with_capacity(capacity.max(16)),
             next_tick_due: Instant::now(),
             ticks_since_listing: 0,
             busy: Vec::new(),
             close_reason: CloseCode::RoomDisposed,
             directory,
             metrics,
-        }
+        })
     }
 
     fn publish_listing(&self) {
@@ -247,15 +221,22 @@ impl Room {
         ctx.stop();
     }
 
-    fn remove_member(&mut self, player: PlayerId, ctx: &mut Context<Self>) {
-        if self.members.remove(&player).is_none() {
-            return;
-        }
+    /// Takes `player` out of the room and the game; the caller decides how its connection ends.
+    fn remove_member(&mut self, player: PlayerId, ctx: &mut Context<Self>) -> Option<Member> {
+        let mut member = self.members.remove(&player)?;
+        let socket = member.socket().as_raw_fd();
+        // A socket that fails to deregister is closed soon anyway: its events are ignored.
+        let _ = self
+            .readiness
+            .registry()
+            .deregister(&mut mio::unix::SourceFd(&socket));
+        member.readable = false;
         if let Err(panicked) = self.simulation.leave(player) {
             self.crash(panicked, ctx);
-            return;
+        } else {
+            self.publish_listing();
         }
-        self.publish_listing();
+        Some(member)
     }
 
     fn encode_welcome_and_snapshot(&self, player: PlayerId, session_id: u64) -> Bytes {
@@ -279,6 +260,7 @@ impl Room {
         let late = started.saturating_duration_since(self.next_tick_due);
         self.next_tick_due = started.max(self.next_tick_due) + interval;
 
+        self.read_members(started, ctx);
         let before = self.reservations.len();
         self.reservations
             .retain(|_, expires_at| *expires_at > started);
@@ -317,7 +299,11 @@ impl Room {
                 .or_default()
                 .push(codec::encode_server(&busy));
         }
+        for member in self.members.values_mut() {
+            member.inputs_this_tick = 0;
+        }
         self.fan_out(output.delta, &extras, ctx);
+        self.heartbeats(started, ctx);
 
         self.ticks_since_listing += 1;
         if self.ticks_since_listing >= u32::from(self.settings.tick_hz) {
@@ -356,9 +342,16 @@ impl Room {
         let delta_part = codec::encode_server(&ServerMessage::Delta(delta));
         let shared = Bytes::from(codec::batch_frame(&[&delta_part]));
         let mut snapshot_parts: Option<Vec<Vec<u8>>> = None;
+        // Frames and bytes written this tick, counted once per tick.
+        let mut sent = (0_u64, 0_u64);
         let mut skipped = 0;
-        let mut gone = Vec::new();
+        let mut closing = Vec::new();
+        let now = Instant::now();
         for (player, member) in &mut self.members {
+            if member.is_backed_up() && member.flush() == Offered::Gone {
+                closing.push((*player, None));
+                continue;
+            }
             let player_extras = extras.get(player);
             let (kind, bytes) = if member.needs_snapshot {
                 let main_parts = snapshot_parts.get_or_insert_with(|| {
@@ -393,17 +386,25 @@ impl Room {
                 };
                 (FrameKind::Delta { tick, base_tick }, bytes)
             };
-            match member.frames.try_send(RoomFrame { kind, bytes }) {
-                Ok(()) => member.needs_snapshot = false,
-                Err(SendError::Full(_)) => skipped += 1,
-                Err(SendError::Closed(_)) => gone.push(*player),
+            match member.offer(kind, &bytes, now) {
+                Offered::Sent => {
+                    sent.0 += 1;
+                    sent.1 += bytes.len() as u64;
+                }
+                Offered::Skipped => skipped += 1,
+                Offered::TooSlow => {
+                    closing.push((*player, Some(Ending::Server(CloseCode::TooSlow, None))))
+                }
+                Offered::Gone => closing.push((*player, None)),
             }
         }
+        self.metrics.messages_sent.inc_by(sent.0);
+        self.metrics.bytes_sent.inc_by(sent.1);
         if skipped > 0 {
             self.metrics.deltas_skipped.inc_by(skipped);
         }
-        for player in gone {
-            self.remove_member(player, ctx);
+        for (player, ending) in closing {
+            self.end_member(player, ending, ctx);
         }
     }
 
@@ -437,11 +438,8 @@ impl Actor for Room {
     }
 
     fn stopping(&mut self, _ctx: &mut Self::Context) -> Running {
-        for member in self.members.values() {
-            // do_send: one bounded goodbye per member, which must not be lost to a full mailbox.
-            member.closer.do_send(RoomClosed {
-                reason: self.close_reason,
-            });
+        for (_, member) in self.members.drain() {
+            member.close(Ending::Server(self.close_reason, None));
         }
         self.directory.remove(&self.settings.room_id);
         Running::Stop
@@ -478,84 +476,59 @@ impl Handler<ReserveSeat> for Room {
 }
 
 impl Handler<JoinRoom> for Room {
-    type Result = Result<Joined, JoinRefused>;
+    type Result = ();
 
-    fn handle(&mut self, message: JoinRoom, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, message: JoinRoom, ctx: &mut Self::Context) {
+        let JoinRoom {
+            player,
+            name,
+            connection,
+        } = message;
+        let refuse = |refused: JoinRefused, connection: Handoff| {
+            let (close, code) = refused.codes();
+            connection.close(Ending::Server(close, Some((code, refused.to_string()))));
+        };
         let now = Instant::now();
-        match self.reservations.remove(&message.player) {
+        match self.reservations.remove(&player) {
             Some(expires_at) if expires_at > now => {}
-            _ => return Err(JoinRefused::SeatNotReserved),
+            _ => return refuse(JoinRefused::SeatNotReserved, connection),
         }
-        if let Err(panicked) = self.simulation.join(message.player, &message.name) {
-            self.crash(panicked, ctx);
-            return Err(JoinRefused::RoomCrashed);
+        if let Err(panicked) = self.simulation.join(player, &name) {
+            refuse(JoinRefused::RoomCrashed, connection);
+            return self.crash(panicked, ctx);
         }
-        let bytes = self.encode_welcome_and_snapshot(message.player, message.session_id);
-        let tick = self.simulation.tick();
-        // do_send: one bounded frame into a fresh mailbox; the welcome must never be dropped.
-        message.frames.do_send(RoomFrame {
-            kind: FrameKind::Snapshot { tick },
-            bytes,
-        });
-        self.members.insert(
-            message.player,
-            Member {
-                session_id: message.session_id,
-                frames: message.frames,
-                closer: message.closer,
-                needs_snapshot: false,
-            },
+        let mut member = Member::new(
+            connection,
+            self.settings.window_ticks,
+            &self.settings.limits,
         );
-        self.publish_listing();
-        tracing::debug!(room_id = %self.settings.room_id, player = %message.player, "player joined");
-        Ok(Joined {
-            window_ticks: self.settings.window_ticks,
-        })
-    }
-}
-
-impl Handler<PlayerInput> for Room {
-    type Result = ();
-
-    fn handle(&mut self, message: PlayerInput, _ctx: &mut Self::Context) {
-        match self
-            .simulation
-            .queue_input(message.player, message.seq, message.payload)
-        {
-            Ok(()) | Err(InputRefused::Stale) | Err(InputRefused::NotMember) => {}
-            Err(InputRefused::QueueFull) => {
-                self.metrics
-                    .inputs_dropped
-                    .with_label_values(&["queue_full"])
-                    .inc();
-                if !self.busy.contains(&message.player) {
-                    self.busy.push(message.player);
-                }
+        let socket = member.socket().as_raw_fd();
+        let registered = self.readiness.registry().register(
+            &mut mio::unix::SourceFd(&socket),
+            member_token(player),
+            mio::Interest::READABLE,
+        );
+        if let Err(error) = registered {
+            tracing::warn!(%error, "cannot watch a member's socket");
+            if let Err(panicked) = self.simulation.leave(player) {
+                self.crash(panicked, ctx);
             }
+            return member.close(Ending::Server(CloseCode::RoomCrashed, None));
         }
-    }
-}
-
-impl Handler<RequestSnapshot> for Room {
-    type Result = ();
-
-    fn handle(&mut self, message: RequestSnapshot, _ctx: &mut Self::Context) {
-        if let Some(member) = self.members.get_mut(&message.player) {
-            member.needs_snapshot = true;
-        }
-    }
-}
-
-impl Handler<LeaveRoom> for Room {
-    type Result = ();
-
-    fn handle(&mut self, message: LeaveRoom, ctx: &mut Self::Context) {
-        let owns_seat = self
-            .members
-            .get(&message.player)
-            .is_some_and(|member| member.session_id == message.session_id);
-        if owns_seat {
-            self.remove_member(message.player, ctx);
+        let bytes = self.encode_welcome_and_snapshot(player, member.session_id);
+        let tick = self.simulation.tick();
+        let offered = member.offer(FrameKind::Snapshot { tick }, &bytes, now);
+        self.metrics.messages_sent.inc();
+        self.metrics.bytes_sent.inc_by(bytes.len() as u64);
+        self.members.insert(player, member);
+        self.publish_listing();
+        tracing::debug!(room_id = %self.settings.room_id, %player, "player joined");
+        match offered {
+            Offered::Gone => self.end_member(player, None, ctx),
+            Offered::TooSlow => {
+                self.end_member(player, Some(Ending::Server(CloseCode::TooSlow, None)), ctx)
+            }
+            Offered::Sent | Offered::Skipped => {}
         }
     }
 }

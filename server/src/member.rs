@@ -1,0 +1,350 @@
+//! A player's connection while it belongs to a room: read and written by the room's thread at
+//! the room's tick, with no actor, task or wake-up of its own.
+//!
+//! Why: a connection that is read whenever its bytes arrive wakes its thread for every input,
+//! and inputs only matter at the next tick anyway. The room reads each member's socket once per
+//! tick, only when the kernel said it has bytes ([`crate::room`] asks its own `epoll` set with a
+//! zero timeout, so an idle socket costs no system call), steps the game, and writes the tick's
+//! frame to every member: one vectored write each, the same bytes for all.
+//!
+//! What a member holds: the socket (through its [`Outbox`]), the bytes read but not yet decoded,
+//! the rate limiter and flow control that follow the client from its hello, and its heartbeat
+//! clock. What the client's frames mean is decided by [`policy::screen`], as before the join;
+//! this file only carries it out, and reports what the room must act on as [`Heard`].
+
+use crate::flow::{FlowControl, FrameVerdict};
+use crate::outbox::{Opcode, Outbox};
+use crate::rate_limit::RateLimiter;
+use crate::session::closing::{close, Ending, ToClose};
+use crate::session::policy::{self, Phase, Screened};
+use crate::session::{ClientCodec, SessionLimits, SessionTicket, MAX_QUEUED_BYTES};
+use bytes::{Bytes, BytesMut};
+use ludus_protocol::{ClientMessage, CloseCode, ErrorCode};
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::Instant;
+use tokio_util::codec::Decoder;
+
+/// Most bytes read from one member in one tick; the rest waits for the next tick. A client
+/// cannot make a tick longer by sending more, and its rate limit closes a flood anyway.
+const MAX_READ_PER_TICK: usize = 16 * 1024;
+
+/// A connection on its way into a room: the socket (non-blocking) with anything queued for it,
+/// what the client sent that nobody decoded yet, and what follows the client from its hello.
+pub struct Handoff {
+    /// The socket and its queue.
+    pub outbox: Outbox<TcpStream>,
+    /// Bytes read but not decoded.
+    pub unread: Bytes,
+    /// The rate limiter, which counted every frame since the handshake.
+    pub limiter: RateLimiter,
+    /// When the client was last heard.
+    pub heard_at: Instant,
+    /// The connection's place in the books.
+    pub ticket: SessionTicket,
+}
+
+impl Handoff {
+    /// Ends the connection without a room: `ending` goes out, then the close handshake.
+    pub fn close(self, ending: Ending) {
+        close(
+            ToClose {
+                outbox: self.outbox,
+                unread: self.unread,
+                ticket: self.ticket,
+            },
+            ending,
+        );
+    }
+}
+
+/// What a frame from the room carries, so flow control can judge it without decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A full snapshot (possibly with a welcome) of `tick`.
+    Snapshot {
+        /// The snapshot's tick.
+        tick: u64,
+    },
+    /// A delta from `base_tick` to `tick`.
+    Delta {
+        /// The tick it brings the client to.
+        tick: u64,
+        /// The tick it applies to.
+        base_tick: u64,
+    },
+}
+
+/// What a member's frames ask of its room.
+#[derive(Debug)]
+pub enum Heard {
+    /// A protocol message.
+    Message(ClientMessage),
+    /// A message over the rate was dropped; `notify`: tell the client.
+    Dropped {
+        /// Whether this is the first drop in the current second.
+        notify: bool,
+    },
+    /// The connection must end.
+    End(Ending),
+    /// The client is gone (reset, or end of stream): drop the socket.
+    Gone,
+}
+
+/// One player's connection in a room.
+pub struct Member {
+    /// The session id (`welcome.session`): a leave from an older connection is ignored.
+    pub session_id: u64,
+    outbox: Outbox<TcpStream>,
+    read_buf: BytesMut,
+    codec: ClientCodec,
+    limiter: RateLimiter,
+    flow: FlowControl,
+    heard_at: Instant,
+    pinged_at: Instant,
+    /// The tick of the last state frame written, for `pong.tick`.
+    pub last_tick: u64,
+    /// Owed a snapshot at the next tick (a gap, a resync, or resuming after a pause).
+    pub needs_snapshot: bool,
+    /// Inputs queued for the coming tick, against the per-seat bound.
+    pub inputs_this_tick: usize,
+    /// The kernel reported bytes to read that have not been read yet.
+    pub readable: bool,
+    ticket: SessionTicket,
+}
+
+impl Member {
+    /// A member from a handed-off connection, with a flow-control window of `window_ticks`.
+    pub fn new(connection: Handoff, window_ticks: u32, limits: &SessionLimits) -> Self {
+        let Handoff {
+            outbox,
+            unread,
+            limiter,
+            heard_at,
+            ticket,
+        } = connection;
+        Self {
+            session_id: ticket.id(),
+            outbox,
+            read_buf: BytesMut::from(&unread[..]),
+            codec: limits.codec(),
+            limiter,
+            flow: FlowControl::new(window_ticks),
+            heard_at,
+            pinged_at: heard_at,
+            last_tick: 0,
+            needs_snapshot: false,
+            inputs_this_tick: 0,
+            // Bytes may have arrived before the socket was registered: read it once anyway.
+            readable: true,
+            ticket,
+        }
+    }
+
+    /// The socket, for registering it with the room's readiness set.
+    pub fn socket(&self) -> &TcpStream {
+        self.outbox.socket()
+    }
+
+    /// Reads what the client sent (at most [`MAX_READ_PER_TICK`]) and screens each frame;
+    /// `heard` gets what the room must act on. Pongs are answered here.
+    pub fn read(&mut self, now: Instant, limits: &SessionLimits, heard: &mut Vec<Heard>) {
+        let mut budget = MAX_READ_PER_TICK;
+        loop {
+            if !self.decode(now, limits, heard) {
+                return;
+            }
+            if !self.readable || budget == 0 {
+                return;
+            }
+            let start = self.read_buf.len();
+            self.read_buf.resize(start + 4096, 0);
+            let read = self.outbox.socket().read(&mut self.read_buf[start..]);
+            match read {
+                Ok(0) => {
+                    self.read_buf.truncate(start);
+                    heard.push(Heard::Gone);
+                    return;
+                }
+                Ok(read) => {
+                    self.read_buf.truncate(start + read);
+                    budget = budget.saturating_sub(read);
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.read_buf.truncate(start);
+                    self.readable = false;
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {
+                    self.read_buf.truncate(start);
+                }
+                Err(_) => {
+                    self.read_buf.truncate(start);
+                    heard.push(Heard::Gone);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Decodes the buffered frames; `false` once the connection must end.
+    fn decode(&mut self, now: Instant, limits: &SessionLimits, heard: &mut Vec<Heard>) -> bool {
+        loop {
+            let incoming = match self.codec.decode(&mut self.read_buf) {
+                Ok(Some(incoming)) => incoming,
+                Ok(None) => return true,
+                Err(_) => {
+                    heard.push(Heard::Gone);
+                    return false;
+                }
+            };
+            self.heard_at = now;
+            let screened = policy::screen(
+                incoming,
+                Phase::Joined,
+                &mut self.limiter,
+                now,
+                limits.max_message_bytes,
+            );
+            match screened {
+                Screened::Message(message) => heard.push(Heard::Message(message)),
+                Screened::Pong(payload) => {
+                    if !self.outbox.send_pong(payload) {
+                        heard.push(Heard::Gone);
+                        return false;
+                    }
+                }
+                Screened::Nothing => {}
+                Screened::Dropped { notify } => heard.push(Heard::Dropped { notify }),
+                Screened::ClientClosed(reason) => {
+                    heard.push(Heard::End(Ending::Client(reason)));
+                    return false;
+                }
+                Screened::Close(code, error) => {
+                    heard.push(Heard::End(Ending::Server(code, error)));
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// An acknowledgement of `tick`; a paused client that caught up is owed a snapshot.
+    pub fn on_ack(&mut self, tick: u64) {
+        if self.flow.on_ack(tick) {
+            self.needs_snapshot = true;
+        }
+    }
+
+    /// The client asked for a snapshot; granted once per snapshot awaited.
+    pub fn on_resync(&mut self) {
+        if self.flow.await_snapshot() {
+            self.needs_snapshot = true;
+        }
+    }
+
+    /// Offers a state frame: written when flow control lets it through. `Some` when the member
+    /// must be closed (it left too much unread, or its socket failed).
+    pub fn offer(&mut self, kind: FrameKind, bytes: &Bytes, now: Instant) -> Offered {
+        let verdict = match kind {
+            FrameKind::Snapshot { tick } => self.flow.on_snapshot(tick),
+            FrameKind::Delta { tick, base_tick } => self.flow.on_delta(tick, base_tick, now),
+        };
+        match verdict {
+            FrameVerdict::Forward => {
+                self.last_tick = match kind {
+                    FrameKind::Snapshot { tick } | FrameKind::Delta { tick, .. } => tick,
+                };
+                self.needs_snapshot = false;
+                self.write(Opcode::Binary, bytes.clone())
+            }
+            FrameVerdict::Skip => Offered::Skipped,
+            FrameVerdict::SkipAndResync => {
+                self.needs_snapshot = true;
+                Offered::Skipped
+            }
+        }
+    }
+
+    /// Writes a frame now, or queues it; says when the member must be closed for it.
+    pub fn write(&mut self, opcode: Opcode, payload: Bytes) -> Offered {
+        if !self.outbox.send(opcode, payload) {
+            return Offered::Gone;
+        }
+        if self.outbox.queued_bytes() > MAX_QUEUED_BYTES {
+            return Offered::TooSlow;
+        }
+        Offered::Sent
+    }
+
+    /// Writes what waits in the queue, as far as the socket takes it.
+    pub fn flush(&mut self) -> Offered {
+        match self.outbox.flush_now() {
+            Ok(_) => Offered::Sent,
+            Err(_) => Offered::Gone,
+        }
+    }
+
+    /// Whether frames wait for the socket.
+    pub fn is_backed_up(&self) -> bool {
+        self.outbox.is_backed_up()
+    }
+
+    /// The heartbeat: a ping every `heartbeat_interval`, and the close the timeouts call for
+    /// ([`policy::overdue`]).
+    pub fn heartbeat(&mut self, now: Instant, limits: &SessionLimits) -> Option<Heard> {
+        if now.saturating_duration_since(self.pinged_at) < limits.heartbeat_interval {
+            return None;
+        }
+        self.pinged_at = now;
+        match policy::overdue(
+            now.saturating_duration_since(self.heard_at),
+            limits.idle_timeout,
+            self.flow.paused_for(now),
+            limits.slow_client_timeout,
+        ) {
+            Some(CloseCode::TooSlow) => {
+                let message =
+                    "paused by flow control, and no ticks acknowledged in time".to_owned();
+                Some(Heard::End(Ending::Server(
+                    CloseCode::TooSlow,
+                    Some((ErrorCode::ServerBusy, message)),
+                )))
+            }
+            Some(close) => Some(Heard::End(Ending::Server(close, None))),
+            None => match self.write(Opcode::Ping, Bytes::new()) {
+                Offered::Sent | Offered::Skipped => None,
+                Offered::Gone => Some(Heard::Gone),
+                Offered::TooSlow => Some(Heard::End(Ending::Server(CloseCode::TooSlow, None))),
+            },
+        }
+    }
+
+    /// Hands the connection to the closing task with `ending`.
+    pub fn close(self, ending: Ending) {
+        close(
+            ToClose {
+                outbox: self.outbox,
+                unread: self.read_buf.freeze(),
+                ticket: self.ticket,
+            },
+            ending,
+        );
+    }
+
+    /// Drops the connection at once: the client is gone.
+    pub fn drop_gone(mut self) {
+        self.ticket.set_reason("client_closed");
+    }
+}
+
+/// What became of a frame offered to a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offered {
+    /// Written or queued.
+    Sent,
+    /// Held back by flow control.
+    Skipped,
+    /// The member left too much unread: close it with `too_slow`.
+    TooSlow,
+    /// The socket failed: the client is gone.
+    Gone,
+}

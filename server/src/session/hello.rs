@@ -1,0 +1,243 @@
+//! The hello task: a connection from the WebSocket handshake to its room.
+//!
+//! It reads frames until `hello` arrives (every frame counts toward the rate limit; pings are
+//! counted, not answered), then checks, in order: the protocol version, shutdown, the seat
+//! token, and where the room lives (a `redirect` to another node, or `room_not_found`). A client
+//! that passes is handed to its room with its socket, the bytes it already sent and its rate
+//! limiter ([`JoinRoom`]); from then on the room reads and writes the socket.
+//!
+//! The task ends the connection itself on a hello timeout (4007), on shutdown (4011, at once,
+//! whatever the client does) and on any refusal, through [`closing`](super::closing).
+
+use super::closing::{close, Ending, ToClose};
+use super::policy::{screen, Phase, Screened};
+use super::{SessionLimits, SessionSetup, SessionTicket, READ_BUFFER_BYTES};
+use crate::member::Handoff;
+use crate::outbox::{Opcode, Outbox};
+use crate::rate_limit::RateLimiter;
+use crate::room::JoinRoom;
+use actix::dev::SendError;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use ludus_protocol::{
+    codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, ServerMessage,
+    PROTOCOL_VERSION,
+};
+use std::io::Cursor;
+use std::time::Instant;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio_util::codec::FramedRead;
+
+/// A connection waiting for `hello`.
+struct Greeting {
+    frames: FramedRead<
+        tokio::io::Chain<Cursor<Bytes>, tokio::net::tcp::OwnedReadHalf>,
+        super::ClientCodec,
+    >,
+    outbox: Outbox<tokio::net::tcp::OwnedWriteHalf>,
+    limiter: RateLimiter,
+    ticket: SessionTicket,
+}
+
+/// What the wait for `hello` came to.
+enum Waited {
+    Hello(Hello),
+    End(Ending),
+    /// The client is gone (reset, or end of stream): nothing to say.
+    Gone,
+}
+
+impl Greeting {
+    /// The socket and everything read from it but not decoded, ready to change owner.
+    fn detach(
+        self,
+    ) -> Option<(
+        Outbox<std::net::TcpStream>,
+        Bytes,
+        RateLimiter,
+        SessionTicket,
+    )> {
+        let parts = self.frames.into_parts();
+        let (cursor, read) = parts.io.into_inner();
+        let mut unread = BytesMut::new();
+        let position = usize::try_from(cursor.position()).unwrap_or(usize::MAX);
+        let pending = cursor.into_inner();
+        unread.extend_from_slice(pending.get(position..).unwrap_or_default());
+        unread.extend_from_slice(&parts.read_buf);
+        let (write, outbox) = self.outbox.move_to(super::closing::Detached);
+        let socket = read.reunite(write).ok()?.into_std().ok()?;
+        let (_, outbox) = outbox.move_to(socket);
+        Some((outbox, unread.freeze(), self.limiter, self.ticket))
+    }
+
+    /// Ends the connection as `ending` says.
+    fn end(self, ending: Ending) {
+        if let Some((outbox, unread, _, ticket)) = self.detach() {
+            close(
+                ToClose {
+                    outbox,
+                    unread,
+                    ticket,
+                },
+                ending,
+            );
+        }
+    }
+
+    fn send(&mut self, message: ServerMessage) {
+        let frame = Bytes::from(codec::encode_batch(&[message]));
+        let metrics = self.ticket.metrics();
+        metrics.messages_sent.inc();
+        metrics.bytes_sent.inc_by(frame.len() as u64);
+        self.outbox.send(Opcode::Binary, frame);
+    }
+
+    /// Reads frames until `hello`, a refusal or the end of the connection.
+    async fn wait_for_hello(&mut self, limits: &SessionLimits) -> Waited {
+        loop {
+            let incoming = match self.frames.next().await {
+                Some(Ok(incoming)) => incoming,
+                None | Some(Err(_)) => return Waited::Gone,
+            };
+            let now = Instant::now();
+            match screen(
+                incoming,
+                Phase::AwaitingHello,
+                &mut self.limiter,
+                now,
+                limits.max_message_bytes,
+            ) {
+                Screened::Message(ClientMessage::Hello(hello)) => return Waited::Hello(hello),
+                Screened::Message(_) => {
+                    let message = "the first message must be `hello`".to_owned();
+                    return Waited::End(Ending::Server(
+                        CloseCode::ProtocolError,
+                        Some((ErrorCode::UnexpectedMessage, message)),
+                    ));
+                }
+                Screened::ClientClosed(reason) => return Waited::End(Ending::Client(reason)),
+                Screened::Close(close, error) => return Waited::End(Ending::Server(close, error)),
+                Screened::Dropped { notify } => {
+                    self.ticket
+                        .metrics()
+                        .inputs_dropped
+                        .with_label_values(&["rate_limited"])
+                        .inc();
+                    if notify {
+                        let message = format!(
+                            "more than {} messages per second (burst {}); excess dropped",
+                            limits.rate_per_sec, limits.burst
+                        );
+                        self.send(ServerMessage::Error(ErrorMessage {
+                            code: ErrorCode::RateLimited,
+                            message,
+                        }));
+                    }
+                }
+                // Before `hello` a ping is counted, never answered.
+                Screened::Pong(_) | Screened::Nothing => {}
+            }
+        }
+    }
+}
+
+/// Runs a connection from its handshake until its room takes it or it ends.
+pub async fn run(io: TcpStream, setup: SessionSetup) {
+    let SessionSetup {
+        received,
+        room_id,
+        lobby,
+        cluster,
+        limits,
+        connection,
+    } = setup;
+    let ticket = SessionTicket::new(lobby.next_session_id(), lobby.metrics().clone(), connection);
+    let (read, write) = io.into_split();
+    let frames = FramedRead::with_capacity(
+        Cursor::new(received).chain(read),
+        limits.codec(),
+        READ_BUFFER_BYTES,
+    );
+    let mut greeting = Greeting {
+        frames,
+        outbox: Outbox::new(write),
+        limiter: RateLimiter::new(limits.rate_per_sec, limits.burst, Instant::now()),
+        ticket,
+    };
+    let mut shutdown = lobby.shutdown_signal();
+    let waited = tokio::select! {
+        waited = greeting.wait_for_hello(&limits) => waited,
+        () = tokio::time::sleep(limits.hello_timeout) => {
+            Waited::End(Ending::Server(CloseCode::IdleTimeout, None))
+        }
+        // Shutdown closes every connection at once, before `hello` too: waiting for its timeout
+        // would hold the shutdown, and the client should hear 4011, not 4007. A dropped signal
+        // (the lobby is gone) never wins the race.
+        Ok(_) = shutdown.wait_for(|&down| down) => {
+            Waited::End(Ending::Server(CloseCode::ServerShutdown, None))
+        }
+    };
+    let hello = match waited {
+        Waited::Hello(hello) => hello,
+        Waited::End(ending) => return greeting.end(ending),
+        Waited::Gone => return,
+    };
+    if hello.protocol != PROTOCOL_VERSION {
+        let message = format!(
+            "server speaks protocol {PROTOCOL_VERSION}, client sent {}",
+            hello.protocol
+        );
+        let error = Some((ErrorCode::ProtocolVersion, message));
+        return greeting.end(Ending::Server(CloseCode::ProtocolVersion, error));
+    }
+    if lobby.is_shutting_down() {
+        return greeting.end(Ending::Server(CloseCode::ServerShutdown, None));
+    }
+    let claims = match lobby.tokens().verify(&hello.token, &room_id) {
+        Ok(claims) => claims,
+        Err(refused) => {
+            let error = Some((refused.code(), refused.to_string()));
+            return greeting.end(Ending::Server(CloseCode::Unauthorized, error));
+        }
+    };
+    let Some(room) = lobby.directory().addr(&room_id) else {
+        let redirect = cluster
+            .as_ref()
+            .and_then(|cluster| cluster.redirect_for(&room_id));
+        if let Some(redirect) = redirect {
+            tracing::debug!(room_id = %room_id, node = %redirect.node, "redirecting");
+            greeting.send(ServerMessage::Redirect(redirect));
+            return greeting.end(Ending::Server(CloseCode::Redirect, None));
+        }
+        let message = format!("room `{room_id}` does not exist on this server");
+        let error = Some((ErrorCode::RoomNotFound, message));
+        return greeting.end(Ending::Server(CloseCode::RoomNotFound, error));
+    };
+    let Some((outbox, unread, limiter, ticket)) = greeting.detach() else {
+        return; // the socket could not be detached: the client is gone
+    };
+    let join = JoinRoom {
+        player: claims.player_id(),
+        name: claims.name,
+        connection: Handoff {
+            outbox,
+            unread,
+            limiter,
+            heard_at: Instant::now(),
+            ticket,
+        },
+    };
+    match room.try_send(join) {
+        Ok(()) => {}
+        // A join must not be lost to a full mailbox: it is one bounded message per connection.
+        Err(SendError::Full(join)) => room.do_send(join),
+        Err(SendError::Closed(join)) => {
+            let message = "the room closed before the join completed".to_owned();
+            join.connection.close(Ending::Server(
+                CloseCode::RoomNotFound,
+                Some((ErrorCode::RoomNotFound, message)),
+            ));
+        }
+    }
+}
