@@ -29,6 +29,10 @@ use tokio_util::codec::Decoder;
 /// cannot make a tick longer by sending more, and its rate limit closes a flood anyway.
 const MAX_READ_PER_TICK: usize = 16 * 1024;
 
+/// Size of the buffer a room reads its members' sockets through: one read takes a tick's worth
+/// of a client's messages.
+pub const READ_CHUNK: usize = 4 * 1024;
+
 /// A connection on its way into a room: the socket (non-blocking) with anything queued for it,
 /// what the client sent that nobody decoded yet, and what follows the client from its hello.
 pub struct Handoff {
@@ -146,9 +150,16 @@ impl Member {
         self.outbox.socket()
     }
 
-    /// Reads what the client sent (at most [`MAX_READ_PER_TICK`]) and screens each frame;
-    /// `heard` gets what the room must act on. Pongs are answered here.
-    pub fn read(&mut self, now: Instant, limits: &SessionLimits, heard: &mut Vec<Heard>) {
+    /// Reads what the client sent (at most [`MAX_READ_PER_TICK`], through the room's `scratch`
+    /// buffer) and screens each frame; `heard` gets what the room must act on. Pongs are
+    /// answered here.
+    pub fn read(
+        &mut self,
+        now: Instant,
+        limits: &SessionLimits,
+        scratch: &mut [u8],
+        heard: &mut Vec<Heard>,
+    ) {
         let mut budget = MAX_READ_PER_TICK;
         loop {
             if !self.decode(now, limits, heard) {
@@ -157,28 +168,26 @@ impl Member {
             if !self.readable || budget == 0 {
                 return;
             }
-            let start = self.read_buf.len();
-            self.read_buf.resize(start + 4096, 0);
-            let read = self.outbox.socket().read(&mut self.read_buf[start..]);
-            match read {
+            match self.outbox.socket().read(scratch) {
                 Ok(0) => {
-                    self.read_buf.truncate(start);
                     heard.push(Heard::Gone);
                     return;
                 }
                 Ok(read) => {
-                    self.read_buf.truncate(start + read);
+                    self.read_buf.extend_from_slice(&scratch[..read]);
                     budget = budget.saturating_sub(read);
+                    // A short read emptied the socket: what arrives later raises a new readiness
+                    // event (the set is edge-triggered on every arrival), so asking again now
+                    // would only cost a system call that says "would block".
+                    if read < scratch.len() {
+                        self.readable = false;
+                    }
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                    self.read_buf.truncate(start);
                     self.readable = false;
                 }
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {
-                    self.read_buf.truncate(start);
-                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => {
-                    self.read_buf.truncate(start);
                     heard.push(Heard::Gone);
                     return;
                 }

@@ -6,7 +6,7 @@
 //! thread, and a socket with nothing to read costs no system call.
 
 use super::Room;
-use crate::member::{Heard, Offered};
+use crate::member::{Heard, Offered, READ_CHUNK};
 use crate::session::closing::Ending;
 use actix::Context;
 use bytes::Bytes;
@@ -39,17 +39,20 @@ impl Room {
             .map(|(player, _)| *player)
             .collect();
         let mut heard = Vec::new();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.resize(READ_CHUNK, 0);
         for player in readable {
             let Some(member) = self.members.get_mut(&player) else {
                 continue;
             };
-            member.read(now, &self.settings.limits, &mut heard);
+            member.read(now, &self.settings.limits, &mut scratch, &mut heard);
             for item in heard.drain(..) {
                 if !self.act(player, item, ctx) {
                     break;
                 }
             }
         }
+        self.scratch = scratch;
     }
 
     /// Acts on one thing a member sent; `false` once the member is gone.

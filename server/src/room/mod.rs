@@ -161,6 +161,8 @@ pub struct Room {
     /// The members' sockets, asked once per tick which have bytes to read.
     readiness: mio::Poll,
     ready: mio::Events,
+    /// The buffer members' sockets are read through (kept to avoid zeroing one per read).
+    scratch: Vec<u8>,
     next_tick_due: Instant,
     ticks_since_listing: u32,
     /// Players whose inputs were dropped this tick because the queue was full.
@@ -196,6 +198,7 @@ impl Room {
             empty_since: None,
             readiness,
             ready: mio::Events::with_capacity(capacity.max(16)),
+            scratch: Vec::new(),
             next_tick_due: Instant::now(),
             ticks_since_listing: 0,
             busy: Vec::new(),
