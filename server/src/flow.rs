@@ -1,17 +1,16 @@
-//! Per-session flow control, the answer to "what if a client stops reading?".
+//! Per-connection flow control, the answer to "what if a client stops reading?".
 //!
 //! A socket that still takes writes says little about the client: the kernel buffers hundreds of
 //! KiB, and a client can read frames without applying them. So flow control is part of the
 //! protocol. Clients acknowledge the last tick they
-//! applied (in every `input`, or in an `ack`). A session forwards deltas only while fewer than
+//! applied (in every `input`, or in an `ack`). A room forwards deltas to a member only while fewer than
 //! `window` forwarded ticks are unacknowledged; beyond that it drops them (counted as skipped) and
-//! is *paused*. When the client's acks catch up to half the window, the session asks its room for
-//! a fresh snapshot, which replaces every dropped delta at once. A session paused for longer than
+//! is *paused*. When the client's acks catch up to half the window, the member is owed a fresh
+//! snapshot, which replaces every dropped delta at once. A member paused for longer than
 //! the slow-client timeout is closed with `too_slow` (4008).
 //!
-//! The same machinery heals gaps from the room side: if a delta was dropped on the way to the
-//! session (its mailbox was full), the next delta's `base_tick` does not match and the session
-//! asks for a snapshot instead of forwarding a delta the client could not apply.
+//! The same machinery heals gaps: if a delta was not forwarded, the next delta's `base_tick` does
+//! not match and the member is owed a snapshot instead of a delta the client could not apply.
 //!
 //! Result: the server buffers at most `window` frames per client, and a slow client never
 //! delays its room's tick.
