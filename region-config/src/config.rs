@@ -694,6 +694,24 @@ mod tests {
         );
     }
 
+    /// Found by the `region_file` fuzz target: the source map built for error messages made
+    /// `toml_edit` panic on this text instead of the load returning a parse error.
+    #[test]
+    fn syntax_error_that_panicked_toml_edit_is_a_parse_error() {
+        let error = from_str("==\n.=", "regions.toml").expect_err("not TOML");
+        assert!(
+            matches!(
+                error,
+                ConfigError::Parse {
+                    line: 1,
+                    field: None,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+    }
+
     #[test]
     fn alias_equal_to_its_own_region_name_in_another_case_is_accepted() {
         let text = format!(

@@ -37,6 +37,10 @@ impl<'text> TomlSourceMap<'text> {
     /// Parses `toml_text`, keeping spans; `None` when the text is not valid TOML (the caller
     /// already has a better error from its own parse in that case).
     pub fn parse(toml_text: &'text str) -> Option<Self> {
+        // `toml` checks the syntax first, because `toml_edit` 0.23 panics ("all items have
+        // spans") while reporting some syntax errors, e.g. on `==\n.=`; an invalid text gets no
+        // source map either way. Fixed upstream in toml_edit 0.25.
+        toml_text.parse::<toml::Table>().ok()?;
         Document::parse(toml_text)
             .ok()
             .map(|document| Self { document })
@@ -210,5 +214,24 @@ fn collect_spans(cursor: Cursor<'_>, path: &str, spans: &mut Vec<(String, Range<
 fn push_span(span: Option<Range<usize>>, path: &str, spans: &mut Vec<(String, Range<usize>)>) {
     if let Some(span) = span {
         spans.push((path.to_owned(), span));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `region_file` fuzz target: `toml_edit` 0.23 panicked on this text, taking
+    /// down region-file and server-config loading, which build a source map for their errors.
+    #[test]
+    fn invalid_text_that_panics_toml_edit_has_no_source_map() {
+        assert!(TomlSourceMap::parse("==\n.=").is_none());
+        assert_eq!(line_of_field("==\n.=", "a"), None);
+    }
+
+    #[test]
+    fn valid_text_still_maps_fields_to_lines() {
+        let source_map = TomlSourceMap::parse("a = 1\n[b]\nc = 2\n").expect("valid toml");
+        assert_eq!(source_map.line_of_field("b.c"), Some(3));
     }
 }
