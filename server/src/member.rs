@@ -357,3 +357,105 @@ pub enum Offered {
     /// The socket failed: the client is gone.
     Gone,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn_limit::ConnectionLimiter;
+    use crate::metrics::Metrics;
+    use ludus_protocol::{codec, Ack};
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+
+    fn limits() -> SessionLimits {
+        SessionLimits {
+            max_message_bytes: 4096,
+            hello_timeout: Duration::from_secs(5),
+            heartbeat_interval: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(15),
+            rate_per_sec: 60,
+            burst: 30,
+            slow_client_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// A member over a loopback connection, and the client's end of it.
+    fn connected() -> std::io::Result<(Member, TcpStream)> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let client = TcpStream::connect(listener.local_addr()?)?;
+        let (server, peer) = listener.accept()?;
+        server.set_nonblocking(true)?;
+        let guard = ConnectionLimiter::new(1, 1)
+            .admit(peer.ip())
+            .map_err(std::io::Error::other)?;
+        let now = Instant::now();
+        let handoff = Handoff {
+            outbox: Outbox::new(server),
+            unread: Bytes::new(),
+            limiter: RateLimiter::new(60, 30, now),
+            heard_at: now,
+            ticket: SessionTicket::new(1, Metrics::new(), guard),
+        };
+        Ok((Member::new(handoff, 40, &limits()), client))
+    }
+
+    /// A masked binary frame carrying `payload`, as a client sends it.
+    fn client_frame(payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0x82, 0x80 | u8::try_from(payload.len()).unwrap_or(125)];
+        frame.extend_from_slice(&[0, 0, 0, 0]); // a zero mask leaves the payload as is
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    fn read_all(member: &mut Member) -> Vec<Heard> {
+        let mut heard = Vec::new();
+        let mut scratch = vec![0; READ_CHUNK];
+        // The bytes are on their way over loopback: read until they are there (bounded).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            member.readable = true;
+            member.read(Instant::now(), &limits(), &mut scratch, &mut heard);
+            if !heard.is_empty() {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        heard
+    }
+
+    #[test]
+    fn what_arrived_between_ticks_is_read_at_once_and_an_empty_socket_is_not_read_again(
+    ) -> std::io::Result<()> {
+        let (mut member, mut client) = connected()?;
+        let ack = codec::encode_client(&ClientMessage::Ack(Ack { tick: 7 }));
+        let mut bytes = client_frame(&ack);
+        bytes.extend(client_frame(&ack));
+        client.write_all(&bytes)?;
+        let heard = read_all(&mut member);
+        assert_eq!(heard.len(), 2, "{heard:?}");
+        assert!(heard
+            .iter()
+            .all(|heard| matches!(heard, Heard::Message(ClientMessage::Ack(Ack { tick: 7 })))));
+        assert!(!member.readable, "a short read emptied the socket");
+        Ok(())
+    }
+
+    #[test]
+    fn a_client_that_goes_away_is_gone_and_a_text_frame_ends_the_connection() -> std::io::Result<()>
+    {
+        let (mut gone, client) = connected()?;
+        drop(client);
+        assert!(matches!(read_all(&mut gone).as_slice(), [Heard::Gone]));
+        let (mut member, mut client) = connected()?;
+        client.write_all(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i'])?;
+        assert!(matches!(
+            read_all(&mut member).as_slice(),
+            [Heard::End(Ending::Server(
+                CloseCode::ProtocolError,
+                Some(_)
+            ))]
+        ));
+        Ok(())
+    }
+}

@@ -23,6 +23,9 @@ pub(super) fn member_token(player: PlayerId) -> mio::Token {
 impl Room {
     /// Reads every member with bytes waiting and acts on what it sent.
     pub(super) fn read_members(&mut self, now: Instant, ctx: &mut Context<Self>) {
+        if self.members.is_empty() {
+            return; // an empty room (waiting for players, or about to be disposed) asks nothing
+        }
         if let Err(error) = self.readiness.poll(&mut self.ready, Some(Duration::ZERO)) {
             tracing::warn!(room_id = %self.settings.room_id, %error, "readiness poll failed");
         }
