@@ -20,6 +20,7 @@ pub mod event_queue;
 pub mod flow;
 pub mod game;
 pub mod gateway;
+pub mod hello;
 pub mod http;
 pub mod lobby;
 pub mod member;

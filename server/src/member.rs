@@ -62,6 +62,19 @@ impl Handoff {
     }
 }
 
+/// A connection with a verified token takes its reserved seat; the room now owns the socket.
+/// A refused join is answered on the connection itself (an `error` and a close).
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct JoinRoom {
+    /// The player (from the token).
+    pub player: ludus_protocol::PlayerId,
+    /// Display name (from the token).
+    pub name: String,
+    /// The connection.
+    pub connection: Handoff,
+}
+
 /// What a frame from the room carries, so flow control can judge it without decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameKind {

@@ -1,13 +1,16 @@
 //! A WebSocket connection from the handshake until its room takes it, and again when it ends.
 //!
 //! A connection's life, and who owns its socket at each step:
-//! 1. [`start`]: the hello task ([`hello`]) reads frames until `hello` (within the hello
-//!    timeout), checks the seat token, redirects a client whose room lives on another node, and
-//!    hands the bare socket to its room ([`crate::room::JoinRoom`]).
+//! 1. The hello task ([`crate::hello`]) reads frames until `hello` (within the hello timeout),
+//!    checks the seat token, redirects a client whose room lives on another node, and hands the
+//!    bare socket to its room ([`crate::member::JoinRoom`]).
 //! 2. The room owns it while the player plays: it reads the socket once per tick and writes the
 //!    tick's frame to it ([`crate::member`]); no task or actor per connection runs meanwhile.
 //! 3. The closing task ([`closing`]) sends the close frame and finishes the WebSocket close
 //!    handshake, whoever decided to close.
+//!
+//! This module is the plumbing every owner uses and knows nothing of rooms: the frame decoder,
+//! the screening rules, the ticket and the closing task.
 //!
 //! Every server-side close carries a documented [`CloseCode`](ludus_protocol::CloseCode),
 //! preceded by an `error` message when the client did something wrong. What a frame comes to,
@@ -17,22 +20,13 @@
 
 mod client_codec;
 pub mod closing;
-mod hello;
 pub mod policy;
 mod ticket;
 
 pub use client_codec::{ClientCodec, Incoming};
 pub use ticket::SessionTicket;
 
-use crate::cluster::Cluster;
-use crate::conn_limit::ConnectionGuard;
-use crate::lobby::Lobby;
-use bytes::Bytes;
-use ludus_protocol::RoomId;
-use socket2::SockRef;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 
 /// Initial read buffer of a connection. Client messages are tens of bytes; a larger one grows
 /// the buffer (up to the frame limit) for as long as it is pending.
@@ -79,31 +73,4 @@ impl SessionLimits {
     pub fn codec(&self) -> ClientCodec {
         ClientCodec::new(self.max_message_bytes.saturating_mul(2))
     }
-}
-
-/// Everything a session needs besides its socket (it may be built on one thread and started
-/// on another).
-pub struct SessionSetup {
-    /// What the client sent right after the handshake, already read by the HTTP layer.
-    pub received: Bytes,
-    /// The room the client asked for.
-    pub room_id: RoomId,
-    /// This node's lobby.
-    pub lobby: Arc<Lobby>,
-    /// The cluster, to redirect a client whose room lives elsewhere.
-    pub cluster: Option<Arc<Cluster>>,
-    /// Per-connection limits.
-    pub limits: Arc<SessionLimits>,
-    /// The session's slot under the WebSocket caps, freed when the session ends.
-    pub connection: ConnectionGuard,
-}
-
-/// Starts the session of a connection whose WebSocket handshake was just answered, on the
-/// current thread (its room's, when the room lives here).
-pub fn start(io: TcpStream, setup: SessionSetup) {
-    if let Err(error) = SockRef::from(&io).set_send_buffer_size(SEND_BUFFER_BYTES) {
-        // Not fatal: the unread bound still holds, on top of a larger kernel buffer.
-        tracing::warn!(%error, "cannot cap the send buffer of a WebSocket connection");
-    }
-    actix_rt::spawn(hello::run(io, setup));
 }

@@ -20,8 +20,8 @@
 //! node and the client's address must be under their WebSocket caps (`http.max_websockets*`,
 //! else 503 `too_many_connections`); the session holds its slot until it ends.
 
+use crate::hello::{self, SessionSetup};
 use crate::http::{parse_room_id, ApiError, ApiState};
-use crate::session::{self, SessionSetup};
 use actix_codec::{Framed, FramedParts};
 use actix_http::body::{BodySize, BoxBody, MessageBody};
 use actix_http::{h1, ws, Request, Response};
@@ -181,7 +181,7 @@ pub async fn serve(
             let io = io.into_std().map_err(UpgradeError::Handoff)?;
             let moved = thread.spawn(async move {
                 match TcpStream::from_std(io) {
-                    Ok(io) => session::start(io, setup),
+                    Ok(io) => hello::start(io, setup),
                     Err(error) => tracing::warn!(%error, "cannot adopt a WebSocket connection"),
                 }
             });
@@ -190,7 +190,7 @@ pub async fn serve(
             }
         }
         // Not a room of this node: the session answers with a redirect or `room_not_found`.
-        None => session::start(io, setup),
+        None => hello::start(io, setup),
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ mod members;
 
 use crate::directory::RoomDirectory;
 use crate::event_queue::{EventQueue, QueueFull};
-use crate::member::{FrameKind, Handoff, Member, Offered};
+use crate::member::{FrameKind, Handoff, JoinRoom, Member, Offered};
 use crate::metrics::Metrics;
 use crate::session::closing::Ending;
 use crate::session::SessionLimits;
@@ -84,19 +84,6 @@ pub struct ReserveSeat {
 pub struct SeatReserved {
     /// When it (and the token for it) expires.
     pub expires_at: SystemTime,
-}
-
-/// A connection with a verified token takes its reserved seat; the room now owns the socket.
-/// A refused join is answered on the connection itself (an `error` and a close).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct JoinRoom {
-    /// The player (from the token).
-    pub player: PlayerId,
-    /// Display name (from the token).
-    pub name: String,
-    /// The connection.
-    pub connection: Handoff,
 }
 
 /// Why a seat could not be reserved or taken.

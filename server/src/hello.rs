@@ -7,34 +7,65 @@
 //! limiter ([`JoinRoom`]); from then on the room reads and writes the socket.
 //!
 //! The task ends the connection itself on a hello timeout (4007), on shutdown (4011, at once,
-//! whatever the client does) and on any refusal, through [`closing`](super::closing).
+//! whatever the client does) and on any refusal, through [`closing`](crate::session::closing).
 
-use super::closing::{close, Ending, ToClose};
-use super::policy::{screen, Phase, Screened};
-use super::{SessionLimits, SessionSetup, SessionTicket, READ_BUFFER_BYTES};
-use crate::member::Handoff;
+use crate::cluster::Cluster;
+use crate::conn_limit::ConnectionGuard;
+use crate::lobby::Lobby;
+use crate::member::{Handoff, JoinRoom};
 use crate::outbox::{Opcode, Outbox};
 use crate::rate_limit::RateLimiter;
-use crate::room::JoinRoom;
+use crate::session::closing::{close, Detached, Ending, ToClose};
+use crate::session::policy::{screen, Phase, Screened};
+use crate::session::{
+    ClientCodec, SessionLimits, SessionTicket, READ_BUFFER_BYTES, SEND_BUFFER_BYTES,
+};
 use actix::dev::SendError;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use ludus_protocol::{
-    codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, ServerMessage,
+    codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, RoomId, ServerMessage,
     PROTOCOL_VERSION,
 };
+use socket2::SockRef;
 use std::io::Cursor;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
+/// Everything a session needs besides its socket (it may be built on one thread and started
+/// on another).
+pub struct SessionSetup {
+    /// What the client sent right after the handshake, already read by the HTTP layer.
+    pub received: Bytes,
+    /// The room the client asked for.
+    pub room_id: RoomId,
+    /// This node's lobby.
+    pub lobby: Arc<Lobby>,
+    /// The cluster, to redirect a client whose room lives elsewhere.
+    pub cluster: Option<Arc<Cluster>>,
+    /// Per-connection limits.
+    pub limits: Arc<SessionLimits>,
+    /// The session's slot under the WebSocket caps, freed when the session ends.
+    pub connection: ConnectionGuard,
+}
+
+/// Starts the session of a connection whose WebSocket handshake was just answered, on the
+/// current thread (its room's, when the room lives here).
+pub fn start(io: TcpStream, setup: SessionSetup) {
+    if let Err(error) = SockRef::from(&io).set_send_buffer_size(SEND_BUFFER_BYTES) {
+        // Not fatal: the unread bound still holds, on top of a larger kernel buffer.
+        tracing::warn!(%error, "cannot cap the send buffer of a WebSocket connection");
+    }
+    actix_rt::spawn(run(io, setup));
+}
+
 /// A connection waiting for `hello`.
 struct Greeting {
-    frames: FramedRead<
-        tokio::io::Chain<Cursor<Bytes>, tokio::net::tcp::OwnedReadHalf>,
-        super::ClientCodec,
-    >,
+    frames:
+        FramedRead<tokio::io::Chain<Cursor<Bytes>, tokio::net::tcp::OwnedReadHalf>, ClientCodec>,
     outbox: Outbox<tokio::net::tcp::OwnedWriteHalf>,
     limiter: RateLimiter,
     ticket: SessionTicket,
@@ -65,7 +96,7 @@ impl Greeting {
         let pending = cursor.into_inner();
         unread.extend_from_slice(pending.get(position..).unwrap_or_default());
         unread.extend_from_slice(&parts.read_buf);
-        let (write, outbox) = self.outbox.move_to(super::closing::Detached);
+        let (write, outbox) = self.outbox.move_to(Detached);
         let socket = read.reunite(write).ok()?.into_std().ok()?;
         let (_, outbox) = outbox.move_to(socket);
         Some((outbox, unread.freeze(), self.limiter, self.ticket))
@@ -143,7 +174,7 @@ impl Greeting {
 }
 
 /// Runs a connection from its handshake until its room takes it or it ends.
-pub async fn run(io: TcpStream, setup: SessionSetup) {
+async fn run(io: TcpStream, setup: SessionSetup) {
     let SessionSetup {
         received,
         room_id,
