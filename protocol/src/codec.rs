@@ -7,7 +7,7 @@
 //! by prefixing a header ([`batch_frame`]), never re-encoding the shared part.
 
 use crate::error::DecodeError;
-use crate::messages::{ClientMessage, ServerMessage};
+use crate::messages::{ClientMessage, Delta, ServerMessage};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -57,6 +57,29 @@ pub fn encode_server_into(message: &ServerMessage, out: &mut Vec<u8>) {
 pub fn encode_server(message: &ServerMessage) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     encode_named(message, &mut out);
+    out
+}
+
+/// Encodes `{"delta": delta}`, byte for byte what [`encode_server`] writes for
+/// `ServerMessage::Delta`, without cloning the delta (a room encodes one per tick).
+///
+/// ```
+/// use ludus_protocol::{codec, Delta, ServerMessage};
+///
+/// let delta = Delta { epoch: 1, tick: 2, base_tick: 1, upserts: vec![], removed: vec![],
+///                     acks: vec![], events: vec![] };
+/// let owned = codec::encode_server(&ServerMessage::Delta(delta.clone()));
+/// assert_eq!(codec::encode_delta(&delta), owned);
+/// ```
+pub fn encode_delta(delta: &Delta) -> Vec<u8> {
+    struct Tagged<'a>(&'a Delta);
+    impl Serialize for Tagged<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_map(std::iter::once(("delta", self.0)))
+        }
+    }
+    let mut out = Vec::with_capacity(128);
+    encode_named(&Tagged(delta), &mut out);
     out
 }
 

@@ -16,15 +16,17 @@
 //! until used or expired, so concurrent matchmaking can never overfill a room.
 
 use crate::directory::RoomDirectory;
+use crate::encoding::{self, PerVersion};
 use crate::event_queue::{EventQueue, QueueFull};
 use crate::metrics::Metrics;
 use crate::session::{FrameKind, RoomClosed, RoomFrame};
 use crate::simulation::{GamePanicked, InputRefused, PrivateMessage, Simulation};
 use actix::prelude::*;
 use bytes::Bytes;
+use ludus_protocol::v2::Roster;
 use ludus_protocol::{
-    codec, CloseCode, ErrorCode, ErrorMessage, Event, PlayerId, RoomId, ServerMessage, Value,
-    Welcome,
+    codec, CloseCode, ErrorCode, ErrorMessage, Event, PlayerId, ProtocolVersion, RoomId,
+    ServerMessage, Value, Welcome,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -84,6 +86,8 @@ pub struct JoinRoom {
     pub name: String,
     /// The joining session's id.
     pub session_id: u64,
+    /// The protocol version the session's client speaks (its frames are encoded in it).
+    pub protocol: ProtocolVersion,
     /// Where this room sends frames for the session.
     pub frames: Recipient<RoomFrame>,
     /// Where this room says goodbye.
@@ -179,6 +183,7 @@ pub struct CloseRoom {
 
 struct Member {
     session_id: u64,
+    protocol: ProtocolVersion,
     frames: Recipient<RoomFrame>,
     closer: Recipient<RoomClosed>,
     /// Set by a resync request; served at the next tick, retried until the mailbox takes it.
@@ -258,7 +263,12 @@ impl Room {
         self.publish_listing();
     }
 
-    fn encode_welcome_and_snapshot(&self, player: PlayerId, session_id: u64) -> Bytes {
+    fn encode_welcome_and_snapshot(
+        &self,
+        player: PlayerId,
+        session_id: u64,
+        protocol: ProtocolVersion,
+    ) -> Bytes {
         let welcome = codec::encode_server(&ServerMessage::Welcome(Welcome {
             session: session_id,
             player,
@@ -269,7 +279,7 @@ impl Room {
             window: self.settings.window_ticks,
             resume_token: None,
         }));
-        let snapshot = codec::encode_server(&ServerMessage::Snapshot(self.simulation.snapshot()));
+        let snapshot = encoding::snapshot_part(&self.simulation, protocol);
         Bytes::from(codec::batch_frame(&[&welcome, &snapshot]))
     }
 
@@ -317,7 +327,7 @@ impl Room {
                 .or_default()
                 .push(codec::encode_server(&busy));
         }
-        self.fan_out(output.delta, &extras, ctx);
+        self.fan_out(output.delta, &output.roster, &extras, ctx);
 
         self.ticks_since_listing += 1;
         if self.ticks_since_listing >= u32::from(self.settings.tick_hz) {
@@ -341,6 +351,7 @@ impl Room {
     fn fan_out(
         &mut self,
         delta: ludus_protocol::Delta,
+        roster: &Roster,
         extras: &HashMap<PlayerId, Vec<Vec<u8>>>,
         ctx: &mut Context<Self>,
     ) {
@@ -353,17 +364,17 @@ impl Room {
         } else {
             Vec::new()
         };
-        let delta_part = codec::encode_server(&ServerMessage::Delta(delta));
-        let shared = Bytes::from(codec::batch_frame(&[&delta_part]));
-        let mut snapshot_parts: Option<Vec<Vec<u8>>> = None;
+        // protocol-v2: each tick is encoded once per protocol version in use, on first need.
+        let delta_frames = PerVersion::default();
+        let snapshot_parts: PerVersion<Vec<Vec<u8>>> = PerVersion::default();
         let mut skipped = 0;
         let mut gone = Vec::new();
         for (player, member) in &mut self.members {
             let player_extras = extras.get(player);
             let (kind, bytes) = if member.needs_snapshot {
-                let main_parts = snapshot_parts.get_or_insert_with(|| {
-                    let snapshot = ServerMessage::Snapshot(self.simulation.snapshot());
-                    std::iter::once(codec::encode_server(&snapshot))
+                let main_parts = snapshot_parts.get_or_init(member.protocol, || {
+                    let snapshot = encoding::snapshot_part(&self.simulation, member.protocol);
+                    std::iter::once(snapshot)
                         .chain(snapshot_events.iter().map(|payload| {
                             codec::encode_server(&ServerMessage::Event(Event {
                                 payload: payload.clone(),
@@ -381,10 +392,13 @@ impl Room {
                     Bytes::from(codec::batch_frame(&parts)),
                 )
             } else {
+                let delta_frame = delta_frames.get_or_init(member.protocol, || {
+                    encoding::delta_frame(&self.simulation, &delta, roster, member.protocol)
+                });
                 let bytes = match player_extras {
-                    None => shared.clone(),
+                    None => delta_frame.shared.clone(),
                     Some(player_extras) => {
-                        let parts: Vec<&[u8]> = std::iter::once(&delta_part)
+                        let parts: Vec<&[u8]> = std::iter::once(&delta_frame.part)
                             .chain(player_extras)
                             .map(Vec::as_slice)
                             .collect();
@@ -490,7 +504,8 @@ impl Handler<JoinRoom> for Room {
             self.crash(panicked, ctx);
             return Err(JoinRefused::RoomCrashed);
         }
-        let bytes = self.encode_welcome_and_snapshot(message.player, message.session_id);
+        let bytes =
+            self.encode_welcome_and_snapshot(message.player, message.session_id, message.protocol);
         let tick = self.simulation.tick();
         // do_send: one bounded frame into a fresh mailbox; the welcome must never be dropped.
         message.frames.do_send(RoomFrame {
@@ -501,6 +516,7 @@ impl Handler<JoinRoom> for Room {
             message.player,
             Member {
                 session_id: message.session_id,
+                protocol: message.protocol,
                 frames: message.frames,
                 closer: message.closer,
                 needs_snapshot: false,

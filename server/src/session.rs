@@ -34,8 +34,8 @@ use actix_http::ws;
 use bytes::Bytes;
 use client_codec::{ClientCodec, Incoming};
 use ludus_protocol::{
-    codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, PlayerId, Pong, RoomId,
-    ServerMessage, PROTOCOL_VERSION,
+    codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, PlayerId, Pong,
+    ProtocolVersion, RoomId, ServerMessage,
 };
 use policy::{ControlAction, ControlFrame, Phase};
 use socket2::SockRef;
@@ -515,9 +515,10 @@ impl Session {
     }
 
     fn on_hello(&mut self, hello: Hello, ctx: &mut Context<Self>) {
-        if hello.protocol != PROTOCOL_VERSION {
+        // protocol-v2: the version is negotiated here and travels with the join.
+        let Some(protocol) = ProtocolVersion::from_hello(hello.protocol) else {
             let message = format!(
-                "server speaks protocol {PROTOCOL_VERSION}, client sent {}",
+                "server speaks protocols 1 and 2, client sent {}",
                 hello.protocol
             );
             return self.close(
@@ -525,7 +526,7 @@ impl Session {
                 Some((ErrorCode::ProtocolVersion, message)),
                 ctx,
             );
-        }
+        };
         if self.lobby.is_shutting_down() {
             return self.close(CloseCode::ServerShutdown, None, ctx);
         }
@@ -559,6 +560,7 @@ impl Session {
             player,
             name: claims.name,
             session_id: self.id,
+            protocol,
             frames: ctx.address().recipient(),
             closer: ctx.address().recipient(),
         };
