@@ -348,7 +348,7 @@ impl Simulation {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::game::InputRejected;
     use ludus_protocol::{codec, EntityId, RoomState, ServerMessage};
@@ -357,12 +357,27 @@ mod tests {
     /// A game whose inputs are entity operations, so proptest can drive arbitrary changes.
     /// Payload: `[op, target, field, value]` with op 0 = spawn, 1 = set, 2 = remove.
     #[derive(Default)]
-    struct ScriptedGame {
+    pub(crate) struct ScriptedGame {
         live: Vec<EntityId>,
         avatars: HashMap<PlayerId, EntityId>,
+        /// Declared to the room; empty (everything undeclared) by default.
+        pub(crate) schema: Schema,
+    }
+
+    /// The value a script writes into `field`: `a` is a fraction (quantized when declared),
+    /// `b` and `c` integers.
+    fn scripted_value(field: &str, value: u64) -> Value {
+        match field {
+            "a" => Value::F64(value as f64 * 0.37 - 0.2),
+            _ => Value::from(value),
+        }
     }
 
     impl Game for ScriptedGame {
+        fn schema(&self) -> Schema {
+            self.schema.clone()
+        }
+
         fn on_join(&mut self, ctx: &mut GameContext<'_>, player: PlayerId, name: &str) {
             let id = ctx.entities.spawn("player", [("name", Value::from(name))]);
             self.avatars.insert(player, id);
@@ -394,12 +409,13 @@ mod tests {
                 0 => {
                     let id = ctx
                         .entities
-                        .spawn("thing", [(field_name, Value::from(value))]);
+                        .spawn("thing", [(field_name, scripted_value(field_name, value))]);
                     self.live.push(id);
                 }
                 1 => {
                     if let Some(id) = pick(&self.live) {
-                        ctx.entities.set(id, field_name, value);
+                        ctx.entities
+                            .set(id, field_name, scripted_value(field_name, value));
                     }
                 }
                 _ => {
@@ -414,13 +430,13 @@ mod tests {
     }
 
     #[derive(Debug, Clone)]
-    struct TickPlan {
-        join: bool,
-        leave: bool,
-        inputs: Vec<(u64, u64, u64, u64)>,
+    pub(crate) struct TickPlan {
+        pub(crate) join: bool,
+        pub(crate) leave: bool,
+        pub(crate) inputs: Vec<(u64, u64, u64, u64)>,
     }
 
-    fn tick_plan() -> impl Strategy<Value = TickPlan> {
+    pub(crate) fn tick_plan() -> impl Strategy<Value = TickPlan> {
         (
             any::<bool>(),
             prop::bool::weighted(0.2),
