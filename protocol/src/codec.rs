@@ -112,6 +112,11 @@ pub fn encode_batch(messages: &[ServerMessage]) -> Vec<u8> {
     frame
 }
 
+/// Decodes one server message (not wrapped in a batch).
+pub(crate) fn decode_server(bytes: &[u8]) -> Result<ServerMessage, DecodeError> {
+    decode_exact(bytes)
+}
+
 /// Decodes a server frame into its messages. Never panics, whatever the bytes.
 pub fn decode_batch(bytes: &[u8]) -> Result<Vec<ServerMessage>, DecodeError> {
     decode_exact(bytes)

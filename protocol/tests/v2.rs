@@ -241,3 +241,11 @@ const DELTA_DUMP: &str = "
     9181a16492c40fdc111000dc4a0280c81969c409c40083a474797065a4636f69
     6ea6706c617965722aa573636f726501
 ";
+
+#[test]
+fn version_1_messages_decode_inside_version_2_frames() {
+    let pong = ludus_protocol::ServerMessage::Pong(ludus_protocol::Pong { nonce: 1, tick: 2 });
+    let part = codec::encode_server(&pong);
+    let decoded = v2::decode_frame(&codec::batch_frame(&[&part]));
+    assert_eq!(decoded, Ok(vec![CompactMessage::Other(pong)]));
+}

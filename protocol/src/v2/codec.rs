@@ -316,9 +316,15 @@ fn decode_message(message: Value) -> Result<CompactMessage, CompactError> {
             })),
             _ => Err(CompactError::Malformed("a delta is not [packed, event...]")),
         },
-        _ => rmpv::ext::from_value(message)
-            .map(CompactMessage::Other)
-            .map_err(|_| CompactError::Malformed("unknown message")),
+        _ => {
+            // Other messages are version 1's: decode them with version 1's own decoder.
+            let mut bytes = Vec::new();
+            // expect: writing into a Vec cannot fail.
+            rmpv::encode::write_value(&mut bytes, &message).expect("writing into a Vec");
+            crate::codec::decode_server(&bytes)
+                .map(CompactMessage::Other)
+                .map_err(|_| CompactError::Malformed("unknown message"))
+        }
     }
 }
 
