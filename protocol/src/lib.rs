@@ -3,7 +3,8 @@
 //! This crate is the single source of truth for what travels over a Ludus WebSocket: typed
 //! messages ([`ClientMessage`], [`ServerMessage`]), their MessagePack encoding ([`codec`]), the
 //! documented error and close codes ([`codes`]), and the client-side mirror of a room's state
-//! ([`RoomState`]) that applies snapshots and deltas exactly as every client must.
+//! ([`RoomState`]) that applies snapshots and deltas exactly as every client must. Protocol
+//! version 2 ([`v2`]) packs snapshots and deltas compactly; everything else is shared.
 //!
 //! It deliberately depends on no runtime (no actix, no tokio): the server, the bot client and
 //! any test harness share it, and a client in another language needs only `PROTOCOL.md`.

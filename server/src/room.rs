@@ -8,9 +8,10 @@
 //! - it sends each member a [`RoomFrame`] per tick and a [`RoomClosed`] when it ends.
 //!
 //! Every tick, in this order: expire seat reservations, step the simulation (queued inputs, then
-//! the game's tick), encode the delta **once**, and offer the same bytes to every member with
-//! `try_send`. A member whose mailbox is full simply misses that delta; its session notices the
-//! gap and asks for a snapshot. Nothing a client does can make a tick wait.
+//! the game's tick), encode the delta **once** per protocol version in use, and offer the same
+//! bytes to every member of that version with `try_send`. A member whose mailbox is full simply
+//! misses that delta; its session notices the gap and asks for a snapshot. Nothing a client does
+//! can make a tick wait.
 //!
 //! Seat reservations are admitted here, inside the actor, and count toward the room's maximum
 //! until used or expired, so concurrent matchmaking can never overfill a room.
