@@ -12,7 +12,7 @@
 //! [`super::CompactRoomState::apply_delta`]; here frames are only split into messages.
 
 use super::bits::{BitReader, BitWriter};
-use super::schema::{KindSchema, Schema, TypeMismatch};
+use super::schema::{FieldType, KindSchema, Schema, TypeMismatch};
 use crate::codec::MAX_DEPTH;
 use crate::error::CompactError;
 use crate::ids::{EntityId, PlayerId};
@@ -132,7 +132,7 @@ impl EntityFields<'_> {
             writer.write_varu(undeclared.len() as u64);
             for (name, value) in undeclared {
                 writer.write_bytes(name.as_bytes());
-                super::schema::FieldType::Any
+                FieldType::Any
                     .write(writer, value)
                     .map_err(|mismatch| EncodeError::Type {
                         field: name.clone(),
@@ -417,7 +417,7 @@ pub(crate) fn read_fields(
         for _ in 0..count {
             let name = String::from_utf8(reader.read_bytes()?)
                 .map_err(|_| CompactError::Malformed("field name is not UTF-8"))?;
-            let value = super::schema::FieldType::Any.read(reader)?;
+            let value = FieldType::Any.read(reader)?;
             fields.insert(name, value);
         }
     }

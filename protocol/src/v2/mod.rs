@@ -33,6 +33,7 @@
 mod bits;
 mod codec;
 mod mirror;
+mod quantization;
 mod schema;
 
 pub use bits::{BitError, BitReader, BitWriter};
@@ -41,7 +42,7 @@ pub use codec::{
     EncodeError, Roster, DELTA_KEY, SNAPSHOT_KEY,
 };
 pub use mirror::CompactRoomState;
+pub use quantization::Quantization;
 pub use schema::{
-    FieldError, FieldSchema, FieldType, KindSchema, Quantization, Schema, SchemaError,
-    TypeMismatch, MAX_FIELDS,
+    FieldError, FieldSchema, FieldType, KindSchema, Schema, SchemaError, TypeMismatch, MAX_FIELDS,
 };

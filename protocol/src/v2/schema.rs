@@ -3,12 +3,11 @@
 //! through it (so the state *is* quantized, not only the wire), and protocol version 2 sends it
 //! in every snapshot so a client can decode field indices and packed values.
 //!
-//! A quantized number `x` in `[min, max]` with step `step` travels as the index
-//! `k = round((x − min) / step)`, clamped to `0..=steps` where `steps = round((max − min) / step)`,
-//! in `bits_for(steps)` bits; its value is `float32(min + k × step)`, computed in float64 and
-//! rounded once to float32. Server and clients use this same formula, so they agree bit for bit.
+//! A value's packed form depends only on its declared type ([`FieldType`]); quantized numbers
+//! travel as grid indices ([`Quantization`]). Undeclared fields travel by name, as `any`.
 
-use super::bits::{bits_for, BitError, BitReader, BitWriter};
+use super::bits::{BitError, BitReader, BitWriter};
+use super::quantization::Quantization;
 use crate::codec::MAX_DEPTH;
 use rmpv::Value;
 
@@ -62,93 +61,6 @@ pub struct TypeMismatch {
     pub expected: &'static str,
     /// The offending value.
     pub value: Value,
-}
-
-/// A quantized number's range and step; see the module doc for the exact formula.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Quantization {
-    min: f64,
-    step: f64,
-    steps: u64,
-}
-
-impl Quantization {
-    /// Numbers in `[min, max]` by `step`, e.g. `Quantization::new(0.0, 1000.0, 0.05)` takes 15 bits.
-    ///
-    /// Refused unless every representable value survives a round trip through `float32`
-    /// (the step must be well above the float32 spacing at the range's ends) and there are at
-    /// most 2^32 steps.
-    ///
-    /// ```
-    /// use ludus_protocol::v2::Quantization;
-    /// let position = Quantization::new(0.0, 1000.0, 0.05).unwrap();
-    /// assert_eq!(position.bits(), 15);
-    /// assert_eq!(position.snap(12.3456), 12.35);
-    /// ```
-    pub fn new(min: f64, max: f64, step: f64) -> Result<Self, SchemaError> {
-        let invalid = |reason| SchemaError::InvalidQuantization {
-            min,
-            max,
-            step,
-            reason,
-        };
-        if !(min.is_finite() && max.is_finite() && step.is_finite()) {
-            return Err(invalid("bounds and step must be finite"));
-        }
-        if step <= 0.0 || max < min {
-            return Err(invalid("step must be positive and max at least min"));
-        }
-        let steps = ((max - min) / step).round();
-        if steps > f64::from(u32::MAX) {
-            return Err(invalid("more than 2^32 steps"));
-        }
-        Self::from_steps(min, step, steps as u64)
-            .map_err(|_| invalid("step below float32 precision"))
-    }
-
-    /// The form sent on the wire: `min`, `step` and the number of steps.
-    fn from_steps(min: f64, step: f64, steps: u64) -> Result<Self, SchemaError> {
-        let quantization = Self { min, step, steps };
-        let largest = min.abs().max(quantization.value_of(steps).abs() as f64);
-        let exact = step > 4.0 * largest * f64::from(f32::EPSILON)
-            && min.is_finite()
-            && step.is_finite()
-            && steps <= u64::from(u32::MAX);
-        if exact {
-            Ok(quantization)
-        } else {
-            Err(SchemaError::Malformed(
-                "quantization step below float32 precision",
-            ))
-        }
-    }
-
-    /// Bits per value.
-    pub fn bits(&self) -> u32 {
-        bits_for(self.steps)
-    }
-
-    /// The index of the grid point nearest `x` (NaN goes to the lowest point).
-    pub fn index_of(&self, x: f64) -> u64 {
-        let index = ((x - self.min) / self.step).round();
-        if index >= self.steps as f64 {
-            self.steps
-        } else if index > 0.0 {
-            index as u64
-        } else {
-            0
-        }
-    }
-
-    /// The value of grid point `index`: `float32(min + index × step)`.
-    pub fn value_of(&self, index: u64) -> f32 {
-        (self.min + index as f64 * self.step) as f32
-    }
-
-    /// `x` snapped to the grid, as stored and sent.
-    pub fn snap(&self, x: f64) -> f32 {
-        self.value_of(self.index_of(x))
-    }
 }
 
 /// The type of one field.
@@ -510,30 +422,6 @@ mod tests {
 
     fn position() -> Quantization {
         Quantization::new(0.0, 1000.0, 0.05).expect("valid")
-    }
-
-    #[test]
-    fn every_grid_point_survives_float32() {
-        let quantization = position();
-        for index in 0..=quantization.steps {
-            let value = quantization.value_of(index);
-            assert_eq!(quantization.index_of(f64::from(value)), index);
-        }
-    }
-
-    #[test]
-    fn out_of_range_and_nan_are_clamped() {
-        let quantization = position();
-        assert_eq!(quantization.snap(-5.0), 0.0);
-        assert_eq!(quantization.snap(1e9), 1000.0);
-        assert_eq!(quantization.snap(f64::NAN), 0.0);
-    }
-
-    #[test]
-    fn a_step_below_float32_precision_is_refused() {
-        assert!(Quantization::new(0.0, 1e6, 0.01).is_err());
-        assert!(Quantization::new(0.0, 1.0, 0.0).is_err());
-        assert!(Quantization::new(1.0, 0.0, 0.1).is_err());
     }
 
     #[test]
