@@ -14,11 +14,12 @@
 //! [`CompactRoomState`] decodes against the state. Everything after decoding (gaps, acks,
 //! latency) is the same for both.
 
+use crate::mirror::{self, IncomingDelta, Mirror};
 use crate::stats::{BotCounters, Counter};
-use ludus_protocol::v2::{self, CompactMessage, CompactRoomState, DeltaBody};
+use ludus_protocol::v2::{CompactMessage, CompactRoomState};
 use ludus_protocol::{
-    codec, Ack, ApplyError, ClientMessage, CompactError, DecodeError, Delta, Input, InputAck,
-    PlayerId, ProtocolVersion, Redirect, Resync, RoomState, ServerMessage, Value, Welcome,
+    Ack, ClientMessage, Input, InputAck, PlayerId, ProtocolVersion, Redirect, Resync, RoomState,
+    ServerMessage, Value, Welcome,
 };
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -34,43 +35,6 @@ const ACK_EVERY_TICKS: u64 = 4;
 /// Deltas to wait for a requested snapshot before asking again. Bounds the time a bot can sit
 /// without state if a `resync` is lost.
 const RESYNC_RETRY_AFTER_DELTAS: u64 = 40;
-
-/// The room as mirrored in the session's protocol version.
-#[derive(Clone, Debug, PartialEq)]
-enum Mirror {
-    /// Version 1: field maps applied as they come.
-    Named(RoomState),
-    /// Version 2: the state plus the schema that decodes packed deltas.
-    Compact(CompactRoomState),
-}
-
-impl Mirror {
-    fn state(&self) -> &RoomState {
-        match self {
-            Self::Named(state) => state,
-            Self::Compact(compact) => compact.state(),
-        }
-    }
-}
-
-/// Why a frame was not used; logged, counted, and healed by a resync.
-#[derive(Debug, thiserror::Error)]
-enum FrameError {
-    #[error(transparent)]
-    Named(#[from] DecodeError),
-    #[error(transparent)]
-    Compact(#[from] CompactError),
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
-    #[error("a delta of one protocol version for a snapshot of the other")]
-    VersionMismatch,
-}
-
-/// A delta as received, in either version.
-enum IncomingDelta {
-    Named(Delta),
-    Compact(DeltaBody),
-}
 
 /// What the session is waiting for.
 #[derive(Clone, Debug, PartialEq)]
@@ -177,7 +141,7 @@ impl Session {
     pub fn handle_frame(&mut self, frame: &[u8], now: Instant) -> Option<ClientMessage> {
         self.counters.incr(Counter::Frames);
         self.counters.add(Counter::Bytes, frame.len() as u64);
-        let messages = match self.decode(frame) {
+        let messages = match mirror::decode(self.protocol, frame) {
             Ok(messages) => messages,
             Err(error) => {
                 tracing::debug!(%error, "undecodable frame");
@@ -230,17 +194,6 @@ impl Session {
             ack_tick,
             payload,
         }))
-    }
-
-    /// Splits a frame into messages of the session's version.
-    fn decode(&self, frame: &[u8]) -> Result<Vec<CompactMessage>, FrameError> {
-        Ok(match self.protocol {
-            ProtocolVersion::V1 => codec::decode_batch(frame)?
-                .into_iter()
-                .map(CompactMessage::Other)
-                .collect(),
-            ProtocolVersion::V2 => v2::decode_frame(frame)?,
-        })
     }
 
     fn handle_message(&mut self, message: CompactMessage, now: Instant) -> Option<ClientMessage> {
@@ -333,7 +286,7 @@ impl Session {
                 let last_tick = *last_tick;
                 self.request_snapshot(last_tick)
             }
-            Phase::Playing(mirror) => match apply(mirror, delta) {
+            Phase::Playing(mirror) => match mirror.apply(delta) {
                 Ok(delta) => {
                     self.counters.incr(Counter::DeltasApplied);
                     if delta.tick <= delta.base_tick {
@@ -400,25 +353,12 @@ impl Session {
     }
 }
 
-/// Applies a delta to the mirror of the same version; returns it in version 1 form (acks
-/// absolute), or why it does not apply.
-fn apply(mirror: &mut Mirror, delta: IncomingDelta) -> Result<Delta, FrameError> {
-    match (mirror, delta) {
-        (Mirror::Named(state), IncomingDelta::Named(delta)) => {
-            state.apply(&delta)?;
-            Ok(delta)
-        }
-        (Mirror::Compact(state), IncomingDelta::Compact(body)) => Ok(state.apply_delta(&body)?),
-        _ => Err(FrameError::VersionMismatch),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ludus_protocol::v2::{Roster, Schema};
+    use ludus_protocol::v2::{self, Roster, Schema};
     use ludus_protocol::{
-        Entity, EntityId, EntityUpdate, ErrorCode, ErrorMessage, RoomId, Snapshot,
+        codec, Delta, Entity, EntityId, EntityUpdate, ErrorCode, ErrorMessage, RoomId, Snapshot,
     };
     use std::collections::BTreeMap;
     use std::time::Duration;
