@@ -144,11 +144,33 @@ impl EntityFields<'_> {
     }
 }
 
-fn message(key: &str, body: Vec<Value>) -> Vec<u8> {
-    let message = Value::Map(vec![(Value::from(key), Value::Array(body))]);
-    let mut bytes = Vec::with_capacity(64);
-    // expect: writing into a Vec cannot fail.
-    rmpv::encode::write_value(&mut bytes, &message).expect("writing into a Vec");
+/// Writes `{key: [head..., packed, tail...]}` straight into bytes: the packed part as a `bin`,
+/// the rest as MessagePack values, without building a value tree first (a room does this
+/// every tick).
+fn message(key: &str, head: &[Value], packed: &[u8], tail: &[Value]) -> Vec<u8> {
+    fn write(
+        out: &mut Vec<u8>,
+        key: &str,
+        head: &[Value],
+        packed: &[u8],
+        tail: &[Value],
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let parts = u32::try_from(head.len() + 1 + tail.len())?;
+        rmp::encode::write_map_len(out, 1)?;
+        rmp::encode::write_str(out, key)?;
+        rmp::encode::write_array_len(out, parts)?;
+        for value in head {
+            rmpv::encode::write_value(out, value)?;
+        }
+        rmp::encode::write_bin(out, packed)?;
+        for value in tail {
+            rmpv::encode::write_value(out, value)?;
+        }
+        Ok(())
+    }
+    let mut bytes = Vec::with_capacity(16 + packed.len());
+    // expect: writing into a Vec cannot fail, and a message never has 2^32 parts.
+    write(&mut bytes, key, head, packed, tail).expect("writing into a Vec");
     bytes
 }
 
@@ -180,15 +202,12 @@ pub fn encode_snapshot(schema: &Schema, snapshot: &Snapshot) -> Result<Vec<u8>, 
     for ack in &acks {
         writer.write_varu(u64::from(ack.seq));
     }
-    Ok(message(
-        SNAPSHOT_KEY,
-        vec![
-            Value::from(snapshot.epoch),
-            Value::from(snapshot.tick),
-            schema.to_wire(),
-            Value::Binary(writer.finish()),
-        ],
-    ))
+    let head = [
+        Value::from(snapshot.epoch),
+        Value::from(snapshot.tick),
+        schema.to_wire(),
+    ];
+    Ok(message(SNAPSHOT_KEY, &head, &writer.finish(), &[]))
 }
 
 /// Encodes `{"d": [packed, event...]}`, a version 2 delta message, from the tick's delta (its
@@ -246,10 +265,7 @@ pub fn encode_delta<'a>(
         }
         entities[index].write(&mut writer, extras)?;
     }
-    let mut body = Vec::with_capacity(1 + delta.events.len());
-    body.push(Value::Binary(writer.finish()));
-    body.extend(delta.events.iter().cloned());
-    Ok(message(DELTA_KEY, body))
+    Ok(message(DELTA_KEY, &[], &writer.finish(), &delta.events))
 }
 
 /// A version 2 delta as received: its packed body and its events, applied with
