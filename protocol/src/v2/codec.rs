@@ -77,16 +77,34 @@ fn ascending<T: Ord + Copy>(ids: &[T]) -> Vec<T> {
 }
 
 /// The packed form of one entity's fields, shared by snapshots, creations and updates.
+///
+/// Built in one pass over the entity's fields: which declared fields are present (the mask)
+/// and whether any is undeclared, so writing only looks up the fields it sends.
 struct EntityFields<'a> {
     kind: Option<(usize, &'a KindSchema)>,
     fields: &'a BTreeMap<String, Value>,
+    /// Present declared fields, most significant bit = field 0.
+    mask: u64,
+    /// Undeclared fields, sent by name.
+    undeclared: usize,
 }
 
-impl EntityFields<'_> {
-    fn has_extras(&self) -> bool {
-        match self.kind {
-            None => !self.fields.is_empty(),
-            Some((_, kind)) => self.fields.keys().any(|name| kind.field(name).is_none()),
+impl<'a> EntityFields<'a> {
+    fn new(kind: Option<(usize, &'a KindSchema)>, fields: &'a BTreeMap<String, Value>) -> Self {
+        let declared = kind.map_or(0, |(_, kind)| kind.fields.len());
+        let mut mask = 0u64;
+        let mut undeclared = 0;
+        for name in fields.keys() {
+            match kind.and_then(|(_, kind)| kind.field(name)) {
+                Some((index, _)) => mask |= 1 << (declared - 1 - index),
+                None => undeclared += 1,
+            }
+        }
+        Self {
+            kind,
+            fields,
+            mask,
+            undeclared,
         }
     }
 
@@ -105,31 +123,29 @@ impl EntityFields<'_> {
             .kind
             .map(|(_, kind)| kind.fields.as_slice())
             .unwrap_or_default();
-        let mut mask = 0u64;
-        for (index, field) in declared.iter().enumerate() {
-            if self.fields.contains_key(&field.name) {
-                mask |= 1 << (declared.len() - 1 - index);
-            }
-        }
-        writer.write_bits(mask, declared.len() as u32);
-        for field in declared {
-            if let Some(value) = self.fields.get(&field.name) {
-                field
-                    .ty
-                    .write(writer, value)
-                    .map_err(|mismatch| EncodeError::Type {
-                        field: field.name.clone(),
-                        mismatch,
-                    })?;
+        writer.write_bits(self.mask, declared.len() as u32);
+        let present = declared
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| self.mask >> (declared.len() - 1 - index) & 1 == 1);
+        for (_, field) in present {
+            let written = self
+                .fields
+                .get(&field.name)
+                .map(|value| field.ty.write(writer, value));
+            if let Some(Err(mismatch)) = written {
+                return Err(EncodeError::Type {
+                    field: field.name.clone(),
+                    mismatch,
+                });
             }
         }
         if extras {
-            let undeclared: Vec<_> = self
+            writer.write_varu(self.undeclared as u64);
+            let undeclared = self
                 .fields
                 .iter()
-                .filter(|(name, _)| !declared.iter().any(|field| &field.name == *name))
-                .collect();
-            writer.write_varu(undeclared.len() as u64);
+                .filter(|(name, _)| !declared.iter().any(|field| &field.name == *name));
             for (name, value) in undeclared {
                 writer.write_bytes(name.as_bytes());
                 FieldType::Any
@@ -180,14 +196,11 @@ pub fn encode_snapshot(schema: &Schema, snapshot: &Snapshot) -> Result<Vec<u8>, 
     let entities: Vec<EntityFields<'_>> = snapshot
         .entities
         .iter()
-        .map(|entity| EntityFields {
-            kind: schema.kind(&entity.kind),
-            fields: &entity.fields,
-        })
+        .map(|entity| EntityFields::new(schema.kind(&entity.kind), &entity.fields))
         .collect();
     let ids: Vec<EntityId> = snapshot.entities.iter().map(|entity| entity.id).collect();
     let order = ascending_order(&ids)?;
-    let extras = entities.iter().any(EntityFields::has_extras);
+    let extras = entities.iter().any(|entity| entity.undeclared > 0);
     let mut writer = BitWriter::with_capacity(16 + 16 * entities.len());
     writer.write_bool(extras);
     writer.write_ascending(order.iter().map(|&index| u64::from(ids[index].0)));
@@ -227,15 +240,12 @@ pub fn encode_delta<'a>(
                 Some(kind) => kind.as_str(),
                 None => kind_of(update.id).ok_or(EncodeError::UnknownKind(update.id))?,
             };
-            Ok(EntityFields {
-                kind: schema.kind(kind),
-                fields: &update.fields,
-            })
+            Ok(EntityFields::new(schema.kind(kind), &update.fields))
         })
         .collect::<Result<Vec<_>, EncodeError>>()?;
     let ids: Vec<EntityId> = delta.upserts.iter().map(|update| update.id).collect();
     let order = ascending_order(&ids)?;
-    let extras = entities.iter().any(EntityFields::has_extras);
+    let extras = entities.iter().any(|entity| entity.undeclared > 0);
     let mut writer = BitWriter::with_capacity(16 + 8 * entities.len());
     writer.write_varu(delta.tick);
     writer.write_varu(delta.tick.wrapping_sub(delta.base_tick));
