@@ -13,7 +13,7 @@ use crate::lobby::{Lobby, Seat};
 use crate::session::Session;
 use crate::stats::{Counter, DisconnectReason, SwarmStats};
 use futures_util::{SinkExt, StreamExt};
-use ludus_protocol::{codec, ClientMessage, Hello, Leave, RoomId, Value, PROTOCOL_VERSION};
+use ludus_protocol::{codec, ClientMessage, Hello, Leave, ProtocolVersion, RoomId, Value};
 use std::f64::consts::PI;
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,6 +85,8 @@ pub struct BotConfig {
     pub input_hz: f64,
     /// Seed of the bot's random walk, so runs are repeatable.
     pub seed: u64,
+    /// The protocol version announced in `hello`.
+    pub protocol: ProtocolVersion,
 }
 
 /// How a bot is told to end its session.
@@ -117,7 +119,7 @@ pub async fn run_bot(
     config: BotConfig,
     stop_rx: oneshot::Receiver<StopMode>,
 ) -> Result<DisconnectReason, BotError> {
-    let mut session = Session::default();
+    let mut session = Session::new(config.protocol);
     session.counters_mut().incr(Counter::JoinAttempts);
     let joined = {
         // A closed semaphore only means the swarm is shutting down; join anyway, bounded by
@@ -211,7 +213,7 @@ async fn connect_once(
             .await
             .map_err(connect_error)?;
     let hello = ClientMessage::Hello(Hello {
-        protocol: PROTOCOL_VERSION,
+        protocol: session.protocol().number(),
         token: seat.token.clone(),
     });
     send(&mut socket, &hello).await.map_err(connect_error)?;

@@ -8,6 +8,7 @@ use crate::error::ScenarioError;
 use crate::loopback;
 use crate::swarm::{Gates, RunOptions, Scenario};
 use clap::{Args, Parser, Subcommand};
+use ludus_protocol::ProtocolVersion;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,6 +47,9 @@ pub struct CommonArgs {
     /// Room type to play.
     #[arg(long, global = true, default_value = "arena")]
     pub room_type: String,
+    /// Protocol version the bots speak: 2 (compact deltas, the default) or 1 (named fields).
+    #[arg(long, global = true, default_value_t = 2)]
+    pub protocol: u16,
     /// Bots started per second during the ramp-up.
     #[arg(long, global = true, default_value_t = 500.0)]
     pub ramp_per_s: f64,
@@ -160,6 +164,12 @@ impl Cli {
     pub fn into_run(self) -> Result<Run, ScenarioError> {
         let common = self.common;
         check_range("--ramp-per-s", common.ramp_per_s, 0.1, 100_000.0)?;
+        let protocol = ProtocolVersion::from_hello(common.protocol).ok_or_else(|| {
+            invalid(
+                "--protocol",
+                format!("{} is neither 1 nor 2", common.protocol),
+            )
+        })?;
         check_range(
             "--max-pending-joins",
             f64::from(common.max_pending_joins),
@@ -217,6 +227,7 @@ impl Cli {
         let options = RunOptions {
             server: common.server,
             room_type: common.room_type,
+            protocol,
             ramp_interval: Duration::from_secs_f64(1.0 / common.ramp_per_s),
             max_pending_joins: common.max_pending_joins,
             seed: common.seed,
@@ -283,6 +294,7 @@ mod tests {
             (&["idle", "--duration-s", "1e9"][..], "--duration-s"),
             (&["--max-error-rate", "2", "idle"][..], "--max-error-rate"),
             (&["--ramp-per-s", "0", "idle"][..], "--ramp-per-s"),
+            (&["--protocol", "3", "idle"][..], "--protocol"),
             (&["loopback", "--messages", "0"][..], "--messages"),
         ] {
             match parse(args) {

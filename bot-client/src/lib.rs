@@ -28,6 +28,7 @@ mod error;
 pub mod html;
 pub mod lobby;
 pub mod loopback;
+mod mirror;
 pub mod report;
 pub mod session;
 pub mod stats;

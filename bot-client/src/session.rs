@@ -8,11 +8,18 @@
 //!
 //! Order per frame: count, decode, then handle each message of the batch in order; at most one
 //! reply (a `resync` or an `ack`) is returned per frame.
+//!
+//! The session speaks the protocol version it was created with: version 1 frames decode to
+//! [`ServerMessage`]s, version 2 frames to compact snapshots and packed deltas, which a
+//! [`CompactRoomState`] decodes against the state. Everything after decoding (gaps, acks,
+//! latency) is the same for both.
 
+use crate::mirror::{self, IncomingDelta, Mirror};
 use crate::stats::{BotCounters, Counter};
+use ludus_protocol::v2::{CompactMessage, CompactRoomState};
 use ludus_protocol::{
-    codec, Ack, ClientMessage, Delta, Input, InputAck, PlayerId, Redirect, Resync, RoomState,
-    ServerMessage, Snapshot, Value, Welcome,
+    Ack, ClientMessage, Input, InputAck, PlayerId, ProtocolVersion, Redirect, Resync, RoomState,
+    ServerMessage, Value, Welcome,
 };
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -35,7 +42,7 @@ enum Phase {
     /// Nothing received yet: expecting `welcome` and the first snapshot.
     Joining,
     /// Mirroring the room.
-    Playing(RoomState),
+    Playing(Mirror),
     /// Sent `resync` after a gap; deltas are discarded until the snapshot arrives.
     AwaitingSnapshot {
         /// The last tick applied before the gap (still what the bot acknowledges).
@@ -48,6 +55,7 @@ enum Phase {
 /// One session's protocol state.
 #[derive(Debug)]
 pub struct Session {
+    protocol: ProtocolVersion,
     player: Option<PlayerId>,
     ack_every_ticks: u64,
     phase: Phase,
@@ -64,9 +72,11 @@ pub struct Session {
     counters: BotCounters,
 }
 
-impl Default for Session {
-    fn default() -> Self {
+impl Session {
+    /// A session speaking `protocol` (announced in its `hello`).
+    pub fn new(protocol: ProtocolVersion) -> Self {
         Self {
+            protocol,
             player: None,
             ack_every_ticks: ACK_EVERY_TICKS,
             phase: Phase::Joining,
@@ -79,9 +89,12 @@ impl Default for Session {
             counters: BotCounters::default(),
         }
     }
-}
 
-impl Session {
+    /// The protocol version this session speaks.
+    pub fn protocol(&self) -> ProtocolVersion {
+        self.protocol
+    }
+
     /// The player this session plays as, once `welcome` arrived.
     pub fn player(&self) -> Option<PlayerId> {
         self.player
@@ -100,7 +113,7 @@ impl Session {
     /// The mirrored room, when the session holds a consistent state.
     pub fn room(&self) -> Option<&RoomState> {
         match &self.phase {
-            Phase::Playing(room) => Some(room),
+            Phase::Playing(mirror) => Some(mirror.state()),
             Phase::Joining | Phase::AwaitingSnapshot { .. } => None,
         }
     }
@@ -109,7 +122,7 @@ impl Session {
     pub fn last_tick(&self) -> u64 {
         match &self.phase {
             Phase::Joining => 0,
-            Phase::Playing(room) => room.tick(),
+            Phase::Playing(mirror) => mirror.state().tick(),
             Phase::AwaitingSnapshot { last_tick, .. } => *last_tick,
         }
     }
@@ -128,7 +141,7 @@ impl Session {
     pub fn handle_frame(&mut self, frame: &[u8], now: Instant) -> Option<ClientMessage> {
         self.counters.incr(Counter::Frames);
         self.counters.add(Counter::Bytes, frame.len() as u64);
-        let messages = match codec::decode_batch(frame) {
+        let messages = match mirror::decode(self.protocol, frame) {
             Ok(messages) => messages,
             Err(error) => {
                 tracing::debug!(%error, "undecodable frame");
@@ -183,17 +196,31 @@ impl Session {
         }))
     }
 
-    fn handle_message(&mut self, message: ServerMessage, now: Instant) -> Option<ClientMessage> {
+    fn handle_message(&mut self, message: CompactMessage, now: Instant) -> Option<ClientMessage> {
+        let message = match message {
+            CompactMessage::Snapshot(compact) => {
+                let acks = compact.snapshot.acks.clone();
+                let (epoch, tick) = (compact.snapshot.epoch, compact.snapshot.tick);
+                let mirror = Mirror::Compact(CompactRoomState::from_snapshot(compact));
+                self.on_snapshot(epoch, tick, &acks, mirror, now);
+                return None;
+            }
+            CompactMessage::Delta(body) => return self.on_delta(IncomingDelta::Compact(body), now),
+            CompactMessage::Other(message) => message,
+        };
         match message {
             ServerMessage::Welcome(welcome) => {
                 self.on_welcome(&welcome);
                 None
             }
             ServerMessage::Snapshot(snapshot) => {
-                self.on_snapshot(snapshot, now);
+                let acks = snapshot.acks.clone();
+                let (epoch, tick) = (snapshot.epoch, snapshot.tick);
+                let mirror = Mirror::Named(RoomState::from_snapshot(snapshot));
+                self.on_snapshot(epoch, tick, &acks, mirror, now);
                 None
             }
-            ServerMessage::Delta(delta) => self.on_delta(&delta, now),
+            ServerMessage::Delta(delta) => self.on_delta(IncomingDelta::Named(delta), now),
             ServerMessage::Error(error) => {
                 tracing::debug!(code = %error.code, message = %error.message, "server error");
                 self.counters.incr(Counter::ServerErrors);
@@ -213,26 +240,33 @@ impl Session {
         self.ack_every_ticks = ACK_EVERY_TICKS.min(half_window);
     }
 
-    fn on_snapshot(&mut self, snapshot: Snapshot, now: Instant) {
+    fn on_snapshot(
+        &mut self,
+        epoch: u64,
+        tick: u64,
+        acks: &[InputAck],
+        mirror: Mirror,
+        now: Instant,
+    ) {
         self.counters.incr(Counter::Snapshots);
         match self.phase {
             Phase::Joining | Phase::AwaitingSnapshot { .. } => {}
             // A snapshot nobody asked for: the server paused this bot and resumed it.
             Phase::Playing(_) => self.counters.incr(Counter::Resyncs),
         }
-        let same_epoch = self.highest_epoch == Some(snapshot.epoch);
-        if same_epoch && snapshot.tick < self.highest_tick {
+        let same_epoch = self.highest_epoch == Some(epoch);
+        if same_epoch && tick < self.highest_tick {
             self.counters.incr(Counter::TickRegressions);
         }
         if !same_epoch {
             self.highest_tick = 0;
         }
-        self.observe_tick(snapshot.epoch, snapshot.tick);
-        self.match_acks(&snapshot.acks, now);
-        self.phase = Phase::Playing(RoomState::from_snapshot(snapshot));
+        self.observe_tick(epoch, tick);
+        self.match_acks(acks, now);
+        self.phase = Phase::Playing(mirror);
     }
 
-    fn on_delta(&mut self, delta: &Delta, now: Instant) -> Option<ClientMessage> {
+    fn on_delta(&mut self, delta: IncomingDelta, now: Instant) -> Option<ClientMessage> {
         self.counters.incr(Counter::Deltas);
         match &mut self.phase {
             Phase::Joining => {
@@ -252,8 +286,8 @@ impl Session {
                 let last_tick = *last_tick;
                 self.request_snapshot(last_tick)
             }
-            Phase::Playing(room) => match room.apply(delta) {
-                Ok(()) => {
+            Phase::Playing(mirror) => match mirror.apply(delta) {
+                Ok(delta) => {
                     self.counters.incr(Counter::DeltasApplied);
                     if delta.tick <= delta.base_tick {
                         self.counters.incr(Counter::TickRegressions);
@@ -265,7 +299,7 @@ impl Session {
                 Err(error) => {
                     tracing::debug!(%error, "delta does not apply; resyncing");
                     self.counters.incr(Counter::Gaps);
-                    let last_tick = room.tick();
+                    let last_tick = mirror.state().tick();
                     self.request_snapshot(last_tick)
                 }
             },
@@ -310,18 +344,22 @@ impl Session {
     }
 
     fn ack_if_due(&self) -> Option<ClientMessage> {
-        let Phase::Playing(room) = &self.phase else {
+        let Phase::Playing(mirror) = &self.phase else {
             return None;
         };
-        let unacked = room.tick().saturating_sub(self.acked_tick);
-        (unacked >= self.ack_every_ticks).then_some(ClientMessage::Ack(Ack { tick: room.tick() }))
+        let tick = mirror.state().tick();
+        let unacked = tick.saturating_sub(self.acked_tick);
+        (unacked >= self.ack_every_ticks).then_some(ClientMessage::Ack(Ack { tick }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ludus_protocol::{Entity, EntityId, EntityUpdate, ErrorCode, ErrorMessage, RoomId};
+    use ludus_protocol::v2::{self, Roster, Schema};
+    use ludus_protocol::{
+        codec, Delta, Entity, EntityId, EntityUpdate, ErrorCode, ErrorMessage, RoomId, Snapshot,
+    };
     use std::collections::BTreeMap;
     use std::time::Duration;
 
@@ -388,7 +426,7 @@ mod tests {
 
     /// A session that received `[welcome, snapshot at tick 10]`.
     fn joined(now: Instant) -> Session {
-        let mut session = Session::default();
+        let mut session = Session::new(ProtocolVersion::V1);
         let reply = session.handle_frame(&frame(&[welcome(32), snapshot(EPOCH, 10, vec![])]), now);
         assert_eq!(reply, Some(ClientMessage::Ack(Ack { tick: 10 })));
         session
@@ -530,7 +568,7 @@ mod tests {
     #[test]
     fn an_idle_bot_acks_every_few_ticks_and_never_beyond_half_the_window() {
         let now = Instant::now();
-        let mut session = Session::default();
+        let mut session = Session::new(ProtocolVersion::V1);
         session.handle_frame(&frame(&[welcome(4), snapshot(EPOCH, 0, vec![])]), now);
         let replies: Vec<_> = (0..6)
             .map(|base_tick| session.handle_frame(&frame(&[delta(EPOCH, base_tick, vec![])]), now))
@@ -569,7 +607,7 @@ mod tests {
             node: "n2".into(),
             ws_url: "ws://127.0.0.2:7878/v1/rooms/r1/ws".into(),
         };
-        let mut session = Session::default();
+        let mut session = Session::new(ProtocolVersion::V1);
         let frame = frame(&[ServerMessage::Redirect(redirect.clone())]);
         assert_eq!(session.handle_frame(&frame, Instant::now()), None);
         assert_eq!(session.redirect(), Some(&redirect));
@@ -578,7 +616,40 @@ mod tests {
 
     #[test]
     fn no_input_before_welcome() {
-        let mut session = Session::default();
+        let mut session = Session::new(ProtocolVersion::V1);
         assert_eq!(session.next_input(Value::from(1), Instant::now()), None);
+    }
+
+    #[test]
+    fn a_version_2_session_mirrors_compact_snapshots_and_deltas() {
+        let now = Instant::now();
+        let schema = Schema::new();
+        let ServerMessage::Snapshot(snapshot) = snapshot(EPOCH, 10, vec![]) else {
+            unreachable!("a snapshot")
+        };
+        let ServerMessage::Delta(delta) = delta(EPOCH, 10, my_ack(3)) else {
+            unreachable!("a delta")
+        };
+        let welcome = codec::encode_server(&welcome(32));
+        let compact_snapshot = v2::encode_snapshot(&schema, &snapshot).expect("encodes");
+        let roster = Roster {
+            left: vec![],
+            joined: vec![PlayerId(1), ME],
+            ack_steps: vec![(PlayerId(1), 999), (ME, 3)],
+        };
+        let compact_delta =
+            v2::encode_delta(&schema, &delta, &roster, |_| Some("player")).expect("encodes");
+        let mut session = Session::new(ProtocolVersion::V2);
+        session.handle_frame(&codec::batch_frame(&[&welcome, &compact_snapshot]), now);
+        session.next_input(Value::Nil, now);
+        session.next_input(Value::Nil, now);
+        session.next_input(Value::Nil, now);
+        session.handle_frame(&codec::batch_frame(&[&compact_delta]), now);
+        let room = session.room().expect("playing");
+        assert_eq!(room.tick(), 11);
+        assert_eq!(room.ack(ME), Some(3));
+        assert_eq!(session.counters().get(Counter::DeltasApplied), 1);
+        assert_eq!(session.counters().get(Counter::InputsAcked), 3);
+        assert_eq!(session.counters().get(Counter::DecodeErrors), 0);
     }
 }

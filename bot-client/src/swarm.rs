@@ -13,6 +13,7 @@ use crate::lobby::Lobby;
 use crate::report::{HoldWindow, Report, TimelinePoint};
 use crate::stats::{BotCounters, Counter, SwarmStats};
 use indicatif::{ProgressBar, ProgressStyle};
+use ludus_protocol::ProtocolVersion;
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -94,6 +95,8 @@ pub struct RunOptions {
     pub server: String,
     /// The room type to play.
     pub room_type: String,
+    /// Protocol version every bot speaks.
+    pub protocol: ProtocolVersion,
     /// Time between two bot starts during the ramp-up.
     pub ramp_interval: Duration,
     /// Bots joining at once at most.
@@ -118,6 +121,7 @@ struct BotHandle {
 /// The running bots.
 struct Swarm {
     context: Arc<BotContext>,
+    protocol: ProtocolVersion,
     input_hz: f64,
     seed: u64,
     started: u64,
@@ -134,6 +138,7 @@ impl Swarm {
             name: format!("bot-{index}"),
             join,
             input_hz: self.input_hz,
+            protocol: self.protocol,
             // Distinct, repeatable seeds per bot (golden-ratio increment, as splitmix does).
             seed: self.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15),
         };
@@ -221,6 +226,7 @@ pub async fn run(options: &RunOptions, scenario: &Scenario) -> Result<Report, Sc
     });
     let mut swarm = Swarm {
         context,
+        protocol: options.protocol,
         input_hz: scenario.input_hz(),
         seed: options.seed,
         started: 0,

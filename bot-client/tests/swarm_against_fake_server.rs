@@ -8,9 +8,12 @@ use ludus_bots::cli::LoadArgs;
 use ludus_bots::stats::Counter;
 use ludus_bots::swarm::{self, Gates, RunOptions, Scenario};
 use ludus_protocol::{
-    codec, ClientMessage, Delta, InputAck, PlayerId, Redirect, RoomId, ServerMessage, Snapshot,
-    Welcome,
+    codec, ClientMessage, Delta, InputAck, PlayerId, ProtocolVersion, Redirect, RoomId,
+    ServerMessage, Snapshot, Welcome,
 };
+
+/// The fake server writes version 1 frames only.
+const PROTOCOL: ProtocolVersion = ProtocolVersion::V1;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -243,6 +246,7 @@ fn load(server: String, rooms: u32, players: u32) -> (RunOptions, Scenario) {
     let options = RunOptions {
         server,
         room_type: "arena".into(),
+        protocol: PROTOCOL,
         ramp_interval: Duration::from_millis(2),
         max_pending_joins: 16,
         seed: 7,

@@ -24,8 +24,8 @@ use actix::dev::SendError;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use ludus_protocol::{
-    codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, RoomId, ServerMessage,
-    PROTOCOL_VERSION,
+    codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, ProtocolVersion, RoomId,
+    ServerMessage,
 };
 use socket2::SockRef;
 use std::io::Cursor;
@@ -214,14 +214,15 @@ async fn run(io: TcpStream, setup: SessionSetup) {
         Waited::End(ending) => return greeting.end(ending),
         Waited::Gone => return,
     };
-    if hello.protocol != PROTOCOL_VERSION {
+    // The version is negotiated here and travels with the join.
+    let Some(protocol) = ProtocolVersion::from_hello(hello.protocol) else {
         let message = format!(
-            "server speaks protocol {PROTOCOL_VERSION}, client sent {}",
+            "server speaks protocols 1 and 2, client sent {}",
             hello.protocol
         );
         let error = Some((ErrorCode::ProtocolVersion, message));
         return greeting.end(Ending::Server(CloseCode::ProtocolVersion, error));
-    }
+    };
     if lobby.is_shutting_down() {
         return greeting.end(Ending::Server(CloseCode::ServerShutdown, None));
     }
@@ -256,6 +257,7 @@ async fn run(io: TcpStream, setup: SessionSetup) {
             unread,
             limiter,
             heard_at: Instant::now(),
+            protocol,
             ticket,
         },
     };

@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod config;
 pub mod conn_limit;
 pub mod directory;
+pub mod encoding;
 pub mod entities;
 mod error;
 pub mod event_queue;

@@ -19,7 +19,7 @@ use crate::session::closing::{close, Ending, ToClose};
 use crate::session::policy::{self, Phase, Screened};
 use crate::session::{ClientCodec, SessionLimits, SessionTicket, MAX_QUEUED_BYTES};
 use bytes::{Bytes, BytesMut};
-use ludus_protocol::{ClientMessage, CloseCode, ErrorCode};
+use ludus_protocol::{ClientMessage, CloseCode, ErrorCode, ProtocolVersion};
 use std::io::Read;
 use std::net::TcpStream;
 use std::time::Instant;
@@ -44,6 +44,8 @@ pub struct Handoff {
     pub limiter: RateLimiter,
     /// When the client was last heard.
     pub heard_at: Instant,
+    /// The protocol version the client speaks (its frames are encoded in it).
+    pub protocol: ProtocolVersion,
     /// The connection's place in the books.
     pub ticket: SessionTicket,
 }
@@ -110,8 +112,10 @@ pub enum Heard {
 
 /// One player's connection in a room.
 pub struct Member {
-    /// The session id (`welcome.session`): a leave from an older connection is ignored.
+    /// The session id (`welcome.session`).
     pub session_id: u64,
+    /// The protocol version the client speaks.
+    pub protocol: ProtocolVersion,
     outbox: Outbox<TcpStream>,
     read_buf: BytesMut,
     codec: ClientCodec,
@@ -138,10 +142,12 @@ impl Member {
             unread,
             limiter,
             heard_at,
+            protocol,
             ticket,
         } = connection;
         Self {
             session_id: ticket.id(),
+            protocol,
             outbox,
             read_buf: BytesMut::from(&unread[..]),
             codec: limits.codec(),
@@ -408,6 +414,7 @@ mod tests {
             unread: Bytes::new(),
             limiter: RateLimiter::new(60, 30, now),
             heard_at: now,
+            protocol: ProtocolVersion::V1,
             ticket: SessionTicket::new(1, Metrics::new(), guard),
         };
         Ok((Member::new(handoff, 40, &limits()), client))

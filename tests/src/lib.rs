@@ -52,6 +52,7 @@ pub fn test_config() -> ServerConfig {
 }
 
 pub mod cluster;
+pub mod compact;
 pub mod nats;
 
 /// A running server.
@@ -423,10 +424,15 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends `hello` with `token`.
+    /// Sends `hello` with `token`, in protocol version 1.
     pub async fn hello(&mut self, token: &str) -> anyhow::Result<()> {
+        self.hello_in(token, PROTOCOL_VERSION).await
+    }
+
+    /// Sends `hello` with `token`, announcing `protocol`.
+    pub async fn hello_in(&mut self, token: &str, protocol: u16) -> anyhow::Result<()> {
         self.send(&ClientMessage::Hello(Hello {
-            protocol: PROTOCOL_VERSION,
+            protocol,
             token: token.to_owned(),
         }))
         .await

@@ -7,6 +7,7 @@ use ludus_bots::cli::LoadArgs;
 use ludus_bots::lobby::Lobby;
 use ludus_bots::stats::{Counter, DisconnectReason, SwarmStats};
 use ludus_bots::swarm::{self, Gates, RunOptions, Scenario};
+use ludus_protocol::ProtocolVersion;
 use ludus_tests::TestServer;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +38,8 @@ async fn every_bot_joins_sees_increasing_ticks_and_gets_its_inputs_acknowledged(
             },
             input_hz: 20.0,
             seed: index as u64,
+            // Both versions in the same rooms: each is encoded once per tick beside the other.
+            protocol: ProtocolVersion::ALL[index % 2],
         };
         let (stop_tx, stop_rx) = oneshot::channel();
         let task_context = Arc::clone(&context);
@@ -83,6 +86,7 @@ async fn a_load_run_writes_a_report_with_the_documented_fields() {
     let options = RunOptions {
         server: server.http_url(),
         room_type: "arena".into(),
+        protocol: ProtocolVersion::V2,
         ramp_interval: Duration::from_millis(5),
         max_pending_joins: 16,
         seed: 1,

@@ -11,6 +11,7 @@ pub mod tictactoe;
 
 use crate::config::GameLimits;
 use crate::entities::EntityStore;
+use ludus_protocol::v2::Schema;
 use ludus_protocol::{PlayerId, RoomId, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -96,6 +97,14 @@ pub trait Game: Send + 'static {
     /// Advances the simulation by one fixed step of `dt`. Default: nothing (a game driven by
     /// inputs alone).
     fn on_tick(&mut self, _ctx: &mut GameContext<'_>, _dt: Duration) {}
+
+    /// The entity kinds this game writes: field names, types and quantization. Called once per
+    /// room. The store normalizes values through it (quantized numbers are snapped as they are
+    /// stored) and protocol version 2 packs fields by it. Default: nothing declared, so every
+    /// field travels by name (correct, only less compact in version 2).
+    fn schema(&self) -> Schema {
+        Schema::new()
+    }
 
     /// A small JSON summary shown in room listings (e.g. `{"status": "waiting"}`).
     fn listing(&self) -> serde_json::Value {

@@ -10,9 +10,10 @@
 //!
 //! Every tick, in this order: read the members whose sockets have bytes (inputs, acks, pings)
 //! and act on them, expire seat reservations, step the simulation (queued inputs, then the
-//! game's tick), encode the delta **once**, and write the same bytes to every member that flow
-//! control lets through; then heartbeats. A slow client misses deltas and is caught up with a
-//! snapshot; nothing a client does can make a tick wait.
+//! game's tick), encode the delta **once** per protocol version in use, and write the same bytes
+//! to every member of that version that flow control lets through; then heartbeats. A slow
+//! client misses deltas and is caught up with a snapshot; nothing a client does can make a tick
+//! wait.
 //!
 //! Seat reservations are admitted here, inside the actor, and count toward the room's maximum
 //! until used or expired, so concurrent matchmaking can never overfill a room.
@@ -20,6 +21,7 @@
 mod members;
 
 use crate::directory::RoomDirectory;
+use crate::encoding::{self, PerVersion};
 use crate::event_queue::{EventQueue, QueueFull};
 use crate::member::{FrameKind, Handoff, JoinRoom, Member, Offered};
 use crate::metrics::Metrics;
@@ -28,9 +30,10 @@ use crate::session::SessionLimits;
 use crate::simulation::{GamePanicked, PrivateMessage, Simulation};
 use actix::prelude::*;
 use bytes::Bytes;
+use ludus_protocol::v2::Roster;
 use ludus_protocol::{
-    codec, CloseCode, ErrorCode, ErrorMessage, Event, PlayerId, RoomId, ServerMessage, Value,
-    Welcome,
+    codec, CloseCode, ErrorCode, ErrorMessage, Event, PlayerId, ProtocolVersion, RoomId,
+    ServerMessage, Value, Welcome,
 };
 use members::member_token;
 use std::collections::HashMap;
@@ -229,7 +232,12 @@ impl Room {
         Some(member)
     }
 
-    fn encode_welcome_and_snapshot(&self, player: PlayerId, session_id: u64) -> Bytes {
+    fn encode_welcome_and_snapshot(
+        &self,
+        player: PlayerId,
+        session_id: u64,
+        protocol: ProtocolVersion,
+    ) -> Bytes {
         let welcome = codec::encode_server(&ServerMessage::Welcome(Welcome {
             session: session_id,
             player,
@@ -240,7 +248,7 @@ impl Room {
             window: self.settings.window_ticks,
             resume_token: None,
         }));
-        let snapshot = codec::encode_server(&ServerMessage::Snapshot(self.simulation.snapshot()));
+        let snapshot = encoding::snapshot_part(&self.simulation, protocol);
         Bytes::from(codec::batch_frame(&[&welcome, &snapshot]))
     }
 
@@ -292,7 +300,7 @@ impl Room {
         for member in self.members.values_mut() {
             member.inputs_this_tick = 0;
         }
-        self.fan_out(output.delta, &extras, ctx);
+        self.fan_out(output.delta, &output.roster, &extras, ctx);
         self.heartbeats(started, ctx);
 
         self.ticks_since_listing += 1;
@@ -317,6 +325,7 @@ impl Room {
     fn fan_out(
         &mut self,
         delta: ludus_protocol::Delta,
+        roster: &Roster,
         extras: &HashMap<PlayerId, Vec<Vec<u8>>>,
         ctx: &mut Context<Self>,
     ) {
@@ -329,9 +338,9 @@ impl Room {
         } else {
             Vec::new()
         };
-        let delta_part = codec::encode_server(&ServerMessage::Delta(delta));
-        let shared = Bytes::from(codec::batch_frame(&[&delta_part]));
-        let mut snapshot_parts: Option<Vec<Vec<u8>>> = None;
+        // Each tick is encoded once per protocol version in use, on first need.
+        let delta_frames = PerVersion::default();
+        let snapshot_parts: PerVersion<Vec<Vec<u8>>> = PerVersion::default();
         // Frames and bytes written this tick, counted once per tick.
         let mut sent = (0_u64, 0_u64);
         let mut skipped = 0;
@@ -344,9 +353,9 @@ impl Room {
             }
             let player_extras = extras.get(player);
             let (kind, bytes) = if member.needs_snapshot {
-                let main_parts = snapshot_parts.get_or_insert_with(|| {
-                    let snapshot = ServerMessage::Snapshot(self.simulation.snapshot());
-                    std::iter::once(codec::encode_server(&snapshot))
+                let main_parts = snapshot_parts.get_or_init(member.protocol, || {
+                    let snapshot = encoding::snapshot_part(&self.simulation, member.protocol);
+                    std::iter::once(snapshot)
                         .chain(snapshot_events.iter().map(|payload| {
                             codec::encode_server(&ServerMessage::Event(Event {
                                 payload: payload.clone(),
@@ -364,10 +373,13 @@ impl Room {
                     Bytes::from(codec::batch_frame(&parts)),
                 )
             } else {
+                let delta_frame = delta_frames.get_or_init(member.protocol, || {
+                    encoding::delta_frame(&self.simulation, &delta, roster, member.protocol)
+                });
                 let bytes = match player_extras {
-                    None => shared.clone(),
+                    None => delta_frame.shared.clone(),
                     Some(player_extras) => {
-                        let parts: Vec<&[u8]> = std::iter::once(&delta_part)
+                        let parts: Vec<&[u8]> = std::iter::once(&delta_frame.part)
                             .chain(player_extras)
                             .map(Vec::as_slice)
                             .collect();
@@ -505,7 +517,7 @@ impl Handler<JoinRoom> for Room {
             }
             return member.close(Ending::Server(CloseCode::RoomCrashed, None));
         }
-        let bytes = self.encode_welcome_and_snapshot(player, member.session_id);
+        let bytes = self.encode_welcome_and_snapshot(player, member.session_id, member.protocol);
         let tick = self.simulation.tick();
         let offered = member.offer(FrameKind::Snapshot { tick }, &bytes, now);
         self.metrics.messages_sent.inc();
