@@ -215,6 +215,7 @@ async fn connect_once(
     let hello = ClientMessage::Hello(Hello {
         protocol: session.protocol().number(),
         token: seat.token.clone(),
+        resume: None,
     });
     send(&mut socket, &hello).await.map_err(connect_error)?;
     // Wait for `welcome` (and the first snapshot, which comes in the same frame) or a redirect.

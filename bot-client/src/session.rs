@@ -376,6 +376,7 @@ mod tests {
             tick_hz: 20,
             window,
             resume_token: None,
+            resumed: false,
         })
     }
 

@@ -166,6 +166,7 @@ impl FakeServer {
             tick_hz: 50,
             window: 16,
             resume_token: None,
+            resumed: false,
         });
         let mut tick = 100;
         let snapshot = |tick, seq| {

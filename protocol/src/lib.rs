@@ -12,7 +12,11 @@
 //! ```
 //! use ludus_protocol::{codec, ClientMessage, Hello, PROTOCOL_VERSION};
 //!
-//! let hello = ClientMessage::Hello(Hello { protocol: PROTOCOL_VERSION, token: "t".into() });
+//! let hello = ClientMessage::Hello(Hello {
+//!     protocol: PROTOCOL_VERSION,
+//!     token: "t".into(),
+//!     resume: None,
+//! });
 //! let bytes = codec::encode_client(&hello);
 //! assert_eq!(codec::decode_client(&bytes).unwrap(), hello);
 //! ```
@@ -30,7 +34,7 @@ pub use error::{ApplyError, CompactError, DecodeError};
 pub use ids::{EntityId, InvalidRoomId, PlayerId, RoomId};
 pub use messages::{
     Ack, ClientMessage, Delta, Entity, EntityUpdate, ErrorMessage, Event, Hello, Input, InputAck,
-    Leave, Ping, Pong, Redirect, Resync, ServerMessage, Snapshot, Welcome,
+    Leave, Ping, Pong, Redirect, Resume, Resync, ServerMessage, Snapshot, Welcome,
 };
 pub use rmpv::Value;
 pub use state::RoomState;

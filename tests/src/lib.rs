@@ -434,6 +434,7 @@ impl Connection {
         self.send(&ClientMessage::Hello(Hello {
             protocol,
             token: token.to_owned(),
+            resume: None,
         }))
         .await
     }

@@ -247,6 +247,7 @@ impl Room {
             tick_hz: self.settings.tick_hz,
             window: self.settings.window_ticks,
             resume_token: None,
+            resumed: false,
         }));
         let snapshot = encoding::snapshot_part(&self.simulation, protocol);
         Bytes::from(codec::batch_frame(&[&welcome, &snapshot]))
