@@ -406,6 +406,7 @@ mod tests {
                 fields,
             }],
             removed: vec![],
+            left: Vec::new(),
             acks,
             events: vec![],
         })

@@ -222,6 +222,7 @@ impl FakeServer {
                         base_tick: if gap { base_tick - 1 } else { base_tick },
                         upserts: vec![],
                         removed: vec![],
+                        left: Vec::new(),
                         acks,
                         events: vec![],
                     });
