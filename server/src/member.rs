@@ -133,6 +133,8 @@ pub struct Member {
     pub inputs_this_tick: usize,
     /// The kernel reported bytes to read that have not been read yet.
     pub readable: bool,
+    /// The kernel reported the client's end of stream (or an error): read until it shows.
+    pub peer_closed: bool,
     ticket: SessionTicket,
 }
 
@@ -162,6 +164,7 @@ impl Member {
             inputs_this_tick: 0,
             // Bytes may have arrived before the socket was registered: read it once anyway.
             readable: true,
+            peer_closed: false,
             ticket,
         }
     }
@@ -200,7 +203,7 @@ impl Member {
                     // A short read emptied the socket: what arrives later raises a new readiness
                     // event (the set is edge-triggered on every arrival), so asking again now
                     // would only cost a system call that says "would block".
-                    if read < scratch.len() {
+                    if read < scratch.len() && !self.peer_closed {
                         self.readable = false;
                     }
                 }
@@ -473,6 +476,29 @@ mod tests {
             .iter()
             .all(|heard| matches!(heard, Heard::Message(ClientMessage::Ack(Ack { tick: 7 })))));
         assert!(!member.readable, "a short read emptied the socket");
+        Ok(())
+    }
+
+    #[test]
+    fn an_end_of_stream_behind_data_is_read_when_the_kernel_reported_it() -> std::io::Result<()> {
+        let (mut member, mut client) = connected()?;
+        let ack = codec::encode_client(&ClientMessage::Ack(Ack { tick: 3 }));
+        client.write_all(&client_frame(&ack))?;
+        client.shutdown(std::net::Shutdown::Write)?;
+        // The room's readiness set reports the end of stream along with the data.
+        member.peer_closed = true;
+        let mut heard = Vec::new();
+        let mut scratch = vec![0; READ_CHUNK];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !heard.iter().any(|item| matches!(item, Heard::Gone)) && Instant::now() < deadline {
+            member.readable = true;
+            member.read(Instant::now(), &limits(), &mut scratch, &mut heard);
+        }
+        assert!(
+            matches!(heard.first(), Some(Heard::Message(_))),
+            "{heard:?}"
+        );
+        assert!(matches!(heard.last(), Some(Heard::Gone)), "{heard:?}");
         Ok(())
     }
 

@@ -54,6 +54,7 @@ pub fn test_config() -> ServerConfig {
 pub mod cluster;
 pub mod compact;
 pub mod nats;
+pub mod resume;
 
 /// A running server.
 pub struct TestServer {
@@ -348,6 +349,15 @@ impl Connection {
         Ok(Self { socket })
     }
 
+    /// Cuts the connection as a network failure would: the TCP stream ends (no close frame, no
+    /// `leave`).
+    pub async fn cut(&mut self) -> anyhow::Result<()> {
+        if let MaybeTlsStream::Plain(tcp) = self.socket.get_mut() {
+            tokio::io::AsyncWriteExt::shutdown(tcp).await?;
+        }
+        Ok(())
+    }
+
     /// Sends one client message.
     pub async fn send(&mut self, message: &ClientMessage) -> anyhow::Result<()> {
         self.send_raw(codec::encode_client(message)).await
@@ -449,7 +459,7 @@ pub struct Player {
     /// The room as this player sees it.
     pub state: RoomState,
     /// Next input sequence number.
-    next_seq: u32,
+    pub next_seq: u32,
     /// Private messages (events, errors) received so far.
     pub private: Vec<ServerMessage>,
 }

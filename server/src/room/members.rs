@@ -33,6 +33,8 @@ impl Room {
             let player = PlayerId(event.token().0 as u64);
             if let Some(member) = self.members.get_mut(&player) {
                 member.readable = true;
+                // The client's end of stream may sit behind data that one read leaves.
+                member.peer_closed |= event.is_read_closed() || event.is_error();
             }
         }
         let readable: Vec<PlayerId> = self
