@@ -10,7 +10,7 @@ use crate::game::{GameRegistry, RoomOptions, RoomType};
 use crate::metrics::Metrics;
 use crate::room::{CloseRoom, DeliverEvent, JoinRefused, ReserveSeat, Room, RoomSettings};
 use crate::simulation::Simulation;
-use crate::token::{unix_seconds, SeatTokens};
+use crate::token::SeatTokens;
 use actix::{Actor, ArbiterHandle};
 use ludus_protocol::{CloseCode, PlayerId, RoomId, Value};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -475,7 +475,7 @@ impl Lobby {
             room_type: info.room_type,
             player_id: player,
             token,
-            expires_at_ms: unix_seconds(reserved.expires_at) * 1000,
+            expires_at_ms: unix_millis(reserved.expires_at),
         })
     }
 

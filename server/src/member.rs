@@ -480,6 +480,22 @@ mod tests {
     }
 
     #[test]
+    fn a_stall_of_the_room_does_not_count_against_the_client() -> std::io::Result<()> {
+        let (mut member, _client) = connected()?;
+        let limits = SessionLimits {
+            heartbeat_interval: Duration::from_millis(10),
+            idle_timeout: Duration::from_millis(20),
+            ..limits()
+        };
+        // The client was heard, then the room stalled for 50 ms: forgiven, the client is not
+        // idle, as it could not have been heard meanwhile.
+        std::thread::sleep(Duration::from_millis(50));
+        member.forgive(Duration::from_millis(50));
+        assert!(member.heartbeat(Instant::now(), &limits).is_none());
+        Ok(())
+    }
+
+    #[test]
     fn an_end_of_stream_behind_data_is_read_when_the_kernel_reported_it() -> std::io::Result<()> {
         let (mut member, mut client) = connected()?;
         let ack = codec::encode_client(&ClientMessage::Ack(Ack { tick: 3 }));

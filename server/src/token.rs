@@ -190,7 +190,9 @@ impl SeatTokens {
             player: player.0,
             room: room.to_string(),
             name: name.to_owned(),
-            exp: unix_seconds(expires_at),
+            // Rounded up: the token must not die before the reservation it carries (the room
+            // checks the reservation itself, to the millisecond).
+            exp: unix_seconds(expires_at + Duration::from_millis(999)),
         };
         // expect: HS256 signing of a serializable struct cannot fail.
         jsonwebtoken::encode(&self.header, &claims, &self.encoding)
