@@ -29,6 +29,8 @@ pub mod html;
 pub mod lobby;
 pub mod loopback;
 mod mirror;
+pub mod reconnect;
+mod resume_totals;
 pub mod report;
 pub mod session;
 pub mod stats;

@@ -13,8 +13,13 @@
 //! [`ServerMessage`]s, version 2 frames to compact snapshots and packed deltas, which a
 //! [`CompactRoomState`] decodes against the state. Everything after decoding (gaps, acks,
 //! latency) is the same for both.
+//!
+//! After a drop the session is kept: [`Session::connection_lost`] forgets what the dead socket
+//! carried, [`Session::resume_hello`] builds the `hello` that asks for the seat back, and the
+//! answer is checked against the mirror kept (see the `resume` submodule).
 
 use crate::mirror::{self, IncomingDelta, Mirror};
+use crate::reconnect::{ResumeOutcome, ResumeRefusal};
 use crate::stats::{BotCounters, Counter};
 use ludus_protocol::v2::{CompactMessage, CompactRoomState};
 use ludus_protocol::{
@@ -23,6 +28,9 @@ use ludus_protocol::{
 };
 use std::collections::VecDeque;
 use std::time::Instant;
+
+mod resume;
+use resume::PendingResume;
 
 /// Inputs remembered for latency matching. At 40 inputs/s this is six seconds of inputs; an
 /// input older than that is forgotten and counted as [`Counter::InputsUnacked`].
@@ -69,6 +77,19 @@ pub struct Session {
     inputs_in_flight: VecDeque<(u32, Instant)>,
     /// Set when the server answered `hello` with a redirect to another node.
     redirect: Option<Redirect>,
+    /// Waiting for `welcome` (a first `hello` or a resume was sent).
+    awaiting_welcome: bool,
+    /// The token of the last `welcome`, for the next resume; `None` when resume is disabled.
+    resume_token: Option<String>,
+    /// The resume in progress, until its first state message.
+    resume: Option<PendingResume>,
+    /// Set while the rest of the frame that completed a resume is handled: a delta that does
+    /// not apply there is a resume mismatch, not only a gap.
+    in_resume_batch: bool,
+    /// How the last resume completed, until the bot takes it.
+    resume_outcome: Option<ResumeOutcome>,
+    /// Why the server refused the resume, until the bot takes it.
+    refusal: Option<ResumeRefusal>,
     counters: BotCounters,
 }
 
@@ -86,6 +107,12 @@ impl Session {
             next_seq: 1,
             inputs_in_flight: VecDeque::new(),
             redirect: None,
+            awaiting_welcome: true,
+            resume_token: None,
+            resume: None,
+            in_resume_batch: false,
+            resume_outcome: None,
+            refusal: None,
             counters: BotCounters::default(),
         }
     }
@@ -98,6 +125,11 @@ impl Session {
     /// The player this session plays as, once `welcome` arrived.
     pub fn player(&self) -> Option<PlayerId> {
         self.player
+    }
+
+    /// Whether the session still waits for `welcome` (after `new`, or after a resume `hello`).
+    pub fn awaiting_welcome(&self) -> bool {
+        self.awaiting_welcome
     }
 
     /// The redirect the server answered `hello` with, if it did.
@@ -159,6 +191,7 @@ impl Session {
                 }
             }
         }
+        self.in_resume_batch = false;
         if reply.is_none() {
             reply = self.ack_if_due();
         }
@@ -209,10 +242,7 @@ impl Session {
             CompactMessage::Other(message) => message,
         };
         match message {
-            ServerMessage::Welcome(welcome) => {
-                self.on_welcome(&welcome);
-                None
-            }
+            ServerMessage::Welcome(welcome) => self.on_welcome(&welcome),
             ServerMessage::Snapshot(snapshot) => {
                 let acks = snapshot.acks.clone();
                 let (epoch, tick) = (snapshot.epoch, snapshot.tick);
@@ -224,6 +254,7 @@ impl Session {
             ServerMessage::Error(error) => {
                 tracing::debug!(code = %error.code, message = %error.message, "server error");
                 self.counters.incr(Counter::ServerErrors);
+                self.on_error_code(error.code);
                 None
             }
             ServerMessage::Redirect(redirect) => {
@@ -234,10 +265,20 @@ impl Session {
         }
     }
 
-    fn on_welcome(&mut self, welcome: &Welcome) {
-        self.player = Some(welcome.player);
+    fn on_welcome(&mut self, welcome: &Welcome) -> Option<ClientMessage> {
         let half_window = u64::from(welcome.window / 2).max(1);
         self.ack_every_ticks = ACK_EVERY_TICKS.min(half_window);
+        self.awaiting_welcome = false;
+        self.resume_token.clone_from(&welcome.resume_token);
+        if welcome.resumed {
+            return self.on_resumed_welcome(welcome);
+        }
+        if self.resume.take().is_some() {
+            // A plain welcome to a resume: the server started a new session. Start over.
+            self.phase = Phase::Joining;
+        }
+        self.player = Some(welcome.player);
+        None
     }
 
     fn on_snapshot(
@@ -249,8 +290,13 @@ impl Session {
         now: Instant,
     ) {
         self.counters.incr(Counter::Snapshots);
+        let resumed_from = self.on_resume_state(ResumeOutcome::Snapshot, now);
+        if let Some(resumed_from) = &resumed_from {
+            self.check_resume_snapshot(resumed_from, epoch, tick);
+        }
         match self.phase {
             Phase::Joining | Phase::AwaitingSnapshot { .. } => {}
+            Phase::Playing(_) if resumed_from.is_some() => {}
             // A snapshot nobody asked for: the server paused this bot and resumed it.
             Phase::Playing(_) => self.counters.incr(Counter::Resyncs),
         }
@@ -268,6 +314,7 @@ impl Session {
 
     fn on_delta(&mut self, delta: IncomingDelta, now: Instant) -> Option<ClientMessage> {
         self.counters.incr(Counter::Deltas);
+        self.on_resume_state(ResumeOutcome::Delta, now);
         match &mut self.phase {
             Phase::Joining => {
                 // A delta before any snapshot cannot be applied; ask for the state.
@@ -299,6 +346,9 @@ impl Session {
                 Err(error) => {
                     tracing::debug!(%error, "delta does not apply; resyncing");
                     self.counters.incr(Counter::Gaps);
+                    if self.in_resume_batch {
+                        self.counters.incr(Counter::ResumeMismatches);
+                    }
                     let last_tick = mirror.state().tick();
                     self.request_snapshot(last_tick)
                 }
@@ -354,84 +404,15 @@ impl Session {
 }
 
 #[cfg(test)]
+mod fixtures;
+
+#[cfg(test)]
 mod tests {
+    use super::fixtures::*;
     use super::*;
     use ludus_protocol::v2::{self, Roster, Schema};
-    use ludus_protocol::{
-        codec, Delta, Entity, EntityId, EntityUpdate, ErrorCode, ErrorMessage, RoomId, Snapshot,
-    };
-    use std::collections::BTreeMap;
+    use ludus_protocol::{codec, EntityId, ErrorCode, ErrorMessage, RoomId};
     use std::time::Duration;
-
-    const EPOCH: u64 = 7;
-    const ME: PlayerId = PlayerId(42);
-
-    fn welcome(window: u32) -> ServerMessage {
-        ServerMessage::Welcome(Welcome {
-            session: 1,
-            player: ME,
-            room: RoomId::parse("r1").expect("valid id"),
-            room_type: "arena".into(),
-            epoch: EPOCH,
-            tick_hz: 20,
-            window,
-            resume_token: None,
-            resumed: false,
-        })
-    }
-
-    fn snapshot(epoch: u64, tick: u64, acks: Vec<InputAck>) -> ServerMessage {
-        let fields = BTreeMap::from([("x".to_owned(), Value::from(0.0))]);
-        ServerMessage::Snapshot(Snapshot {
-            epoch,
-            tick,
-            entities: vec![Entity {
-                id: EntityId(1),
-                kind: "player".into(),
-                fields,
-            }],
-            acks,
-        })
-    }
-
-    fn delta(epoch: u64, base_tick: u64, acks: Vec<InputAck>) -> ServerMessage {
-        let fields = BTreeMap::from([("x".to_owned(), Value::from(base_tick as f64))]);
-        ServerMessage::Delta(Delta {
-            epoch,
-            tick: base_tick + 1,
-            base_tick,
-            upserts: vec![EntityUpdate {
-                id: EntityId(1),
-                kind: None,
-                fields,
-            }],
-            removed: vec![],
-            acks,
-            events: vec![],
-        })
-    }
-
-    fn my_ack(seq: u32) -> Vec<InputAck> {
-        vec![
-            InputAck {
-                player: PlayerId(1),
-                seq: 999,
-            },
-            InputAck { player: ME, seq },
-        ]
-    }
-
-    fn frame(messages: &[ServerMessage]) -> Vec<u8> {
-        codec::encode_batch(messages)
-    }
-
-    /// A session that received `[welcome, snapshot at tick 10]`.
-    fn joined(now: Instant) -> Session {
-        let mut session = Session::new(ProtocolVersion::V1);
-        let reply = session.handle_frame(&frame(&[welcome(32), snapshot(EPOCH, 10, vec![])]), now);
-        assert_eq!(reply, Some(ClientMessage::Ack(Ack { tick: 10 })));
-        session
-    }
 
     #[test]
     fn welcome_and_snapshot_then_deltas_are_applied_in_order() {

@@ -6,6 +6,7 @@
 //! latency histogram. Nothing takes a lock per message. Disconnects are rare, so they go straight to a
 //! locked map keyed by [`DisconnectReason`].
 
+use crate::reconnect::ResumeRefusal;
 use hdrhistogram::Histogram;
 use ludus_protocol::CloseCode;
 use serde::Serialize;
@@ -63,11 +64,40 @@ pub enum Counter {
     InputsUnacked,
     /// `ack` messages sent.
     AcksSent,
+    /// Connections dropped by the bot on purpose to test resume (`soak --drop-fraction`,
+    /// `storm`).
+    DropsInjected,
+    /// `hello`s sent with `resume` (each reconnect attempt, redirects included).
+    ResumeAttempts,
+    /// Resumes answered with the missed deltas.
+    ResumedByDelta,
+    /// Resumes answered with a snapshot.
+    ResumedBySnapshot,
+    /// Resumes refused with `resume_expired`.
+    ResumeRefusedExpired,
+    /// Resumes refused with `resume_invalid`.
+    ResumeRefusedInvalid,
+    /// Resumes refused with `resume_wrong_room`.
+    ResumeRefusedWrongRoom,
+    /// Resumes refused with `resume_epoch_changed`.
+    ResumeRefusedEpochChanged,
+    /// Resumes refused with `resume_used`.
+    ResumeRefusedUsed,
+    /// Drops after which every reconnect attempt failed within the backoff's bounds.
+    ResumeGaveUp,
+    /// Drops of a session whose `welcome` carried no resume token (resume disabled).
+    ResumeUnavailable,
+    /// Resumes whose answer did not continue the mirror: another epoch, a first delta not based
+    /// on the tick resumed from, a delta that did not apply, a snapshot back in time. Must be 0.
+    ResumeMismatches,
+    /// Inputs in flight when the connection dropped, forgotten: they may or may not have been
+    /// applied (the acks after the resume tell the server's side). Not an error.
+    InputsUnconfirmedAtDrop,
 }
 
 impl Counter {
     /// Every counter, in report order.
-    pub const ALL: [Counter; 19] = [
+    pub const ALL: [Counter; 32] = [
         Self::JoinAttempts,
         Self::Joined,
         Self::FailedJoins,
@@ -87,6 +117,19 @@ impl Counter {
         Self::InputsAcked,
         Self::InputsUnacked,
         Self::AcksSent,
+        Self::DropsInjected,
+        Self::ResumeAttempts,
+        Self::ResumedByDelta,
+        Self::ResumedBySnapshot,
+        Self::ResumeRefusedExpired,
+        Self::ResumeRefusedInvalid,
+        Self::ResumeRefusedWrongRoom,
+        Self::ResumeRefusedEpochChanged,
+        Self::ResumeRefusedUsed,
+        Self::ResumeGaveUp,
+        Self::ResumeUnavailable,
+        Self::ResumeMismatches,
+        Self::InputsUnconfirmedAtDrop,
     ];
 
     /// The counter's key in the JSON report.
@@ -111,6 +154,30 @@ impl Counter {
             Self::InputsAcked => "inputs_acked",
             Self::InputsUnacked => "inputs_unacked",
             Self::AcksSent => "acks_sent",
+            Self::DropsInjected => "drops_injected",
+            Self::ResumeAttempts => "resume_attempts",
+            Self::ResumedByDelta => "resumed_by_delta",
+            Self::ResumedBySnapshot => "resumed_by_snapshot",
+            Self::ResumeRefusedExpired => "resume_refused_expired",
+            Self::ResumeRefusedInvalid => "resume_refused_invalid",
+            Self::ResumeRefusedWrongRoom => "resume_refused_wrong_room",
+            Self::ResumeRefusedEpochChanged => "resume_refused_epoch_changed",
+            Self::ResumeRefusedUsed => "resume_refused_used",
+            Self::ResumeGaveUp => "resume_gave_up",
+            Self::ResumeUnavailable => "resume_unavailable",
+            Self::ResumeMismatches => "resume_mismatches",
+            Self::InputsUnconfirmedAtDrop => "inputs_unconfirmed_at_drop",
+        }
+    }
+
+    /// The counter of a refused resume.
+    pub fn resume_refused(reason: ResumeRefusal) -> Self {
+        match reason {
+            ResumeRefusal::Expired => Self::ResumeRefusedExpired,
+            ResumeRefusal::Invalid => Self::ResumeRefusedInvalid,
+            ResumeRefusal::WrongRoom => Self::ResumeRefusedWrongRoom,
+            ResumeRefusal::EpochChanged => Self::ResumeRefusedEpochChanged,
+            ResumeRefusal::Used => Self::ResumeRefusedUsed,
         }
     }
 
@@ -172,6 +239,8 @@ impl fmt::Display for DisconnectReason {
 pub struct BotCounters {
     counts: [u64; Counter::ALL.len()],
     latency_samples_us: Vec<u64>,
+    /// Resume latencies (connect → first state frame); one per resume, so a few at most.
+    resume_latency_samples_us: Vec<u64>,
 }
 
 impl BotCounters {
@@ -197,9 +266,18 @@ impl BotCounters {
             .push(micros.clamp(1, MAX_LATENCY_US));
     }
 
+    /// Records one resume's latency: from the start of the connect that resumed to the first
+    /// state frame (delta or snapshot) after the resumed `welcome`.
+    pub fn record_resume_latency(&mut self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(MAX_LATENCY_US);
+        self.resume_latency_samples_us
+            .push(micros.clamp(1, MAX_LATENCY_US));
+    }
+
     /// Whether the sample buffer is full and the bot should flush now.
     pub fn must_flush(&self) -> bool {
         self.latency_samples_us.len() >= MAX_BUFFERED_SAMPLES
+            || self.resume_latency_samples_us.len() >= MAX_BUFFERED_SAMPLES
     }
 
     /// The latency samples buffered since the last flush, in microseconds.
@@ -220,6 +298,12 @@ impl BotCounters {
             let mut latency = stats.latency();
             for sample in self.latency_samples_us.drain(..) {
                 latency.record(sample);
+            }
+        }
+        if !self.resume_latency_samples_us.is_empty() {
+            let mut resume_latency = stats.resume_latency_histogram();
+            for sample in self.resume_latency_samples_us.drain(..) {
+                resume_latency.saturating_record(sample);
             }
         }
     }
@@ -245,7 +329,7 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
-    fn of(histogram: &Histogram<u64>) -> Self {
+    pub(crate) fn of(histogram: &Histogram<u64>) -> Self {
         if histogram.is_empty() {
             return Self::default();
         }
@@ -269,12 +353,16 @@ pub struct LatencyHistograms {
     interval: Histogram<u64>,
 }
 
+/// An empty latency histogram (1 µs to [`MAX_LATENCY_US`], 3 significant figures).
+pub(crate) fn latency_histogram() -> Histogram<u64> {
+    // expect: the bounds are constants that hdrhistogram accepts (low >= 1, high >= 2 * low,
+    // 3 significant figures).
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant histogram bounds are valid")
+}
+
 impl LatencyHistograms {
     fn new() -> Self {
-        // expect: the bounds are constants that hdrhistogram accepts (low >= 1, high >= 2 * low,
-        // 3 significant figures).
-        let histogram = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-            .expect("constant histogram bounds are valid");
+        let histogram = latency_histogram();
         Self {
             total: histogram.clone(),
             interval: histogram,
@@ -295,6 +383,8 @@ pub struct SwarmStats {
     connected: AtomicI64,
     latency: Mutex<LatencyHistograms>,
     disconnects: Mutex<BTreeMap<String, u64>>,
+    /// Resume latency and the storm's completion clock.
+    pub(crate) resumes: ResumeTotals,
 }
 
 impl Default for SwarmStats {
@@ -304,6 +394,7 @@ impl Default for SwarmStats {
             connected: AtomicI64::new(0),
             latency: Mutex::new(LatencyHistograms::new()),
             disconnects: Mutex::new(BTreeMap::new()),
+            resumes: ResumeTotals::default(),
         }
     }
 }
@@ -383,12 +474,39 @@ impl SwarmStats {
         summary
     }
 
+    /// Resume latency over the whole run so far.
+    pub fn resume_latency(&self) -> LatencySummary {
+        LatencySummary::of(&self.resume_latency_histogram())
+    }
+
+    /// Records, at once (not at the next flush), that a resume attempt ended: `resumed` or not.
+    /// The `storm` scenario watches these to know when every bot is back.
+    pub fn resume_settled(&self, resumed: bool) {
+        self.resumes.settle(resumed);
+    }
+
+    /// Resumes that succeeded and resume attempts that ended, so far (immediate counts).
+    pub fn resumes_settled(&self) -> (u64, u64) {
+        self.resumes.settled()
+    }
+
+    /// When the latest successful resume completed, if any.
+    pub fn last_resume_at(&self) -> Option<std::time::Instant> {
+        self.resumes.last_resume_at()
+    }
+
+    fn resume_latency_histogram(&self) -> MutexGuard<'_, Histogram<u64>> {
+        self.resumes.latency()
+    }
+
     fn latency(&self) -> MutexGuard<'_, LatencyHistograms> {
         // A panic while holding this lock cannot leave a histogram half-updated in a way that
         // matters for reporting, so a poisoned lock is still used.
         self.latency.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+pub(crate) use crate::resume_totals::ResumeTotals;
 
 #[cfg(test)]
 mod tests {
