@@ -6,10 +6,16 @@
 //! protocol decisions live in [`Session`]; this module only moves bytes and keeps time.
 //!
 //! Every wait is bounded: joining by [`JOIN_TIMEOUT`], reading by [`READ_TIMEOUT`], leaving by
-//! [`LEAVE_TIMEOUT`].
+//! [`LEAVE_TIMEOUT`], reconnecting by the backoff's bounds ([`crate::reconnect`]).
+//!
+//! When the connection drops without a close the bot caused with `leave` (reset, EOF, read
+//! timeout, or a cut the swarm ordered through [`BotControl::cut`]), the bot reconnects to the
+//! same `ws_url` and resumes its session (the `resume` submodule); a refused resume falls back
+//! to the lobby for a new seat.
 
 use crate::error::BotError;
 use crate::lobby::{Lobby, Seat};
+use crate::reconnect::ResumeRefusal;
 use crate::session::Session;
 use crate::stats::{Counter, DisconnectReason, SwarmStats};
 use futures_util::{SinkExt, StreamExt};
@@ -18,7 +24,7 @@ use std::f64::consts::PI;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -110,7 +116,28 @@ pub struct BotContext {
     pub join_permits: Semaphore,
 }
 
+mod resume;
+
 type Socket = WebSocketStream<TcpStream>;
+
+/// How the swarm steers one running bot.
+#[derive(Debug)]
+pub struct BotControl {
+    /// Ends the session (once).
+    pub stop_rx: oneshot::Receiver<StopMode>,
+    /// Each notification cuts the connection abruptly (no close frame, as a lost network
+    /// does); the bot then reconnects and resumes. A notification while the bot is not
+    /// playing is kept and cuts the next connection.
+    pub cut: Arc<Notify>,
+}
+
+/// Where the bot is connected: the room and the `ws_url` that welcomed it (after redirects),
+/// which is where a resume goes.
+#[derive(Clone, Debug)]
+struct Connection {
+    room_id: RoomId,
+    ws_url: String,
+}
 
 /// Runs one bot to the end of its session and returns why it ended; every count goes into
 /// `context.stats`. A failed join is returned as the error (and counted as a failed join).
@@ -119,68 +146,166 @@ pub async fn run_bot(
     config: BotConfig,
     stop_rx: oneshot::Receiver<StopMode>,
 ) -> Result<DisconnectReason, BotError> {
+    let control = BotControl {
+        stop_rx,
+        cut: Arc::new(Notify::new()),
+    };
+    run_bot_with(context, config, control).await
+}
+
+/// [`run_bot`] with a [`BotControl`] that can also cut the connection to test resume.
+pub async fn run_bot_with(
+    context: &BotContext,
+    config: BotConfig,
+    mut control: BotControl,
+) -> Result<DisconnectReason, BotError> {
     let mut session = Session::new(config.protocol);
+    let (mut socket, mut connection) = match join_counted(context, &config, &mut session).await {
+        Ok(joined) => joined,
+        Err(error) => {
+            session.counters_mut().flush(&context.stats);
+            return Err(error);
+        }
+    };
+    context.stats.session_opened();
+    let reason = loop {
+        let lost = match play(&mut socket, &mut session, &config, context, &mut control).await {
+            PlayEnd::Ended(reason) => break reason,
+            PlayEnd::Lost(lost) => lost,
+        };
+        // Dropping the socket closes the TCP connection without a close frame.
+        drop(socket);
+        if !session.can_resume() {
+            session.counters_mut().incr(Counter::ResumeUnavailable);
+            break lost;
+        }
+        context.stats.connection_paused();
+        let reconnected = resume::reconnect(
+            context,
+            &config,
+            &mut session,
+            &mut control,
+            &connection,
+            lost,
+        )
+        .await;
+        match reconnected {
+            resume::Reconnected::Socket(next_socket, next_connection) => {
+                context.stats.connection_restored();
+                socket = *next_socket;
+                connection = next_connection;
+            }
+            resume::Reconnected::Ended(reason) => {
+                session.counters_mut().flush(&context.stats);
+                context.stats.connection_restored();
+                context.stats.session_closed(reason);
+                return Ok(reason);
+            }
+        }
+    };
+    session.counters_mut().flush(&context.stats);
+    context.stats.session_closed(reason);
+    Ok(reason)
+}
+
+/// A join through the lobby, counted (attempt, then joined or failed), under a join permit.
+async fn join_counted(
+    context: &BotContext,
+    config: &BotConfig,
+    session: &mut Session,
+) -> Result<(Socket, Connection), BotError> {
     session.counters_mut().incr(Counter::JoinAttempts);
     let joined = {
         // A closed semaphore only means the swarm is shutting down; join anyway, bounded by
         // the join timeout.
         let _permit = context.join_permits.acquire().await;
-        join(&context.lobby, &config, &mut session).await
+        join(&context.lobby, config, session).await
     };
-    let mut socket = match joined {
-        Ok(socket) => socket,
-        Err(error) => {
-            session.counters_mut().incr(Counter::FailedJoins);
-            session.counters_mut().flush(&context.stats);
-            return Err(error);
-        }
+    let counter = if joined.is_ok() {
+        Counter::Joined
+    } else {
+        Counter::FailedJoins
     };
-    session.counters_mut().incr(Counter::Joined);
-    context.stats.session_opened();
-    let reason = play(&mut socket, &mut session, &config, &context.stats, stop_rx).await;
-    session.counters_mut().flush(&context.stats);
-    context.stats.session_closed(reason);
-    Ok(reason)
+    session.counters_mut().incr(counter);
+    joined
 }
 
 async fn join(
     lobby: &Lobby,
     config: &BotConfig,
     session: &mut Session,
-) -> Result<Socket, BotError> {
+) -> Result<(Socket, Connection), BotError> {
     let deadline = Instant::now() + JOIN_TIMEOUT;
     let seat = match &config.join {
         JoinPlan::Matchmake { room_type } => lobby.matchmake(room_type, &config.name).await?,
         JoinPlan::Reserve { room_id } => lobby.reserve_seat(room_id, &config.name).await?,
     };
-    let timed_out = || BotError::WelcomeTimeout {
+    let connection = Connection {
         room_id: seat.room_id.clone(),
-        timeout_ms: u64::try_from(JOIN_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
+        ws_url: seat.ws_url.clone(),
     };
-    tokio::time::timeout_at(deadline, connect_and_hello(lobby, &seat, session))
-        .await
-        .map_err(|_| timed_out())?
+    let hello = HelloKind::Seat(&seat);
+    let started = std::time::Instant::now();
+    tokio::time::timeout_at(
+        deadline,
+        connect_and_hello(lobby, &connection, hello, session, started),
+    )
+    .await
+    .map_err(|_| welcome_timeout(&seat.room_id))?
+}
+
+fn welcome_timeout(room_id: &RoomId) -> BotError {
+    BotError::WelcomeTimeout {
+        room_id: room_id.clone(),
+        timeout_ms: u64::try_from(JOIN_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+/// What the `hello` asks for.
+#[derive(Clone, Copy)]
+enum HelloKind<'a> {
+    /// A new seat, with the lobby's seat token.
+    Seat(&'a Seat),
+    /// The session's seat back ([`Session::resume_hello`]).
+    Resume,
 }
 
 /// A client follows at most this many redirects per join (one is the normal case: a seat
 /// handed out for a room that moved, or a client that dialled the wrong node).
 const MAX_REDIRECTS: usize = 3;
 
+/// Connects to `connection.ws_url` and says `hello`, following redirects; returns the socket
+/// and the URL that welcomed it. `started` is when the whole attempt began (the origin of the
+/// resume latency).
 async fn connect_and_hello(
     lobby: &Lobby,
-    seat: &Seat,
+    connection: &Connection,
+    hello: HelloKind<'_>,
     session: &mut Session,
-) -> Result<Socket, BotError> {
-    let mut ws_url = seat.ws_url.clone();
+    started: std::time::Instant,
+) -> Result<(Socket, Connection), BotError> {
+    let mut ws_url = connection.ws_url.clone();
     for _ in 0..=MAX_REDIRECTS {
-        match connect_once(lobby, seat, &ws_url, session).await? {
-            HelloOutcome::Welcomed(socket) => return Ok(*socket),
+        match connect_once(lobby, &connection.room_id, &ws_url, hello, session, started).await? {
+            HelloOutcome::Welcomed(socket) => {
+                let welcomed_at = Connection {
+                    room_id: connection.room_id.clone(),
+                    ws_url,
+                };
+                return Ok((*socket, welcomed_at));
+            }
             // The token stays valid on the node the server named: say hello there.
             HelloOutcome::Redirected(next) => ws_url = next,
+            HelloOutcome::Refused(reason) => {
+                return Err(BotError::ResumeRefused {
+                    room_id: connection.room_id.clone(),
+                    reason,
+                })
+            }
         }
     }
     Err(BotError::Redirected {
-        room_id: seat.room_id.clone(),
+        room_id: connection.room_id.clone(),
         ws_url,
     })
 }
@@ -189,16 +314,19 @@ async fn connect_and_hello(
 enum HelloOutcome {
     Welcomed(Box<Socket>),
     Redirected(String),
+    Refused(ResumeRefusal),
 }
 
 async fn connect_once(
     lobby: &Lobby,
-    seat: &Seat,
+    room_id: &RoomId,
     ws_url: &str,
+    hello: HelloKind<'_>,
     session: &mut Session,
+    started: std::time::Instant,
 ) -> Result<HelloOutcome, BotError> {
     let connect_error = |source| BotError::Connect {
-        room_id: seat.room_id.clone(),
+        room_id: room_id.clone(),
         source: Box::new(source),
     };
     let (host, port) = lobby.reachable_ws_url(ws_url)?;
@@ -212,19 +340,27 @@ async fn connect_once(
         tokio_tungstenite::client_async_with_config(ws_url, tcp, Some(websocket_config()))
             .await
             .map_err(connect_error)?;
-    let hello = ClientMessage::Hello(Hello {
-        protocol: session.protocol().number(),
-        token: seat.token.clone(),
-        resume: None,
-    });
+    let hello = match hello {
+        HelloKind::Seat(seat) => Some(ClientMessage::Hello(Hello {
+            protocol: session.protocol().number(),
+            token: seat.token.clone(),
+            resume: None,
+        })),
+        HelloKind::Resume => session.resume_hello(started),
+    };
+    let refused = |reason: DisconnectReason| BotError::RefusedHello {
+        room_id: room_id.clone(),
+        reason: reason.key(),
+    };
+    // Only a session that was never welcomed with a token gets here without a hello.
+    let hello = hello.ok_or_else(|| BotError::RefusedHello {
+        room_id: room_id.clone(),
+        reason: "nothing to resume".to_owned(),
+    })?;
     send(&mut socket, &hello).await.map_err(connect_error)?;
-    // Wait for `welcome` (and the first snapshot, which comes in the same frame) or a redirect.
-    // The caller bounds this loop with the join timeout.
-    while session.player().is_none() {
-        let refused = |reason: DisconnectReason| BotError::RefusedHello {
-            room_id: seat.room_id.clone(),
-            reason: reason.key(),
-        };
+    // Wait for `welcome` (and the first snapshot or the missed deltas, which come in the same
+    // frame), a redirect or a resume refusal. The caller bounds this loop with the join timeout.
+    while session.awaiting_welcome() {
         match socket.next().await {
             Some(Ok(Message::Binary(frame))) => {
                 if let Some(reply) = session.handle_frame(&frame, std::time::Instant::now()) {
@@ -232,6 +368,10 @@ async fn connect_once(
                 }
                 if let Some(redirect) = session.take_redirect() {
                     return Ok(HelloOutcome::Redirected(redirect.ws_url));
+                }
+                if let Some(refusal) = session.take_refusal() {
+                    // Close 4014 follows; the refusal says all there is to know.
+                    return Ok(HelloOutcome::Refused(refusal));
                 }
             }
             Some(Ok(Message::Text(text))) => session.handle_text_frame(text.len()),
@@ -243,14 +383,26 @@ async fn connect_once(
     Ok(HelloOutcome::Welcomed(Box::new(socket)))
 }
 
-/// Plays until stopped or disconnected; returns why the session ended.
+/// How a connection's play ended.
+enum PlayEnd {
+    /// The session is over: the bot left or dropped on request, or the server closed.
+    Ended(DisconnectReason),
+    /// The connection was lost without a close (or cut to test resume): resume it.
+    Lost(DisconnectReason),
+}
+
+/// Plays on one connection until stopped, closed or lost.
 async fn play(
     socket: &mut Socket,
     session: &mut Session,
     config: &BotConfig,
-    stats: &SwarmStats,
-    mut stop_rx: oneshot::Receiver<StopMode>,
-) -> DisconnectReason {
+    context: &BotContext,
+    control: &mut BotControl,
+) -> PlayEnd {
+    let stats = &context.stats;
+    if session.take_resume_outcome().is_some() {
+        stats.resume_settled(true);
+    }
     let mut walk = RandomWalk::new(config.seed);
     let inputs_enabled = config.input_hz > 0.0;
     let input_period = if inputs_enabled {
@@ -268,12 +420,16 @@ async fn play(
 
     loop {
         tokio::select! {
-            stop = &mut stop_rx => {
+            stop = &mut control.stop_rx => {
                 // A dropped sender means the swarm is gone: leave politely.
-                return match stop.unwrap_or(StopMode::Leave) {
+                return PlayEnd::Ended(match stop.unwrap_or(StopMode::Leave) {
                     StopMode::Leave => leave(socket, session).await,
                     StopMode::Drop => DisconnectReason::ClientDrop,
-                };
+                });
+            }
+            () = control.cut.notified() => {
+                session.counters_mut().incr(Counter::DropsInjected);
+                return PlayEnd::Lost(DisconnectReason::ClientDrop);
             }
             message = socket.next() => {
                 let now = Instant::now();
@@ -284,17 +440,20 @@ async fn play(
                         session.handle_text_frame(text.len());
                         None
                     }
-                    Some(Ok(Message::Close(close))) => return close_reason(close),
+                    Some(Ok(Message::Close(close))) => return PlayEnd::Ended(close_reason(close)),
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => None,
                     Some(Err(error)) => {
                         tracing::debug!(bot = %config.name, %error, "connection lost");
-                        return DisconnectReason::NoCloseFrame;
+                        return PlayEnd::Lost(DisconnectReason::NoCloseFrame);
                     }
-                    None => return DisconnectReason::NoCloseFrame,
+                    None => return PlayEnd::Lost(DisconnectReason::NoCloseFrame),
                 };
+                if session.take_resume_outcome().is_some() {
+                    stats.resume_settled(true);
+                }
                 if let Some(reply) = reply {
                     if send(socket, &reply).await.is_err() {
-                        return DisconnectReason::NoCloseFrame;
+                        return PlayEnd::Lost(DisconnectReason::NoCloseFrame);
                     }
                 }
                 if now.duration_since(last_flush) >= FLUSH_EVERY || session.counters().must_flush() {
@@ -306,11 +465,11 @@ async fn play(
                 let now = std::time::Instant::now();
                 if let Some(input) = session.next_input(walk.step(), now) {
                     if send(socket, &input).await.is_err() {
-                        return DisconnectReason::NoCloseFrame;
+                        return PlayEnd::Lost(DisconnectReason::NoCloseFrame);
                     }
                 }
             }
-            () = &mut read_deadline => return DisconnectReason::ReadTimeout,
+            () = &mut read_deadline => return PlayEnd::Lost(DisconnectReason::ReadTimeout),
         }
     }
 }

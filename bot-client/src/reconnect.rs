@@ -11,6 +11,7 @@
 //! window (30 s): past it, the seat is gone anyway.
 
 use ludus_protocol::ErrorCode;
+use std::fmt;
 use std::time::Duration;
 
 /// The reconnect schedule's bounds.
@@ -105,6 +106,17 @@ pub enum ResumeRefusal {
 }
 
 impl ResumeRefusal {
+    /// The error code the server sent.
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Self::Expired => ErrorCode::ResumeExpired,
+            Self::Invalid => ErrorCode::ResumeInvalid,
+            Self::WrongRoom => ErrorCode::ResumeWrongRoom,
+            Self::EpochChanged => ErrorCode::ResumeEpochChanged,
+            Self::Used => ErrorCode::ResumeUsed,
+        }
+    }
+
     /// The refusal an error code stands for, if it is a resume refusal.
     pub fn from_code(code: ErrorCode) -> Option<Self> {
         Some(match code {
@@ -115,6 +127,12 @@ impl ResumeRefusal {
             ErrorCode::ResumeUsed => Self::Used,
             _ => return None,
         })
+    }
+}
+
+impl fmt::Display for ResumeRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code().as_str())
     }
 }
 

@@ -82,6 +82,8 @@ mod tests {
         assert_eq!(totals.last_resume_at(), None);
         totals.settle(true);
         assert_eq!(totals.settled(), (1, 2));
-        assert!(totals.last_resume_at().is_some_and(|at| at >= totals.created));
+        assert!(totals
+            .last_resume_at()
+            .is_some_and(|at| at >= totals.created));
     }
 }

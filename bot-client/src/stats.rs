@@ -201,11 +201,14 @@ pub enum DisconnectReason {
     ClientLeave,
     /// The bot dropped its socket on purpose without a close (churn).
     ClientDrop,
+    /// The connection was lost and every resume attempt failed within the backoff's bounds.
+    ResumeGaveUp,
 }
 
 impl DisconnectReason {
     /// The reason's key in the report: a close code's reason word (`server_shutdown`), or one of
-    /// `code_<n>`, `no_close_frame`, `read_timeout`, `client_leave`, `client_drop`.
+    /// `code_<n>`, `no_close_frame`, `read_timeout`, `client_leave`, `client_drop`,
+    /// `resume_gave_up`.
     pub fn key(self) -> String {
         match self {
             Self::Server(code) => code.reason().to_owned(),
@@ -214,6 +217,7 @@ impl DisconnectReason {
             Self::ReadTimeout => "read_timeout".to_owned(),
             Self::ClientLeave => "client_leave".to_owned(),
             Self::ClientDrop => "client_drop".to_owned(),
+            Self::ResumeGaveUp => "resume_gave_up".to_owned(),
         }
     }
 
@@ -418,6 +422,16 @@ impl SwarmStats {
         self.connected.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Marks a session's connection as lost while it reconnects (not an end: no reason counted).
+    pub fn connection_paused(&self) {
+        self.connected.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Marks a paused session's connection as back (or the session as about to be closed).
+    pub fn connection_restored(&self) {
+        self.connected.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Marks one session as ended and counts why.
     pub fn session_closed(&self, reason: DisconnectReason) {
         self.connected.fetch_sub(1, Ordering::Relaxed);
@@ -452,12 +466,13 @@ impl SwarmStats {
             .sum()
     }
 
-    /// Errors so far: failed joins, undecodable frames, ticks going backwards and disconnects
-    /// the bots did not choose. Gaps are not errors: resyncing is the protocol working.
+    /// Errors so far: failed joins, undecodable frames, ticks going backwards, resume
+    /// mismatches and disconnects the bots did not choose. Gaps are not errors: resyncing is the protocol working.
     pub fn errors(&self) -> u64 {
         self.get(Counter::FailedJoins)
             + self.get(Counter::DecodeErrors)
             + self.get(Counter::TickRegressions)
+            + self.get(Counter::ResumeMismatches)
             + self.unplanned_disconnects()
     }
 
