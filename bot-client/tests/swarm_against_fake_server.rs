@@ -1,15 +1,16 @@
 //! The swarm end to end against a minimal fake server, so the bot's I/O loop (lobby calls,
-//! WebSocket, hello, acks, inputs, leave) is tested without the real server. The fake follows
+//! WebSocket, hello, acks, inputs, leave, reconnect and resume) is tested without the real
+//! server. The fake follows
 //! the lobby contract and the protocol closely enough for one bot per room "tick stream"; the
 //! real server is exercised by `tests/tests/bots.rs`.
 
 use futures_util::{SinkExt, StreamExt};
-use ludus_bots::cli::LoadArgs;
+use ludus_bots::cli::{LoadArgs, StormArgs};
 use ludus_bots::stats::Counter;
 use ludus_bots::swarm::{self, Gates, RunOptions, Scenario};
 use ludus_protocol::{
-    codec, ClientMessage, Delta, InputAck, PlayerId, ProtocolVersion, Redirect, RoomId,
-    ServerMessage, Snapshot, Welcome,
+    codec, ClientMessage, Delta, ErrorCode, ErrorMessage, InputAck, PlayerId, ProtocolVersion,
+    Redirect, RoomId, ServerMessage, Snapshot, Welcome,
 };
 
 /// The fake server writes version 1 frames only.
@@ -31,13 +32,48 @@ struct Faults {
     /// Answer each token's first `hello` with a redirect (to this same server), as a node of a
     /// cluster does for a room it does not hold.
     redirect_first_hello: bool,
+    /// How a resume `hello` is answered.
+    resume: ResumeAnswer,
 }
+
+/// The fake's answer to a resume.
+#[derive(Clone, Copy)]
+enum ResumeAnswer {
+    /// `[welcome(resumed), delta...]` from the client's `last_tick`.
+    Deltas,
+    /// `[welcome(resumed), snapshot]`.
+    Snapshot,
+    /// `error` with this code, then close 4014.
+    Refuse(ErrorCode),
+}
+
+/// Ticks the fake's "room" moves on while a session is disconnected, so a resume has deltas
+/// to catch up on.
+const MISSED_TICKS: u64 = 5;
+
+/// Where a session was when its connection ended, by its current resume token.
+#[derive(Clone, Copy)]
+struct SessionRecord {
+    player: PlayerId,
+    tick: u64,
+    applied_seq: u32,
+}
+
+/// Faults for the tests that do not resume.
+const NO_FAULTS: Faults = Faults {
+    gap_every: 0,
+    redirect_first_hello: false,
+    resume: ResumeAnswer::Deltas,
+};
 
 struct FakeServer {
     addr: std::net::SocketAddr,
     next_id: AtomicU64,
     faults: Faults,
     redirected: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Live sessions by resume token; a token works once.
+    sessions: std::sync::Mutex<std::collections::HashMap<String, SessionRecord>>,
+    next_token: AtomicU64,
 }
 
 impl FakeServer {
@@ -48,6 +84,8 @@ impl FakeServer {
             next_id: AtomicU64::new(1),
             faults,
             redirected: std::sync::Mutex::new(std::collections::HashSet::new()),
+            sessions: std::sync::Mutex::new(std::collections::HashMap::new()),
+            next_token: AtomicU64::new(1),
         });
         let accepting = Arc::clone(&server);
         tokio::spawn(async move {
@@ -156,7 +194,30 @@ impl FakeServer {
             let _ = socket.close(None).await;
             return;
         }
-        let player = PlayerId(hello.token.parse().unwrap_or(0));
+        let (player, mut tick, mut applied_seq, opening) = match &hello.resume {
+            None => {
+                let player = PlayerId(hello.token.parse().unwrap_or(0));
+                (player, 100, 0, Opening::Snapshot)
+            }
+            Some(resume) => {
+                let record = self.sessions.lock().expect("lock").remove(&resume.token);
+                let Some(record) = record else {
+                    let _ = refuse(&mut socket, ErrorCode::ResumeUsed).await;
+                    return;
+                };
+                if let ResumeAnswer::Refuse(code) = self.faults.resume {
+                    let _ = refuse(&mut socket, code).await;
+                    return;
+                }
+                let opening = match self.faults.resume {
+                    ResumeAnswer::Snapshot => Opening::Snapshot,
+                    _ => Opening::DeltasFrom(resume.last_tick),
+                };
+                let tick = record.tick + MISSED_TICKS;
+                (record.player, tick, record.applied_seq, opening)
+            }
+        };
+        let token = format!("resume-{}", self.next_token.fetch_add(1, Ordering::Relaxed));
         let welcome = ServerMessage::Welcome(Welcome {
             session: player.0,
             player,
@@ -165,10 +226,9 @@ impl FakeServer {
             epoch: 1,
             tick_hz: 50,
             window: 16,
-            resume_token: None,
-            resumed: false,
+            resume_token: Some(token.clone()),
+            resumed: hello.resume.is_some(),
         });
-        let mut tick = 100;
         let snapshot = |tick, seq| {
             ServerMessage::Snapshot(Snapshot {
                 epoch: 1,
@@ -177,20 +237,52 @@ impl FakeServer {
                 acks: vec![InputAck { player, seq }],
             })
         };
-        if send(&mut socket, &[welcome, snapshot(tick, 0)])
-            .await
-            .is_err()
-        {
+        let delta = |base_tick: u64, acks| {
+            ServerMessage::Delta(Delta {
+                epoch: 1,
+                tick: base_tick + 1,
+                base_tick,
+                upserts: vec![],
+                removed: vec![],
+                acks,
+                events: vec![],
+            })
+        };
+        let mut first_batch = vec![welcome];
+        match opening {
+            Opening::Snapshot => first_batch.push(snapshot(tick, applied_seq)),
+            Opening::DeltasFrom(last_tick) => {
+                let acks = || {
+                    vec![InputAck {
+                        player,
+                        seq: applied_seq,
+                    }]
+                };
+                first_batch.extend((last_tick..tick).map(|base_tick| delta(base_tick, acks())));
+            }
+        }
+        let record = |tick, applied_seq| SessionRecord {
+            player,
+            tick,
+            applied_seq,
+        };
+        self.sessions
+            .lock()
+            .expect("lock")
+            .insert(token.clone(), record(tick, applied_seq));
+        if send(&mut socket, &first_batch).await.is_err() {
             return;
         }
-        let mut applied_seq = 0;
-        let mut acked_seq = 0;
+        let mut acked_seq = applied_seq;
         let mut ticker = tokio::time::interval(TICK);
         loop {
             tokio::select! {
                 message = socket.next() => match message {
                     Some(Ok(Message::Binary(frame))) => match codec::decode_client(&frame) {
-                        Ok(ClientMessage::Input(input)) => applied_seq = applied_seq.max(input.seq),
+                        Ok(ClientMessage::Input(input)) => {
+                            applied_seq = applied_seq.max(input.seq);
+                            self.sessions.lock().expect("lock").insert(token.clone(), record(tick, applied_seq));
+                        }
                         Ok(ClientMessage::Resync(_)) => {
                             let resent = send(&mut socket, &[snapshot(tick, applied_seq)]).await;
                             if resent.is_err() {
@@ -198,6 +290,7 @@ impl FakeServer {
                             }
                         }
                         Ok(ClientMessage::Leave(_)) => {
+                            self.sessions.lock().expect("lock").remove(&token);
                             let _ = socket.close(None).await;
                             return;
                         }
@@ -216,15 +309,8 @@ impl FakeServer {
                     } else {
                         vec![]
                     };
-                    let delta = ServerMessage::Delta(Delta {
-                        epoch: 1,
-                        tick,
-                        base_tick: if gap { base_tick - 1 } else { base_tick },
-                        upserts: vec![],
-                        removed: vec![],
-                        acks,
-                        events: vec![],
-                    });
+                    let delta = delta(if gap { base_tick - 1 } else { base_tick }, acks);
+                    self.sessions.lock().expect("lock").insert(token.clone(), record(tick, applied_seq));
                     if send(&mut socket, &[delta]).await.is_err() {
                         return;
                     }
@@ -232,6 +318,34 @@ impl FakeServer {
             }
         }
     }
+}
+
+/// How a session's first batch after `welcome` goes.
+enum Opening {
+    /// A snapshot of the current tick.
+    Snapshot,
+    /// The deltas from this tick to the current one (a resume).
+    DeltasFrom(u64),
+}
+
+/// Refuses a resume: `error` with `code`, then close 4014.
+async fn refuse(
+    socket: &mut tokio_tungstenite::WebSocketStream<TcpStream>,
+    code: ErrorCode,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let error = ServerMessage::Error(ErrorMessage {
+        code,
+        message: "refused by the fake".into(),
+    });
+    send(socket, &[error]).await?;
+    socket
+        .close(Some(CloseFrame {
+            code: WsCode::from(4014),
+            reason: "resume_refused".into(),
+        }))
+        .await
 }
 
 async fn send(
@@ -270,11 +384,7 @@ fn load(server: String, rooms: u32, players: u32) -> (RunOptions, Scenario) {
 
 #[tokio::test]
 async fn every_bot_joins_plays_gets_its_inputs_acknowledged_and_leaves() {
-    let server = FakeServer::start(Faults {
-        gap_every: 0,
-        redirect_first_hello: false,
-    })
-    .await;
+    let server = FakeServer::start(NO_FAULTS).await;
     let (options, scenario) = load(server.url(), 3, 4);
     let report = tokio::time::timeout(Duration::from_secs(30), swarm::run(&options, &scenario))
         .await
@@ -299,7 +409,7 @@ async fn every_bot_joins_plays_gets_its_inputs_acknowledged_and_leaves() {
 async fn gaps_are_detected_and_resynced() {
     let server = FakeServer::start(Faults {
         gap_every: 10,
-        redirect_first_hello: false,
+        ..NO_FAULTS
     })
     .await;
     let (options, scenario) = load(server.url(), 1, 2);
@@ -317,8 +427,8 @@ async fn gaps_are_detected_and_resynced() {
 #[tokio::test]
 async fn bots_follow_a_redirect_to_the_node_named() {
     let server = FakeServer::start(Faults {
-        gap_every: 0,
         redirect_first_hello: true,
+        ..NO_FAULTS
     })
     .await;
     let (options, scenario) = load(server.url(), 1, 3);
@@ -351,4 +461,101 @@ async fn an_unreachable_server_fails_setup_with_a_clear_error() {
         "{error}"
     );
     assert!(source.is_some_and(|source| source.contains("POST /v1/rooms")));
+}
+
+fn storm(server: String, bots: u32) -> (RunOptions, Scenario) {
+    let (options, _) = load(server, 1, 1);
+    let scenario = Scenario::Storm(StormArgs {
+        bots,
+        input_hz: 25.0,
+        before_s: 0.5,
+        after_s: 0.5,
+    });
+    (options, scenario)
+}
+
+async fn run_storm(resume: ResumeAnswer, bots: u32) -> ludus_bots::Report {
+    let server = FakeServer::start(Faults {
+        resume,
+        ..NO_FAULTS
+    })
+    .await;
+    let (options, scenario) = storm(server.url(), bots);
+    tokio::time::timeout(Duration::from_secs(60), swarm::run(&options, &scenario))
+        .await
+        .expect("bounded run")
+        .expect("run succeeds")
+}
+
+#[tokio::test]
+async fn a_storm_cuts_every_bot_and_every_bot_resumes_from_the_missed_deltas() {
+    let report = run_storm(ResumeAnswer::Deltas, 6).await;
+    let storm = report.storm.clone().expect("storm figures");
+    assert_eq!(storm.bots_cut, 6, "{report:#?}");
+    assert_eq!(storm.resumed, 6);
+    assert!(storm.all_resumed && !storm.wait_timed_out);
+    assert!(storm.time_to_last_resume_ms.is_some());
+    let resume = &report.resume;
+    assert_eq!(resume.drops_injected, 6);
+    assert_eq!(resume.by_delta, 6);
+    assert_eq!(resume.by_snapshot, 0);
+    assert_eq!(resume.mismatches, 0);
+    assert_eq!(resume.gaps, 0);
+    assert_eq!(resume.latency.count, 6);
+    assert!(resume.refused.is_empty());
+    // Each bot kept its seat: one join each, and the session ended with the run's leave.
+    assert_eq!(report.counter(Counter::Joined), 6);
+    assert_eq!(report.disconnects.get("client_leave"), Some(&6));
+    assert_eq!(report.counter(Counter::TickRegressions), 0);
+    assert!(report.counter(Counter::InputsAcked) > 0);
+    assert_eq!(report.errors, 0, "{report:#?}");
+}
+
+#[tokio::test]
+async fn a_resume_answered_with_a_snapshot_is_counted_as_such() {
+    let report = run_storm(ResumeAnswer::Snapshot, 3).await;
+    assert_eq!(report.resume.by_snapshot, 3, "{report:#?}");
+    assert_eq!(report.resume.by_delta, 0);
+    assert_eq!(report.resume.mismatches, 0);
+    assert_eq!(report.counter(Counter::Resyncs), 0);
+    assert_eq!(report.errors, 0);
+}
+
+#[tokio::test]
+async fn a_refused_resume_falls_back_to_a_new_seat_and_is_counted_by_reason() {
+    let report = run_storm(ResumeAnswer::Refuse(ErrorCode::ResumeExpired), 3).await;
+    let storm = report.storm.clone().expect("storm figures");
+    assert_eq!(storm.resumed, 0, "{report:#?}");
+    assert_eq!(storm.not_resumed, 3);
+    assert_eq!(report.resume.refused.get("resume_expired"), Some(&3));
+    // Three first joins and three new seats after the refusals.
+    assert_eq!(report.counter(Counter::Joined), 6);
+    assert_eq!(report.counter(Counter::FailedJoins), 0);
+    assert_eq!(report.disconnects.get("client_leave"), Some(&3));
+    assert_eq!(report.errors, 0);
+}
+
+#[tokio::test]
+async fn soak_drops_cut_sockets_and_the_bots_resume_in_place() {
+    let server = FakeServer::start(NO_FAULTS).await;
+    let (options, _) = load(server.url(), 1, 1);
+    let scenario = Scenario::Soak(ludus_bots::cli::SoakArgs {
+        bots: 3,
+        input_hz: 25.0,
+        duration_s: 1.0,
+        churn_per_s: 10.0,
+        drop_fraction: 1.0,
+    });
+    let report = tokio::time::timeout(Duration::from_secs(60), swarm::run(&options, &scenario))
+        .await
+        .expect("bounded run")
+        .expect("run succeeds");
+    let resume = &report.resume;
+    assert!(resume.drops_injected >= 5, "{report:#?}");
+    assert!(resume.by_delta >= 1);
+    assert_eq!(resume.mismatches, 0);
+    assert_eq!(resume.gaps, 0);
+    // Dropped bots resume instead of being replaced.
+    assert_eq!(report.bots_started, 3);
+    assert_eq!(report.errors, 0, "{report:#?}");
 }
