@@ -244,6 +244,7 @@ impl FakeServer {
                 base_tick,
                 upserts: vec![],
                 removed: vec![],
+                left: Vec::new(),
                 acks,
                 events: vec![],
             })

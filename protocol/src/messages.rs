@@ -206,6 +206,11 @@ pub struct Delta {
     pub upserts: Vec<EntityUpdate>,
     /// Entities removed (removing an unknown id is a no-op).
     pub removed: Vec<EntityId>,
+    /// Players who left the room since `base_tick`: their acks are dropped from the mirror
+    /// (before `acks` apply, so a player who left and joined again starts over), so a mirror built
+    /// from deltas always equals a snapshot of the same tick.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<PlayerId>,
     /// Players whose applied input sequence advanced.
     pub acks: Vec<InputAck>,
     /// Game events broadcast to every member this tick, in order.

@@ -115,6 +115,9 @@ impl RoomState {
                 }
             }
         }
+        for player in &delta.left {
+            self.acks.remove(player);
+        }
         for ack in &delta.acks {
             self.acks.insert(ack.player, ack.seq);
         }

@@ -121,6 +121,7 @@ fn delta() -> ServerMessage {
             },
         ],
         removed: vec![EntityId(0)],
+        left: Vec::new(),
         acks: vec![InputAck {
             player: PlayerId(42),
             seq: 7,

@@ -173,6 +173,7 @@ fn delta() -> impl Strategy<Value = Delta> {
                 base_tick,
                 upserts,
                 removed,
+                left: Vec::new(),
                 acks,
                 events,
             },

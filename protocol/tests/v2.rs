@@ -95,6 +95,7 @@ fn delta() -> Delta {
             },
         ],
         removed: vec![EntityId(0)],
+        left: Vec::new(),
         acks: vec![InputAck {
             player: PlayerId(42),
             seq: 7,

@@ -109,6 +109,7 @@ impl BenchRoom {
             base_tick: tick - 1,
             upserts: changes.upserts,
             removed: changes.removed,
+            left: Vec::new(),
             acks,
             events,
         }

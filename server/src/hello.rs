@@ -15,17 +15,19 @@ use crate::lobby::Lobby;
 use crate::member::{Handoff, JoinRoom};
 use crate::outbox::{Opcode, Outbox};
 use crate::rate_limit::RateLimiter;
+use crate::room::ResumeJoin;
 use crate::session::closing::{close, Detached, Ending, ToClose};
 use crate::session::policy::{screen, Phase, Screened};
 use crate::session::{
     ClientCodec, SessionLimits, SessionTicket, READ_BUFFER_BYTES, SEND_BUFFER_BYTES,
 };
+use crate::token::ResumeTokenError;
 use actix::dev::SendError;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use ludus_protocol::{
-    codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, ProtocolVersion, RoomId,
-    ServerMessage,
+    codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, PlayerId, ProtocolVersion,
+    RoomId, ServerMessage,
 };
 use socket2::SockRef;
 use std::io::Cursor;
@@ -226,12 +228,36 @@ async fn run(io: TcpStream, setup: SessionSetup) {
     if lobby.is_shutting_down() {
         return greeting.end(Ending::Server(CloseCode::ServerShutdown, None));
     }
-    let claims = match lobby.tokens().verify(&hello.token, &room_id) {
-        Ok(claims) => claims,
-        Err(refused) => {
-            let error = Some((refused.code(), refused.to_string()));
-            return greeting.end(Ending::Server(CloseCode::Unauthorized, error));
-        }
+    let (player, name, resume) = match &hello.resume {
+        None => match lobby.tokens().verify(&hello.token, &room_id) {
+            Ok(claims) => (claims.player_id(), claims.name, None),
+            Err(refused) => {
+                let error = Some((refused.code(), refused.to_string()));
+                return greeting.end(Ending::Server(CloseCode::Unauthorized, error));
+            }
+        },
+        Some(wanted) => match lobby.tokens().verify_resume(&wanted.token, &room_id) {
+            Ok(claims) => {
+                let resume = ResumeJoin {
+                    session: claims.session,
+                    last_tick: wanted.last_tick,
+                };
+                (
+                    PlayerId(claims.player),
+                    String::new(),
+                    Some((resume, claims.epoch)),
+                )
+            }
+            Err(refused) => {
+                let outcome = match refused {
+                    ResumeTokenError::Invalid => "refused_invalid",
+                    ResumeTokenError::WrongRoom => "refused_wrong_room",
+                };
+                lobby.metrics().resumes.with_label_values(&[outcome]).inc();
+                let error = Some((refused.code(), refused.to_string()));
+                return greeting.end(Ending::Server(CloseCode::ResumeRefused, error));
+            }
+        },
     };
     let Some(room) = lobby.directory().addr(&room_id) else {
         let redirect = cluster
@@ -246,12 +272,25 @@ async fn run(io: TcpStream, setup: SessionSetup) {
         let error = Some((ErrorCode::RoomNotFound, message));
         return greeting.end(Ending::Server(CloseCode::RoomNotFound, error));
     };
+    if let Some((_, epoch)) = resume {
+        let current = lobby.directory().info(&room_id).map(|info| info.epoch);
+        if current != Some(epoch) {
+            lobby
+                .metrics()
+                .resumes
+                .with_label_values(&["refused_epoch_changed"])
+                .inc();
+            let message = "the room was re-created since this session began".to_owned();
+            let error = Some((ErrorCode::ResumeEpochChanged, message));
+            return greeting.end(Ending::Server(CloseCode::ResumeRefused, error));
+        }
+    }
     let Some((outbox, unread, limiter, ticket)) = greeting.detach() else {
         return; // the socket could not be detached: the client is gone
     };
     let join = JoinRoom {
-        player: claims.player_id(),
-        name: claims.name,
+        player,
+        name,
         connection: Handoff {
             outbox,
             unread,
@@ -260,6 +299,7 @@ async fn run(io: TcpStream, setup: SessionSetup) {
             protocol,
             ticket,
         },
+        resume: resume.map(|(resume, _)| resume),
     };
     match room.try_send(join) {
         Ok(()) => {}

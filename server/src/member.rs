@@ -75,6 +75,8 @@ pub struct JoinRoom {
     pub name: String,
     /// The connection.
     pub connection: Handoff,
+    /// Present when the client resumes a session instead of taking a reserved seat.
+    pub resume: Option<crate::room::ResumeJoin>,
 }
 
 /// What a frame from the room carries, so flow control can judge it without decoding.
@@ -253,6 +255,19 @@ impl Member {
                 }
             }
         }
+    }
+
+    /// A resumed client was sent every delta up to `tick` and had applied `acked`: flow
+    /// control continues from there.
+    pub fn resume_streaming(&mut self, acked: u64, tick: u64) {
+        self.flow.resume_from(acked, tick, Instant::now());
+        self.last_tick = tick;
+    }
+
+    /// The room was stalled for `stall`: the client could not be heard meanwhile, so its idle
+    /// clock moves on by as much.
+    pub fn forgive(&mut self, stall: std::time::Duration) {
+        self.heard_at = (self.heard_at + stall).min(Instant::now());
     }
 
     /// An acknowledgement of `tick`; a paused client that caught up is owed a snapshot.

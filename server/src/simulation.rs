@@ -186,6 +186,17 @@ impl Simulation {
         self.call("on_leave", |game, ctx| game.on_leave(ctx, player))
     }
 
+    /// `player`'s connection dropped; the seat and entity stay until the resume window passes
+    /// (then [`Simulation::leave`]).
+    pub fn disconnect(&mut self, player: PlayerId) -> Result<(), GamePanicked> {
+        self.call("on_disconnect", |game, ctx| game.on_disconnect(ctx, player))
+    }
+
+    /// `player` resumed its session.
+    pub fn reconnect(&mut self, player: PlayerId) -> Result<(), GamePanicked> {
+        self.call("on_reconnect", |game, ctx| game.on_reconnect(ctx, player))
+    }
+
     /// Queues an input for the next tick.
     pub fn queue_input(
         &mut self,
@@ -261,6 +272,7 @@ impl Simulation {
                 .map(|(player, event)| (player, PrivateMessage::Event(event))),
         );
         let roster = self.take_roster();
+        let left = roster.left.clone();
         Ok(TickOutput {
             roster,
             delta: Delta {
@@ -269,6 +281,7 @@ impl Simulation {
                 base_tick,
                 upserts: changes.upserts,
                 removed: changes.removed,
+                left,
                 acks,
                 events: std::mem::take(&mut self.events),
             },

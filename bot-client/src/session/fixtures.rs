@@ -71,6 +71,7 @@ pub(super) fn delta(epoch: u64, base_tick: u64, acks: Vec<InputAck>) -> ServerMe
             fields,
         }],
         removed: vec![],
+        left: Vec::new(),
         acks,
         events: vec![],
     })

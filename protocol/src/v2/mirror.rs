@@ -99,6 +99,7 @@ impl CompactRoomState {
             base_tick,
             upserts,
             removed,
+            left: Vec::new(),
             acks,
             events: body.events.clone(),
         };

@@ -83,8 +83,16 @@ pub trait Game: Send + 'static {
     /// A player took their seat. Default: nothing (a game that needs no per-player state).
     fn on_join(&mut self, _ctx: &mut GameContext<'_>, _player: PlayerId, _name: &str) {}
 
-    /// A player left (or was disconnected). Default: nothing.
+    /// A player left: by `leave`, or its connection dropped and its resume window passed.
+    /// Default: nothing.
     fn on_leave(&mut self, _ctx: &mut GameContext<'_>, _player: PlayerId) {}
+
+    /// A player's connection dropped without `leave`; its seat and entity stay for the room's
+    /// resume window (a game may mark the player away or freeze it). Default: nothing.
+    fn on_disconnect(&mut self, _ctx: &mut GameContext<'_>, _player: PlayerId) {}
+
+    /// A disconnected player resumed its session. Default: nothing.
+    fn on_reconnect(&mut self, _ctx: &mut GameContext<'_>, _player: PlayerId) {}
 
     /// One input from `player`; an `Err` is reported to that player only.
     fn on_input(

@@ -198,21 +198,4 @@ impl Room {
             self.act(player, heard, ctx);
         }
     }
-
-    /// Takes `player` out of the room and ends its connection: with `ending` (close frame and
-    /// handshake), or at once when `None` (the client is gone).
-    pub(super) fn end_member(
-        &mut self,
-        player: PlayerId,
-        ending: Option<Ending>,
-        ctx: &mut Context<Self>,
-    ) {
-        let Some(member) = self.remove_member(player, ctx) else {
-            return;
-        };
-        match ending {
-            Some(ending) => member.close(ending),
-            None => member.drop_gone(),
-        }
-    }
 }

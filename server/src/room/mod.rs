@@ -19,15 +19,20 @@
 //! until used or expired, so concurrent matchmaking can never overfill a room.
 
 mod members;
+mod resuming;
+
+pub use resuming::ResumeJoin;
 
 use crate::directory::RoomDirectory;
 use crate::encoding::{self, PerVersion};
 use crate::event_queue::{EventQueue, QueueFull};
 use crate::member::{FrameKind, Handoff, JoinRoom, Member, Offered};
 use crate::metrics::Metrics;
+use crate::resume::{AwaySeats, DeltaHistory};
 use crate::session::closing::Ending;
 use crate::session::SessionLimits;
 use crate::simulation::{GamePanicked, PrivateMessage, Simulation};
+use crate::token::SeatTokens;
 use actix::prelude::*;
 use bytes::Bytes;
 use ludus_protocol::v2::Roster;
@@ -66,6 +71,12 @@ pub struct RoomSettings {
     pub max_inputs_per_seat: usize,
     /// Connection limits (rate, timeouts, message size) of members.
     pub limits: Arc<SessionLimits>,
+    /// How long a disconnected player's seat waits for a resume (zero: no resume).
+    pub resume_window: Duration,
+    /// Encoded deltas kept for resuming clients, in bytes.
+    pub resume_history_bytes: usize,
+    /// Signs the resume tokens of welcomes.
+    pub tokens: SeatTokens,
 }
 
 impl RoomSettings {
@@ -145,6 +156,10 @@ pub struct Room {
     simulation: Simulation,
     members: HashMap<PlayerId, Member>,
     reservations: HashMap<PlayerId, Instant>,
+    /// Seats of players whose connection dropped, kept for the resume window.
+    away: AwaySeats,
+    /// The last ticks' encoded deltas, for resuming clients.
+    history: DeltaHistory,
     /// Operator events waiting for their tick.
     events: EventQueue<Value>,
     empty_since: Option<Instant>,
@@ -176,6 +191,7 @@ impl Room {
             settings.max_queued_event_bytes,
         );
         let readiness = mio::Poll::new()?;
+        let history = DeltaHistory::new(settings.resume_history_bytes);
         let capacity = usize::try_from(settings.max_players)
             .unwrap_or(usize::MAX)
             .min(1024);
@@ -184,6 +200,8 @@ impl Room {
             simulation,
             members: HashMap::new(),
             reservations: HashMap::new(),
+            away: AwaySeats::default(),
+            history,
             events,
             empty_since: None,
             readiness,
@@ -199,7 +217,8 @@ impl Room {
     }
 
     fn publish_listing(&self) {
-        let players = u32::try_from(self.members.len()).unwrap_or(u32::MAX);
+        // A disconnected player still holds its seat.
+        let players = u32::try_from(self.members.len() + self.away.len()).unwrap_or(u32::MAX);
         let reserved = u32::try_from(self.reservations.len()).unwrap_or(u32::MAX);
         self.directory.update(&self.settings.room_id, |info| {
             info.players = players;
@@ -214,8 +233,8 @@ impl Room {
         ctx.stop();
     }
 
-    /// Takes `player` out of the room and the game; the caller decides how its connection ends.
-    fn remove_member(&mut self, player: PlayerId, ctx: &mut Context<Self>) -> Option<Member> {
+    /// Takes `player`'s connection out of the room (the seat is the caller's business).
+    fn detach(&mut self, player: PlayerId) -> Option<Member> {
         let mut member = self.members.remove(&player)?;
         let socket = member.socket().as_raw_fd();
         // A socket that fails to deregister is closed soon anyway: its events are ignored.
@@ -224,12 +243,47 @@ impl Room {
             .registry()
             .deregister(&mut mio::unix::SourceFd(&socket));
         member.readable = false;
-        if let Err(panicked) = self.simulation.leave(player) {
-            self.crash(panicked, ctx);
-        } else {
-            self.publish_listing();
-        }
         Some(member)
+    }
+
+    /// Adds `member`'s socket to the room's readiness set.
+    fn watch(&self, player: PlayerId, member: &Member) -> std::io::Result<()> {
+        let socket = member.socket().as_raw_fd();
+        self.readiness.registry().register(
+            &mut mio::unix::SourceFd(&socket),
+            member_token(player),
+            mio::Interest::READABLE,
+        )
+    }
+
+    /// `player` leaves the game and frees its seat.
+    fn leave_game(&mut self, player: PlayerId, ctx: &mut Context<Self>) {
+        if let Err(panicked) = self.simulation.leave(player) {
+            return self.crash(panicked, ctx);
+        }
+        self.publish_listing();
+    }
+
+    /// The `welcome` of `session` on `player`'s seat, with a resume token when the room keeps
+    /// seats for disconnected players.
+    fn encode_welcome(&self, player: PlayerId, session: u64, resumed: bool) -> Vec<u8> {
+        let epoch = self.simulation.epoch();
+        let resume_token = (!self.settings.resume_window.is_zero()).then(|| {
+            self.settings
+                .tokens
+                .issue_resume(player, &self.settings.room_id, epoch, session)
+        });
+        codec::encode_server(&ServerMessage::Welcome(Welcome {
+            session,
+            player,
+            room: self.settings.room_id.clone(),
+            room_type: self.settings.room_type.clone(),
+            epoch,
+            tick_hz: self.settings.tick_hz,
+            window: self.settings.window_ticks,
+            resume_token,
+            resumed,
+        }))
     }
 
     fn encode_welcome_and_snapshot(
@@ -238,17 +292,7 @@ impl Room {
         session_id: u64,
         protocol: ProtocolVersion,
     ) -> Bytes {
-        let welcome = codec::encode_server(&ServerMessage::Welcome(Welcome {
-            session: session_id,
-            player,
-            room: self.settings.room_id.clone(),
-            room_type: self.settings.room_type.clone(),
-            epoch: self.simulation.epoch(),
-            tick_hz: self.settings.tick_hz,
-            window: self.settings.window_ticks,
-            resume_token: None,
-            resumed: false,
-        }));
+        let welcome = self.encode_welcome(player, session_id, false);
         let snapshot = encoding::snapshot_part(&self.simulation, protocol);
         Bytes::from(codec::batch_frame(&[&welcome, &snapshot]))
     }
@@ -259,7 +303,15 @@ impl Room {
         let late = started.saturating_duration_since(self.next_tick_due);
         self.next_tick_due = started.max(self.next_tick_due) + interval;
 
+        if late > interval * 2 {
+            // The room itself was stalled (the process paused, the machine overloaded): its
+            // clients could not be heard meanwhile, so the stall does not count against them.
+            for member in self.members.values_mut() {
+                member.forgive(late);
+            }
+        }
         self.read_members(started, ctx);
+        self.expire_away(started, ctx);
         let before = self.reservations.len();
         self.reservations
             .retain(|_, expires_at| *expires_at > started);
@@ -401,6 +453,7 @@ impl Room {
                 Offered::Gone => closing.push((*player, None)),
             }
         }
+        self.remember(tick, &delta, roster, &delta_frames);
         self.metrics.messages_sent.inc_by(sent.0);
         self.metrics.bytes_sent.inc_by(sent.1);
         if skipped > 0 {
@@ -412,7 +465,7 @@ impl Room {
     }
 
     fn dispose_if_idle(&mut self, now: Instant, ctx: &mut Context<Self>) {
-        if !self.members.is_empty() || !self.reservations.is_empty() {
+        if !self.members.is_empty() || !self.reservations.is_empty() || !self.away.is_empty() {
             self.empty_since = None;
             return;
         }
@@ -486,7 +539,11 @@ impl Handler<JoinRoom> for Room {
             player,
             name,
             connection,
+            resume,
         } = message;
+        if let Some(resume) = resume {
+            return self.resume(player, resume, connection, ctx);
+        }
         let refuse = |refused: JoinRefused, connection: Handoff| {
             let (close, code) = refused.codes();
             connection.close(Ending::Server(close, Some((code, refused.to_string()))));
@@ -505,17 +562,9 @@ impl Handler<JoinRoom> for Room {
             self.settings.window_ticks,
             &self.settings.limits,
         );
-        let socket = member.socket().as_raw_fd();
-        let registered = self.readiness.registry().register(
-            &mut mio::unix::SourceFd(&socket),
-            member_token(player),
-            mio::Interest::READABLE,
-        );
-        if let Err(error) = registered {
+        if let Err(error) = self.watch(player, &member) {
             tracing::warn!(%error, "cannot watch a member's socket");
-            if let Err(panicked) = self.simulation.leave(player) {
-                self.crash(panicked, ctx);
-            }
+            self.leave_game(player, ctx);
             return member.close(Ending::Server(CloseCode::RoomCrashed, None));
         }
         let bytes = self.encode_welcome_and_snapshot(player, member.session_id, member.protocol);
