@@ -14,13 +14,11 @@
 //! to the lobby for a new seat.
 
 use crate::error::BotError;
-use crate::lobby::{Lobby, Seat};
-use crate::reconnect::ResumeRefusal;
+use crate::lobby::Lobby;
 use crate::session::Session;
 use crate::stats::{Counter, DisconnectReason, SwarmStats};
 use futures_util::{SinkExt, StreamExt};
-use ludus_protocol::{codec, ClientMessage, Hello, Leave, ProtocolVersion, RoomId, Value};
-use std::f64::consts::PI;
+use ludus_protocol::{codec, ClientMessage, Leave, ProtocolVersion, RoomId};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -29,6 +27,13 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+
+mod hello;
+mod resume;
+mod walk;
+
+use hello::{connect_and_hello, HelloKind};
+use walk::RandomWalk;
 
 /// Longest a join (lobby request, connect, handshake, `hello` → `welcome`) may take.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -49,9 +54,6 @@ const FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// Largest incoming message accepted. Snapshots of a room of tens of players are a few KiB;
 /// anything near this limit is a server bug, not a reason to spend memory.
 const MAX_MESSAGE_BYTES: usize = 1 << 20;
-
-/// How far the random walk turns per input, in radians (at most ±0.4).
-const MAX_TURN_RADIANS: f64 = 0.4;
 
 /// The WebSocket settings of every bot. tungstenite's defaults reserve about 128 KiB of read
 /// buffer per connection, which at 10,000 bots is over a gigabyte for nothing: server frames are
@@ -115,8 +117,6 @@ pub struct BotContext {
     /// thousands of lobby requests together.
     pub join_permits: Semaphore,
 }
-
-mod resume;
 
 type Socket = WebSocketStream<TcpStream>;
 
@@ -261,128 +261,6 @@ fn welcome_timeout(room_id: &RoomId) -> BotError {
     }
 }
 
-/// What the `hello` asks for.
-#[derive(Clone, Copy)]
-enum HelloKind<'a> {
-    /// A new seat, with the lobby's seat token.
-    Seat(&'a Seat),
-    /// The session's seat back ([`Session::resume_hello`]).
-    Resume,
-}
-
-/// A client follows at most this many redirects per join (one is the normal case: a seat
-/// handed out for a room that moved, or a client that dialled the wrong node).
-const MAX_REDIRECTS: usize = 3;
-
-/// Connects to `connection.ws_url` and says `hello`, following redirects; returns the socket
-/// and the URL that welcomed it. `started` is when the whole attempt began (the origin of the
-/// resume latency).
-async fn connect_and_hello(
-    lobby: &Lobby,
-    connection: &Connection,
-    hello: HelloKind<'_>,
-    session: &mut Session,
-    started: std::time::Instant,
-) -> Result<(Socket, Connection), BotError> {
-    let mut ws_url = connection.ws_url.clone();
-    for _ in 0..=MAX_REDIRECTS {
-        match connect_once(lobby, &connection.room_id, &ws_url, hello, session, started).await? {
-            HelloOutcome::Welcomed(socket) => {
-                let welcomed_at = Connection {
-                    room_id: connection.room_id.clone(),
-                    ws_url,
-                };
-                return Ok((*socket, welcomed_at));
-            }
-            // The token stays valid on the node the server named: say hello there.
-            HelloOutcome::Redirected(next) => ws_url = next,
-            HelloOutcome::Refused(reason) => {
-                return Err(BotError::ResumeRefused {
-                    room_id: connection.room_id.clone(),
-                    reason,
-                })
-            }
-        }
-    }
-    Err(BotError::Redirected {
-        room_id: connection.room_id.clone(),
-        ws_url,
-    })
-}
-
-/// How one `hello` ended.
-enum HelloOutcome {
-    Welcomed(Box<Socket>),
-    Redirected(String),
-    Refused(ResumeRefusal),
-}
-
-async fn connect_once(
-    lobby: &Lobby,
-    room_id: &RoomId,
-    ws_url: &str,
-    hello: HelloKind<'_>,
-    session: &mut Session,
-    started: std::time::Instant,
-) -> Result<HelloOutcome, BotError> {
-    let connect_error = |source| BotError::Connect {
-        room_id: room_id.clone(),
-        source: Box::new(source),
-    };
-    let (host, port) = lobby.reachable_ws_url(ws_url)?;
-    let tcp = TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|error| connect_error(error.into()))?;
-    // Inputs are tiny and latency-sensitive; Nagle would hold them back.
-    tcp.set_nodelay(true)
-        .map_err(|error| connect_error(error.into()))?;
-    let (mut socket, _response) =
-        tokio_tungstenite::client_async_with_config(ws_url, tcp, Some(websocket_config()))
-            .await
-            .map_err(connect_error)?;
-    let hello = match hello {
-        HelloKind::Seat(seat) => Some(ClientMessage::Hello(Hello {
-            protocol: session.protocol().number(),
-            token: seat.token.clone(),
-            resume: None,
-        })),
-        HelloKind::Resume => session.resume_hello(started),
-    };
-    let refused = |reason: DisconnectReason| BotError::RefusedHello {
-        room_id: room_id.clone(),
-        reason: reason.key(),
-    };
-    // Only a session that was never welcomed with a token gets here without a hello.
-    let hello = hello.ok_or_else(|| BotError::RefusedHello {
-        room_id: room_id.clone(),
-        reason: "nothing to resume".to_owned(),
-    })?;
-    send(&mut socket, &hello).await.map_err(connect_error)?;
-    // Wait for `welcome` (and the first snapshot or the missed deltas, which come in the same
-    // frame), a redirect or a resume refusal. The caller bounds this loop with the join timeout.
-    while session.awaiting_welcome() {
-        match socket.next().await {
-            Some(Ok(Message::Binary(frame))) => {
-                if let Some(reply) = session.handle_frame(&frame, std::time::Instant::now()) {
-                    send(&mut socket, &reply).await.map_err(connect_error)?;
-                }
-                if let Some(redirect) = session.take_redirect() {
-                    return Ok(HelloOutcome::Redirected(redirect.ws_url));
-                }
-                if let Some(refusal) = session.take_refusal() {
-                    // Close 4014 follows; the refusal says all there is to know.
-                    return Ok(HelloOutcome::Refused(refusal));
-                }
-            }
-            Some(Ok(Message::Text(text))) => session.handle_text_frame(text.len()),
-            Some(Ok(Message::Close(close))) => return Err(refused(close_reason(close))),
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-            Some(Err(_)) | None => return Err(refused(DisconnectReason::NoCloseFrame)),
-        }
-    }
-    Ok(HelloOutcome::Welcomed(Box::new(socket)))
-}
-
 /// How a connection's play ended.
 enum PlayEnd {
     /// The session is over: the bot left or dropped on request, or the server closed.
@@ -512,55 +390,9 @@ async fn send(
         .await
 }
 
-/// Arena inputs: a direction that turns a little at random each step, so bots wander the map
-/// the way a player holding a stick does instead of jittering in place.
-struct RandomWalk {
-    rng: fastrand::Rng,
-    heading: f64,
-}
-
-impl RandomWalk {
-    fn new(seed: u64) -> Self {
-        let mut rng = fastrand::Rng::with_seed(seed);
-        let heading = rng.f64() * 2.0 * PI;
-        Self { rng, heading }
-    }
-
-    /// The next arena payload, `{"dx": f64, "dy": f64}` of unit length.
-    fn step(&mut self) -> Value {
-        self.heading += (self.rng.f64() * 2.0 - 1.0) * MAX_TURN_RADIANS;
-        Value::Map(vec![
-            (Value::from("dx"), Value::from(self.heading.cos())),
-            (Value::from("dy"), Value::from(self.heading.sin())),
-        ])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn random_walk_payloads_are_unit_directions_and_repeatable() {
-        let mut first = RandomWalk::new(3);
-        let mut second = RandomWalk::new(3);
-        for _ in 0..100 {
-            let payload = first.step();
-            assert_eq!(payload, second.step());
-            let Value::Map(entries) = payload else {
-                panic!("payload is a map");
-            };
-            let component = |key: &str| {
-                entries
-                    .iter()
-                    .find(|(name, _)| name.as_str() == Some(key))
-                    .and_then(|(_, value)| value.as_f64())
-                    .expect("component present")
-            };
-            let length = component("dx").hypot(component("dy"));
-            assert!((length - 1.0).abs() < 1e-9);
-        }
-    }
 
     #[test]
     fn close_frames_map_to_disconnect_reasons() {

@@ -31,7 +31,6 @@ pub mod loopback;
 mod mirror;
 pub mod reconnect;
 pub mod report;
-mod resume_totals;
 pub mod session;
 pub mod stats;
 pub mod swarm;

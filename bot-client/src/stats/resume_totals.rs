@@ -3,7 +3,7 @@
 //! atomic add; resumes are rare next to frames). Resume latency samples go through the bots'
 //! buffered flush like input latency.
 
-use crate::stats::latency_histogram;
+use super::latency_histogram;
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
