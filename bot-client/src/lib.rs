@@ -29,6 +29,7 @@ pub mod html;
 pub mod lobby;
 pub mod loopback;
 mod mirror;
+pub mod reconnect;
 pub mod report;
 pub mod session;
 pub mod stats;

@@ -13,20 +13,25 @@
 //! [`ServerMessage`]s, version 2 frames to compact snapshots and packed deltas, which a
 //! [`CompactRoomState`] decodes against the state. Everything after decoding (gaps, acks,
 //! latency) is the same for both.
+//!
+//! After a drop the session is kept: [`Session::connection_lost`] forgets what the dead socket
+//! carried, [`Session::resume_hello`] builds the `hello` that asks for the seat back, and the
+//! answer is checked against the mirror kept (see the `resume` submodule).
 
 use crate::mirror::{self, IncomingDelta, Mirror};
+use crate::reconnect::{ResumeOutcome, ResumeRefusal};
 use crate::stats::{BotCounters, Counter};
 use ludus_protocol::v2::{CompactMessage, CompactRoomState};
 use ludus_protocol::{
-    Ack, ClientMessage, Input, InputAck, PlayerId, ProtocolVersion, Redirect, Resync, RoomState,
-    ServerMessage, Value, Welcome,
+    Ack, ClientMessage, InputAck, PlayerId, ProtocolVersion, Redirect, Resync, RoomState,
+    ServerMessage, Welcome,
 };
 use std::collections::VecDeque;
 use std::time::Instant;
 
-/// Inputs remembered for latency matching. At 40 inputs/s this is six seconds of inputs; an
-/// input older than that is forgotten and counted as [`Counter::InputsUnacked`].
-const MAX_INPUTS_IN_FLIGHT: usize = 256;
+mod inputs;
+mod resume;
+use resume::PendingResume;
 
 /// Acknowledge at least every this many ticks when no input carried the acknowledgement (fewer
 /// if the server's window is smaller).
@@ -69,6 +74,19 @@ pub struct Session {
     inputs_in_flight: VecDeque<(u32, Instant)>,
     /// Set when the server answered `hello` with a redirect to another node.
     redirect: Option<Redirect>,
+    /// Waiting for `welcome` (a first `hello` or a resume was sent).
+    awaiting_welcome: bool,
+    /// The token of the last `welcome`, for the next resume; `None` when resume is disabled.
+    resume_token: Option<String>,
+    /// The resume in progress, until its first state message.
+    resume: Option<PendingResume>,
+    /// Set while the rest of the frame that completed a resume is handled: a delta that does
+    /// not apply there is a resume mismatch, not only a gap.
+    in_resume_batch: bool,
+    /// How the last resume completed, until the bot takes it.
+    resume_outcome: Option<ResumeOutcome>,
+    /// Why the server refused the resume, until the bot takes it.
+    refusal: Option<ResumeRefusal>,
     counters: BotCounters,
 }
 
@@ -86,6 +104,12 @@ impl Session {
             next_seq: 1,
             inputs_in_flight: VecDeque::new(),
             redirect: None,
+            awaiting_welcome: true,
+            resume_token: None,
+            resume: None,
+            in_resume_batch: false,
+            resume_outcome: None,
+            refusal: None,
             counters: BotCounters::default(),
         }
     }
@@ -98,6 +122,11 @@ impl Session {
     /// The player this session plays as, once `welcome` arrived.
     pub fn player(&self) -> Option<PlayerId> {
         self.player
+    }
+
+    /// Whether the session still waits for `welcome` (after `new`, or after a resume `hello`).
+    pub fn awaiting_welcome(&self) -> bool {
+        self.awaiting_welcome
     }
 
     /// The redirect the server answered `hello` with, if it did.
@@ -159,6 +188,7 @@ impl Session {
                 }
             }
         }
+        self.in_resume_batch = false;
         if reply.is_none() {
             reply = self.ack_if_due();
         }
@@ -176,26 +206,6 @@ impl Session {
         self.counters.incr(Counter::DecodeErrors);
     }
 
-    /// Builds the next input carrying `payload`, or `None` before `welcome`.
-    pub fn next_input(&mut self, payload: Value, now: Instant) -> Option<ClientMessage> {
-        self.player?;
-        let seq = self.next_seq;
-        self.next_seq = self.next_seq.checked_add(1)?;
-        if self.inputs_in_flight.len() == MAX_INPUTS_IN_FLIGHT {
-            self.inputs_in_flight.pop_front();
-            self.counters.incr(Counter::InputsUnacked);
-        }
-        self.inputs_in_flight.push_back((seq, now));
-        self.counters.incr(Counter::InputsSent);
-        let ack_tick = self.last_tick();
-        self.acked_tick = self.acked_tick.max(ack_tick);
-        Some(ClientMessage::Input(Input {
-            seq,
-            ack_tick,
-            payload,
-        }))
-    }
-
     fn handle_message(&mut self, message: CompactMessage, now: Instant) -> Option<ClientMessage> {
         let message = match message {
             CompactMessage::Snapshot(compact) => {
@@ -209,10 +219,7 @@ impl Session {
             CompactMessage::Other(message) => message,
         };
         match message {
-            ServerMessage::Welcome(welcome) => {
-                self.on_welcome(&welcome);
-                None
-            }
+            ServerMessage::Welcome(welcome) => self.on_welcome(&welcome),
             ServerMessage::Snapshot(snapshot) => {
                 let acks = snapshot.acks.clone();
                 let (epoch, tick) = (snapshot.epoch, snapshot.tick);
@@ -224,6 +231,7 @@ impl Session {
             ServerMessage::Error(error) => {
                 tracing::debug!(code = %error.code, message = %error.message, "server error");
                 self.counters.incr(Counter::ServerErrors);
+                self.on_error_code(error.code);
                 None
             }
             ServerMessage::Redirect(redirect) => {
@@ -234,10 +242,20 @@ impl Session {
         }
     }
 
-    fn on_welcome(&mut self, welcome: &Welcome) {
-        self.player = Some(welcome.player);
+    fn on_welcome(&mut self, welcome: &Welcome) -> Option<ClientMessage> {
         let half_window = u64::from(welcome.window / 2).max(1);
         self.ack_every_ticks = ACK_EVERY_TICKS.min(half_window);
+        self.awaiting_welcome = false;
+        self.resume_token.clone_from(&welcome.resume_token);
+        if welcome.resumed {
+            return self.on_resumed_welcome(welcome);
+        }
+        if self.resume.take().is_some() {
+            // A plain welcome to a resume: the server started a new session. Start over.
+            self.phase = Phase::Joining;
+        }
+        self.player = Some(welcome.player);
+        None
     }
 
     fn on_snapshot(
@@ -249,8 +267,13 @@ impl Session {
         now: Instant,
     ) {
         self.counters.incr(Counter::Snapshots);
+        let resumed_from = self.on_resume_state(ResumeOutcome::Snapshot, now);
+        if let Some(resumed_from) = &resumed_from {
+            self.check_resume_snapshot(resumed_from, epoch, tick);
+        }
         match self.phase {
             Phase::Joining | Phase::AwaitingSnapshot { .. } => {}
+            Phase::Playing(_) if resumed_from.is_some() => {}
             // A snapshot nobody asked for: the server paused this bot and resumed it.
             Phase::Playing(_) => self.counters.incr(Counter::Resyncs),
         }
@@ -268,6 +291,7 @@ impl Session {
 
     fn on_delta(&mut self, delta: IncomingDelta, now: Instant) -> Option<ClientMessage> {
         self.counters.incr(Counter::Deltas);
+        self.on_resume_state(ResumeOutcome::Delta, now);
         match &mut self.phase {
             Phase::Joining => {
                 // A delta before any snapshot cannot be applied; ask for the state.
@@ -299,6 +323,9 @@ impl Session {
                 Err(error) => {
                     tracing::debug!(%error, "delta does not apply; resyncing");
                     self.counters.incr(Counter::Gaps);
+                    if self.in_resume_batch {
+                        self.counters.incr(Counter::ResumeMismatches);
+                    }
                     let last_tick = mirror.state().tick();
                     self.request_snapshot(last_tick)
                 }
@@ -320,29 +347,6 @@ impl Session {
         self.highest_tick = self.highest_tick.max(tick);
     }
 
-    fn match_acks(&mut self, acks: &[InputAck], now: Instant) {
-        let Some(player) = self.player else {
-            return;
-        };
-        let Some(acked_seq) = acks
-            .iter()
-            .filter(|ack| ack.player == player)
-            .map(|ack| ack.seq)
-            .max()
-        else {
-            return;
-        };
-        while let Some(&(seq, sent_at)) = self.inputs_in_flight.front() {
-            if seq > acked_seq {
-                break;
-            }
-            self.inputs_in_flight.pop_front();
-            self.counters.incr(Counter::InputsAcked);
-            self.counters
-                .record_latency(now.saturating_duration_since(sent_at));
-        }
-    }
-
     fn ack_if_due(&self) -> Option<ClientMessage> {
         let Phase::Playing(mirror) = &self.phase else {
             return None;
@@ -354,85 +358,15 @@ impl Session {
 }
 
 #[cfg(test)]
+mod fixtures;
+
+#[cfg(test)]
 mod tests {
+    use super::fixtures::*;
     use super::*;
     use ludus_protocol::v2::{self, Roster, Schema};
-    use ludus_protocol::{
-        codec, Delta, Entity, EntityId, EntityUpdate, ErrorCode, ErrorMessage, RoomId, Snapshot,
-    };
-    use std::collections::BTreeMap;
-    use std::time::Duration;
-
-    const EPOCH: u64 = 7;
-    const ME: PlayerId = PlayerId(42);
-
-    fn welcome(window: u32) -> ServerMessage {
-        ServerMessage::Welcome(Welcome {
-            session: 1,
-            player: ME,
-            room: RoomId::parse("r1").expect("valid id"),
-            room_type: "arena".into(),
-            epoch: EPOCH,
-            tick_hz: 20,
-            window,
-            resume_token: None,
-            resumed: false,
-        })
-    }
-
-    fn snapshot(epoch: u64, tick: u64, acks: Vec<InputAck>) -> ServerMessage {
-        let fields = BTreeMap::from([("x".to_owned(), Value::from(0.0))]);
-        ServerMessage::Snapshot(Snapshot {
-            epoch,
-            tick,
-            entities: vec![Entity {
-                id: EntityId(1),
-                kind: "player".into(),
-                fields,
-            }],
-            acks,
-        })
-    }
-
-    fn delta(epoch: u64, base_tick: u64, acks: Vec<InputAck>) -> ServerMessage {
-        let fields = BTreeMap::from([("x".to_owned(), Value::from(base_tick as f64))]);
-        ServerMessage::Delta(Delta {
-            epoch,
-            tick: base_tick + 1,
-            base_tick,
-            upserts: vec![EntityUpdate {
-                id: EntityId(1),
-                kind: None,
-                fields,
-            }],
-            removed: vec![],
-            left: Vec::new(),
-            acks,
-            events: vec![],
-        })
-    }
-
-    fn my_ack(seq: u32) -> Vec<InputAck> {
-        vec![
-            InputAck {
-                player: PlayerId(1),
-                seq: 999,
-            },
-            InputAck { player: ME, seq },
-        ]
-    }
-
-    fn frame(messages: &[ServerMessage]) -> Vec<u8> {
-        codec::encode_batch(messages)
-    }
-
-    /// A session that received `[welcome, snapshot at tick 10]`.
-    fn joined(now: Instant) -> Session {
-        let mut session = Session::new(ProtocolVersion::V1);
-        let reply = session.handle_frame(&frame(&[welcome(32), snapshot(EPOCH, 10, vec![])]), now);
-        assert_eq!(reply, Some(ClientMessage::Ack(Ack { tick: 10 })));
-        session
-    }
+    use ludus_protocol::Value;
+    use ludus_protocol::{codec, EntityId, ErrorCode, ErrorMessage, RoomId};
 
     #[test]
     fn welcome_and_snapshot_then_deltas_are_applied_in_order() {
@@ -531,43 +465,6 @@ mod tests {
     }
 
     #[test]
-    fn inputs_are_numbered_from_one_and_their_acks_measure_latency() {
-        let start = Instant::now();
-        let mut session = joined(start);
-        let payload = || Value::from(1);
-        let first = session.next_input(payload(), start);
-        assert!(matches!(
-            first,
-            Some(ClientMessage::Input(Input {
-                seq: 1,
-                ack_tick: 10,
-                ..
-            }))
-        ));
-        session.next_input(payload(), start + Duration::from_millis(10));
-        session.next_input(payload(), start + Duration::from_millis(20));
-        // The server applied up to seq 2 (coalescing 1 and 2) by tick 11.
-        let acked_at = start + Duration::from_millis(50);
-        session.handle_frame(&frame(&[delta(EPOCH, 10, my_ack(2))]), acked_at);
-        assert_eq!(session.counters().get(Counter::InputsAcked), 2);
-        assert_eq!(session.counters().latency_samples_us(), &[50_000, 40_000]);
-        assert_eq!(session.inputs_in_flight.len(), 1);
-    }
-
-    #[test]
-    fn a_resumed_snapshot_acknowledges_inputs_too() {
-        let start = Instant::now();
-        let mut session = joined(start);
-        session.next_input(Value::from(1), start);
-        session.handle_frame(
-            &frame(&[snapshot(EPOCH, 40, my_ack(1))]),
-            start + Duration::from_millis(5),
-        );
-        assert_eq!(session.counters().get(Counter::InputsAcked), 1);
-        assert!(session.inputs_in_flight.is_empty());
-    }
-
-    #[test]
     fn an_idle_bot_acks_every_few_ticks_and_never_beyond_half_the_window() {
         let now = Instant::now();
         let mut session = Session::new(ProtocolVersion::V1);
@@ -578,28 +475,6 @@ mod tests {
         let ack = |tick| Some(ClientMessage::Ack(Ack { tick }));
         assert_eq!(replies, vec![None, ack(2), None, ack(4), None, ack(6)]);
         assert_eq!(session.counters().get(Counter::AcksSent), 3);
-    }
-
-    #[test]
-    fn inputs_carry_the_ack_so_an_active_bot_sends_no_extra_acks() {
-        let now = Instant::now();
-        let mut session = joined(now);
-        for base_tick in 10..30 {
-            session.next_input(Value::from(1), now);
-            let reply = session.handle_frame(&frame(&[delta(EPOCH, base_tick, vec![])]), now);
-            assert_eq!(reply, None);
-        }
-    }
-
-    #[test]
-    fn too_many_unacknowledged_inputs_forget_the_oldest() {
-        let now = Instant::now();
-        let mut session = joined(now);
-        for _ in 0..MAX_INPUTS_IN_FLIGHT + 3 {
-            session.next_input(Value::from(1), now);
-        }
-        assert_eq!(session.counters().get(Counter::InputsUnacked), 3);
-        assert_eq!(session.counters().get(Counter::InputsSent), 259);
     }
 
     #[test]
@@ -614,12 +489,6 @@ mod tests {
         assert_eq!(session.handle_frame(&frame, Instant::now()), None);
         assert_eq!(session.redirect(), Some(&redirect));
         assert_eq!(session.player(), None);
-    }
-
-    #[test]
-    fn no_input_before_welcome() {
-        let mut session = Session::new(ProtocolVersion::V1);
-        assert_eq!(session.next_input(Value::from(1), Instant::now()), None);
     }
 
     #[test]
