@@ -171,15 +171,18 @@ pub struct DeltaHistory {
     entries: VecDeque<Entry>,
     bytes: usize,
     max_bytes: usize,
+    max_ticks: usize,
 }
 
 impl DeltaHistory {
-    /// A history of at most `max_bytes` of encoded deltas (0 keeps none).
-    pub fn new(max_bytes: usize) -> Self {
+    /// A history of at most `max_bytes` of encoded deltas (0 keeps none) and `max_ticks`
+    /// ticks (a client away longer than the resume window cannot resume anyway).
+    pub fn new(max_bytes: usize, max_ticks: usize) -> Self {
         Self {
             entries: VecDeque::new(),
             bytes: 0,
             max_bytes,
+            max_ticks,
         }
     }
 
@@ -196,7 +199,7 @@ impl DeltaHistory {
         let entry = Entry { tick, v1, v2 };
         self.bytes += entry.bytes();
         self.entries.push_back(entry);
-        while self.bytes > self.max_bytes {
+        while self.bytes > self.max_bytes || self.entries.len() > self.max_ticks {
             let Some(oldest) = self.entries.pop_front() else {
                 break;
             };
@@ -312,7 +315,7 @@ mod tests {
 
     #[test]
     fn the_history_answers_only_contiguous_ranges_it_still_holds() {
-        let mut history = DeltaHistory::new(8 * 3);
+        let mut history = DeltaHistory::new(8 * 3, 100);
         for tick in 1..=5 {
             history.push(tick, part(tick), None);
         }
@@ -354,7 +357,7 @@ mod tests {
             max_entries in 1_usize..50,
             last_tick in 0_u64..220,
         ) {
-            let mut history = DeltaHistory::new(8 * max_entries);
+            let mut history = DeltaHistory::new(8 * max_entries, usize::MAX);
             for tick in 1..=ticks {
                 history.push(tick, part(tick), None);
             }

@@ -237,3 +237,54 @@ async fn a_leave_frees_the_seat_at_once_and_cannot_be_resumed() -> anyhow::Resul
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_disconnected_player_comes_back_by_resuming_not_with_a_second_seat() -> anyhow::Result<()>
+{
+    const STUDIO: &str = "studio-player-token-secret-0123456789";
+    let mut config = test_config();
+    config.lobby.auth = ludus_server::config::LobbyAuthMode::Jwt;
+    config.lobby.jwt_secret = Some(STUDIO.to_owned());
+    let server = TestServer::start_with(config, GameRegistry::builtin());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({"sub": "ann", "exp": now + 3_600}),
+        &jsonwebtoken::EncodingKey::from_secret(STUDIO.as_bytes()),
+    )?;
+    let matchmake_url = format!("{}/v1/matchmake", server.http_url());
+    let body = serde_json::json!({"room_type": "tictactoe"});
+    let first = send_with(
+        reqwest::Method::POST,
+        &matchmake_url,
+        Some(&token),
+        Some(body),
+    )
+    .await?;
+    let seat: Seat = serde_json::from_value(first.body)?;
+    let mut player = Player::join(&seat).await?;
+    player.connection.cut().await?;
+    // Once the server has seen the connection go (no session left), the seat waits for a
+    // resume, and the same player asking for a seat again is refused.
+    eventually(|| async { Ok((metric(&server, "ludus_sessions").await? == 0.0).then_some(())) })
+        .await?;
+    let seats = format!("{}/v1/rooms/{}/seats", server.http_url(), seat.room_id);
+    let again = send_with(
+        reqwest::Method::POST,
+        &seats,
+        Some(&token),
+        Some(serde_json::json!({})),
+    )
+    .await?;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(again.error_code(), Some("already_seated"));
+    let (_resumed, _) = Dropped {
+        ws_url: seat.ws_url,
+        player,
+    }
+    .resume()
+    .await?;
+    Ok(())
+}

@@ -191,7 +191,15 @@ impl Room {
             settings.max_queued_event_bytes,
         );
         let readiness = mio::Poll::new()?;
-        let history = DeltaHistory::new(settings.resume_history_bytes);
+        let window_ticks = settings
+            .resume_window
+            .as_millis()
+            .saturating_mul(u128::from(settings.tick_hz))
+            / 1000;
+        let history = DeltaHistory::new(
+            settings.resume_history_bytes,
+            usize::try_from(window_ticks).unwrap_or(usize::MAX),
+        );
         let capacity = usize::try_from(settings.max_players)
             .unwrap_or(usize::MAX)
             .min(1024);
@@ -503,6 +511,9 @@ impl Actor for Room {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         self.metrics.rooms.dec();
+        let kept = i64::try_from(self.history.bytes()).unwrap_or(i64::MAX);
+        self.metrics.resume_history_bytes.sub(kept);
+        self.history.clear();
         tracing::info!(room_id = %self.settings.room_id, reason = %self.close_reason, "room stopped");
     }
 }
@@ -511,12 +522,14 @@ impl Handler<ReserveSeat> for Room {
     type Result = Result<SeatReserved, JoinRefused>;
 
     fn handle(&mut self, message: ReserveSeat, _ctx: &mut Self::Context) -> Self::Result {
-        if self.members.contains_key(&message.player) {
+        // A disconnected player still holds its seat: it comes back by resuming, not with a
+        // second seat (which its window's end would then take away from it).
+        if self.members.contains_key(&message.player) || self.away.get(message.player).is_some() {
             return Err(JoinRefused::AlreadySeated);
         }
         let now = Instant::now();
         self.reservations.retain(|_, expires_at| *expires_at > now);
-        let taken = self.members.len() + self.reservations.len();
+        let taken = self.members.len() + self.away.len() + self.reservations.len();
         let seats = usize::try_from(self.settings.max_players).unwrap_or(usize::MAX);
         if taken >= seats && !self.reservations.contains_key(&message.player) {
             return Err(JoinRefused::RoomFull);

@@ -7,11 +7,16 @@ use crate::encoding::{self, DeltaFrame, PerVersion};
 use crate::member::{FrameKind, Handoff, Member, Offered};
 use crate::resume::{admit_resume, keeps_seat, Away, SeatHolder};
 use crate::session::closing::Ending;
+use crate::session::MAX_QUEUED_BYTES;
 use actix::Context;
 use bytes::Bytes;
 use ludus_protocol::v2::Roster;
 use ludus_protocol::{codec, CloseCode, Delta, PlayerId, ProtocolVersion};
 use std::time::Instant;
+
+/// The largest catch-up (missed deltas) sent after a resume, in bytes; beyond, a snapshot. Half
+/// of what a client may leave unread, so a catch-up never trips the `too_slow` bound.
+const MAX_CATCH_UP_BYTES: usize = MAX_QUEUED_BYTES / 2;
 
 /// Where a resuming client left off, as its hello task verified it.
 #[derive(Debug, Clone, Copy)]
@@ -153,7 +158,13 @@ impl Room {
             return member.close(Ending::Server(CloseCode::RoomCrashed, None));
         }
         let welcome = self.encode_welcome(player, member.session_id, true);
-        let (outcome, offered, bytes) = match self.history.since(resume.last_tick, protocol) {
+        // A catch-up larger than a client may leave unread would be closed as too slow: a
+        // snapshot is smaller then.
+        let missed = self
+            .history
+            .since(resume.last_tick, protocol)
+            .filter(|missed| missed.iter().map(Bytes::len).sum::<usize>() <= MAX_CATCH_UP_BYTES);
+        let (outcome, offered, bytes) = match missed {
             Some(missed) => {
                 let parts: Vec<&[u8]> = std::iter::once(welcome.as_slice())
                     .chain(missed.iter().map(|part| &part[..]))
