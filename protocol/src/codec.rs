@@ -67,7 +67,7 @@ pub fn encode_server(message: &ServerMessage) -> Vec<u8> {
 /// use ludus_protocol::{codec, Delta, ServerMessage};
 ///
 /// let delta = Delta { epoch: 1, tick: 2, base_tick: 1, upserts: vec![], removed: vec![],
-///                     acks: vec![], events: vec![] };
+///                     left: vec![], acks: vec![], events: vec![] };
 /// let owned = codec::encode_server(&ServerMessage::Delta(delta.clone()));
 /// assert_eq!(codec::encode_delta(&delta), owned);
 /// ```

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 /// let snapshot = Snapshot { epoch: 9, tick: 4, entities: vec![], acks: vec![] };
 /// let mut state = RoomState::from_snapshot(snapshot);
 /// let next = Delta { epoch: 9, tick: 5, base_tick: 4, upserts: vec![], removed: vec![],
-///                    acks: vec![], events: vec![] };
+///                     left: vec![], acks: vec![], events: vec![] };
 /// state.apply(&next).unwrap();
 /// assert_eq!(state.tick(), 5);
 /// // Applying the same delta again is a gap: the state is already at tick 5.

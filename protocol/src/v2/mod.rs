@@ -22,7 +22,7 @@
 //! let mut state = CompactRoomState::from_snapshot(received);
 //!
 //! let delta = Delta { epoch: 1, tick: 5, base_tick: 4, upserts: vec![], removed: vec![],
-//!                     acks: vec![], events: vec![] };
+//!                     left: vec![], acks: vec![], events: vec![] };
 //! let part = v2::encode_delta(&schema, &delta, &Roster::default(), |_| None).unwrap();
 //! let mut messages = v2::decode_frame(&codec::batch_frame(&[&part])).unwrap();
 //! let Some(CompactMessage::Delta(body)) = messages.pop() else { panic!("a delta") };
