@@ -58,8 +58,16 @@ fn fixed_state() -> CompactRoomState {
             epoch: 9,
             tick: 100,
             entities: vec![
-                entity(0, "coin", &[("x", Value::F32(10.0)), ("y", Value::F32(20.0))]),
-                entity(5, "player", &[("player", Value::from(42u64)), ("x", Value::F32(12.0))]),
+                entity(
+                    0,
+                    "coin",
+                    &[("x", Value::F32(10.0)), ("y", Value::F32(20.0))],
+                ),
+                entity(
+                    5,
+                    "player",
+                    &[("player", Value::from(42u64)), ("x", Value::F32(12.0))],
+                ),
             ],
             acks: vec![InputAck {
                 player: PlayerId(42),
