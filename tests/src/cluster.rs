@@ -5,10 +5,14 @@
 //! ports, then the nodes start on their listeners, so no port is ever guessed.
 
 use crate::nats::NatsServer;
-use crate::{bind_loopback, eventually, get_json, test_config, TestServer};
+use crate::{bind_loopback, eventually, eventually_within, get_json, test_config, TestServer};
+use anyhow::Context as _;
+use ludus_server::config::ServerConfig;
 use ludus_server::game::GameRegistry;
 use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Heartbeat interval of test clusters, in milliseconds.
 pub const HEARTBEAT_MS: u64 = 200;
@@ -17,10 +21,22 @@ pub const NODE_TIMEOUT_MS: u64 = 1_200;
 /// Room lease of test clusters, in milliseconds.
 pub const LEASE_MS: u64 = 3_000;
 
+/// Longest wait for a node to hold its lease and trust its view of the directory (one lease and
+/// a guard after it connects, plus reconnect back-off on a loaded machine).
+pub const SETTLE_WAIT: Duration = Duration::from_secs(20);
+
+/// One node of the cluster: running or crashed, restartable on the same address.
+struct NodeSlot {
+    id: String,
+    addr: SocketAddr,
+    config: ServerConfig,
+    server: Option<TestServer>,
+}
+
 /// A running cluster.
 pub struct TestCluster {
     // Field order is drop order: nodes leave the cluster before NATS goes away.
-    nodes: Vec<(String, Option<TestServer>)>,
+    nodes: Vec<NodeSlot>,
     /// The cluster's NATS.
     pub nats: NatsServer,
     regions_file: PathBuf,
@@ -66,8 +82,15 @@ impl TestCluster {
             config.cluster.regions_file = Some(regions_file.clone());
             config.cluster.node_id = Some((*id).to_owned());
             config.cluster.lease_ms = LEASE_MS;
-            let server = TestServer::start_on(listener, config, GameRegistry::builtin());
-            started.push(((*id).to_owned(), Some(server)));
+            let addr = listener.local_addr()?;
+            let server =
+                TestServer::start_on(listener, config.clone(), GameRegistry::builtin());
+            started.push(NodeSlot {
+                id: (*id).to_owned(),
+                addr,
+                config,
+                server: Some(server),
+            });
         }
         let cluster = Self {
             nats,
@@ -79,15 +102,54 @@ impl TestCluster {
         for (id, _) in nodes {
             cluster.wait_for_live(id, nodes.len()).await?;
         }
+        cluster.wait_until_settled().await?;
         Ok(cluster)
+    }
+
+    /// Waits until every running node holds its lease and trusts its view of the directory
+    /// (`/healthz`), so explicit room ids can be claimed anywhere.
+    pub async fn wait_until_settled(&self) -> anyhow::Result<()> {
+        for server in self.running() {
+            let url = format!("{}/healthz", server.http_url());
+            eventually_within(SETTLE_WAIT, || async {
+                let health = get_json(&url).await?;
+                let cluster = &health["cluster"];
+                Ok((cluster["lease_held"] == true && cluster["directory_settled"] == true)
+                    .then_some(()))
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn running(&self) -> impl Iterator<Item = &TestServer> {
+        self.nodes.iter().filter_map(|slot| slot.server.as_ref())
+    }
+
+    /// Starts a crashed node again, on its old address and with its old config (a fast
+    /// restart after a crash).
+    pub fn restart(&mut self, id: &str) -> anyhow::Result<()> {
+        let slot = self
+            .nodes
+            .iter_mut()
+            .find(|slot| slot.id == id)
+            .with_context(|| format!("no node `{id}`"))?;
+        anyhow::ensure!(slot.server.is_none(), "node `{id}` is running");
+        let listener = TcpListener::bind(slot.addr)?;
+        slot.server = Some(TestServer::start_on(
+            listener,
+            slot.config.clone(),
+            GameRegistry::builtin(),
+        ));
+        Ok(())
     }
 
     /// The node called `id`.
     pub fn node(&self, id: &str) -> &TestServer {
         self.nodes
             .iter()
-            .find(|(node, _)| node == id)
-            .and_then(|(_, server)| server.as_ref())
+            .find(|slot| slot.id == id)
+            .and_then(|slot| slot.server.as_ref())
             .unwrap_or_else(|| panic!("no running node `{id}`"))
     }
 
@@ -98,8 +160,8 @@ impl TestCluster {
 
     /// Crashes node `id` (no goodbye to the cluster).
     pub fn kill(&mut self, id: &str) {
-        if let Some((_, server)) = self.nodes.iter_mut().find(|(node, _)| node == id) {
-            if let Some(server) = server.take() {
+        if let Some(slot) = self.nodes.iter_mut().find(|slot| slot.id == id) {
+            if let Some(server) = slot.server.take() {
                 server.kill();
             }
         }
@@ -107,7 +169,7 @@ impl TestCluster {
 
     /// Waits until every running node reports its NATS connection up (`GET /healthz`).
     pub async fn wait_for_nats(&self) -> anyhow::Result<()> {
-        for server in self.nodes.iter().filter_map(|(_, server)| server.as_ref()) {
+        for server in self.running() {
             let url = format!("{}/healthz", server.http_url());
             eventually(|| async {
                 let health = get_json(&url).await?;

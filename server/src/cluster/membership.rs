@@ -6,12 +6,19 @@
 //! the region file can join, so a stray process cannot attract rooms. The node itself is always
 //! live in its own view, NATS or not.
 //!
-//! Plain data behind locks, no I/O: the NATS tasks in `cluster::mod` feed it, which keeps the
-//! join/leave rules testable without a broker.
+//! Heartbeats also carry a hash of the sender's region file. Nodes started with different files
+//! place the same id on different nodes; a live peer with another hash is logged once, counted in
+//! `ludus_cluster_region_file_mismatched_peers` and listed in `/healthz`.
+//!
+//! [`Membership`] is plain data behind locks, no I/O, which keeps the join/leave rules testable
+//! without a broker; the two heartbeat tasks at the bottom feed it.
 
+use super::{rpc, Cluster};
+use futures_util::StreamExt;
 use ludus_regions::{NodeId, Placement, RegionConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -24,6 +31,18 @@ pub struct Heartbeat {
     pub rooms: usize,
     /// True in the last heartbeat of a node shutting down.
     pub leaving: bool,
+    /// A hash of its region file (empty from nodes that predate it).
+    #[serde(default)]
+    pub region_hash: String,
+}
+
+/// A live peer started with a different region file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    /// The peer.
+    pub node: String,
+    /// Its region file hash.
+    pub region_file_hash: String,
 }
 
 /// The live nodes and the placement over them, swapped as a whole on every change.
@@ -49,26 +68,37 @@ pub struct Membership {
     self_id: NodeId,
     regions: Arc<RegionConfig>,
     node_timeout: Duration,
+    region_hash: String,
     last_seen: Mutex<HashMap<NodeId, Instant>>,
+    /// Peers' region file hashes, from their latest heartbeat.
+    hashes: Mutex<HashMap<NodeId, String>>,
     view: RwLock<Arc<LiveView>>,
 }
 
 impl Membership {
     /// A view in which only `self_id` is live.
-    pub fn new(self_id: NodeId, regions: Arc<RegionConfig>, node_timeout: Duration) -> Self {
+    pub fn new(
+        self_id: NodeId,
+        regions: Arc<RegionConfig>,
+        node_timeout: Duration,
+        region_hash: String,
+    ) -> Self {
         let live = BTreeSet::from([self_id.clone()]);
         let placement = Placement::new(&regions, live.iter());
         Self {
             self_id,
             regions,
             node_timeout,
+            region_hash,
             last_seen: Mutex::new(HashMap::new()),
+            hashes: Mutex::new(HashMap::new()),
             view: RwLock::new(Arc::new(LiveView { live, placement })),
         }
     }
 
-    /// Records a heartbeat received at `now`; unknown nodes are ignored.
-    pub fn record(&self, heartbeat: &Heartbeat, now: Instant) {
+    /// Records a heartbeat received at `now`; unknown nodes are ignored. Returns `true` when
+    /// the sender's region file hash differs from ours and did not before.
+    pub fn record(&self, heartbeat: &Heartbeat, now: Instant) -> bool {
         let Some(node) = self
             .regions
             .nodes()
@@ -76,7 +106,17 @@ impl Membership {
             .find(|node| node.id.as_str() == heartbeat.node)
         else {
             tracing::warn!(node = %heartbeat.node, "heartbeat from a node not in the region file");
-            return;
+            return false;
+        };
+        let newly_mismatched = {
+            let mut hashes = self
+                .hashes
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            let mismatched = |hash: &str| !hash.is_empty() && hash != self.region_hash;
+            let before = hashes.insert(node.id.clone(), heartbeat.region_hash.clone());
+            mismatched(&heartbeat.region_hash)
+                && before.as_deref() != Some(heartbeat.region_hash.as_str())
         };
         let mut last_seen = self
             .last_seen
@@ -87,6 +127,28 @@ impl Membership {
         } else {
             last_seen.insert(node.id.clone(), now);
         }
+        newly_mismatched
+    }
+
+    /// Live peers whose region file hash differs from ours.
+    pub fn mismatches(&self) -> Vec<Mismatch> {
+        let view = self.view();
+        let hashes = self
+            .hashes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let mut mismatches: Vec<Mismatch> = hashes
+            .iter()
+            .filter(|(node, hash)| {
+                view.live.contains(*node) && !hash.is_empty() && **hash != self.region_hash
+            })
+            .map(|(node, hash)| Mismatch {
+                node: node.to_string(),
+                region_file_hash: hash.clone(),
+            })
+            .collect();
+        mismatches.sort_by(|a, b| a.node.cmp(&b.node));
+        mismatches
     }
 
     /// Recomputes the live set at `now`; returns what changed, if anything.
@@ -135,6 +197,91 @@ impl Membership {
     }
 }
 
+impl Cluster {
+    pub(super) async fn publish_heartbeat(&self, leaving: bool) {
+        let heartbeat = Heartbeat {
+            node: self.settings.node.id.to_string(),
+            rooms: self.lobby.directory().len(),
+            leaving,
+            region_hash: self.settings.regions_hash.clone(),
+        };
+        // expect: a struct of strings, a number and a bool always serializes.
+        let payload = serde_json::to_vec(&heartbeat).expect("heartbeats serialize");
+        if let Err(error) = self
+            .client
+            .publish(rpc::HEARTBEAT_SUBJECT, payload.into())
+            .await
+        {
+            tracing::debug!(%error, "heartbeat not sent");
+        }
+    }
+
+    fn sweep(&self) {
+        let Some(change) = self.membership.sweep(Instant::now()) else {
+            return;
+        };
+        for node in &change.joined {
+            tracing::info!(%node, "node joined");
+            self.metrics
+                .cluster_membership_changes
+                .with_label_values(&["join"])
+                .inc();
+        }
+        for node in &change.left {
+            tracing::warn!(%node, "node left");
+            self.metrics
+                .cluster_membership_changes
+                .with_label_values(&["leave"])
+                .inc();
+        }
+        let live = i64::try_from(self.membership.view().live.len()).unwrap_or(i64::MAX);
+        self.metrics.cluster_nodes.set(live);
+        let mismatched = i64::try_from(self.membership.mismatches().len()).unwrap_or(i64::MAX);
+        self.metrics.region_file_mismatches.set(mismatched);
+    }
+
+    pub(super) async fn heartbeat_loop(self: Arc<Self>) {
+        let mut interval =
+            tokio::time::interval(self.settings.regions.cluster().heartbeat_interval);
+        loop {
+            interval.tick().await;
+            // Checked after the wait: a "live" beat sent after the goodbye would re-add this
+            // node to every peer's view for a whole node timeout.
+            if self.leaving.load(Ordering::Acquire) {
+                return;
+            }
+            self.publish_heartbeat(false).await;
+            self.sweep();
+        }
+    }
+
+    pub(super) async fn heartbeat_listener(self: Arc<Self>) {
+        let Ok(mut heartbeats) = self.client.subscribe(rpc::HEARTBEAT_SUBJECT).await else {
+            tracing::error!("cannot subscribe to heartbeats");
+            return;
+        };
+        while let Some(message) = heartbeats.next().await {
+            let Ok(heartbeat) = serde_json::from_slice::<Heartbeat>(&message.payload) else {
+                continue;
+            };
+            if self.is_mine(&heartbeat.node) {
+                continue;
+            }
+            if self.membership.record(&heartbeat, Instant::now()) {
+                tracing::warn!(
+                    node = %heartbeat.node,
+                    theirs = %heartbeat.region_hash,
+                    ours = %self.settings.regions_hash,
+                    "a peer runs with a different region file: placement will disagree"
+                );
+            }
+            if heartbeat.leaving || !self.membership.is_live(&heartbeat.node) {
+                self.sweep();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,7 +306,12 @@ weight = 1
 
     fn membership() -> Membership {
         let regions = ludus_regions::from_str(REGIONS, "test.toml").expect("valid regions");
-        Membership::new(NodeId::new("a"), Arc::new(regions), Duration::from_secs(3))
+        Membership::new(
+            NodeId::new("a"),
+            Arc::new(regions),
+            Duration::from_secs(3),
+            "hash-a".to_owned(),
+        )
     }
 
     fn beat(node: &str, leaving: bool) -> Heartbeat {
@@ -167,6 +319,7 @@ weight = 1
             node: node.to_owned(),
             rooms: 0,
             leaving,
+            region_hash: "hash-a".to_owned(),
         }
     }
 
@@ -197,5 +350,28 @@ weight = 1
         membership.record(&beat("b", true), now);
         assert!(membership.sweep(now).is_some());
         assert!(!membership.is_live("b"));
+    }
+
+    #[test]
+    fn a_live_peer_with_another_region_file_is_reported_once() {
+        let membership = membership();
+        let now = Instant::now();
+        let mut other = beat("b", false);
+        other.region_hash = "hash-b".to_owned();
+        assert!(membership.record(&other, now), "first sight warns");
+        assert!(
+            !membership.record(&other, now),
+            "the same hash again does not"
+        );
+        membership.sweep(now);
+        assert_eq!(
+            membership.mismatches(),
+            vec![Mismatch {
+                node: "b".to_owned(),
+                region_file_hash: "hash-b".to_owned()
+            }]
+        );
+        assert!(!membership.record(&beat("b", false), now));
+        assert!(membership.mismatches().is_empty());
     }
 }
