@@ -33,6 +33,16 @@ struct NodeSlot {
     server: Option<TestServer>,
 }
 
+fn node_config(regions_file: &std::path::Path, id: &str) -> ServerConfig {
+    let mut config = test_config();
+    config.server.workers = 1;
+    config.server.room_threads = 1;
+    config.cluster.regions_file = Some(regions_file.to_path_buf());
+    config.cluster.node_id = Some(id.to_owned());
+    config.cluster.lease_ms = LEASE_MS;
+    config
+}
+
 /// A running cluster.
 pub struct TestCluster {
     // Field order is drop order: nodes leave the cluster before NATS goes away.
@@ -53,6 +63,16 @@ impl TestCluster {
     /// Starts `nodes` (`(node id, region)` pairs; regions `eu` and `us`) and waits until every
     /// node sees every other.
     pub async fn start(nodes: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_with_external(nodes, &[]).await
+    }
+
+    /// Like [`start`](Self::start), with `external` nodes in the region file too (placeholder
+    /// URLs), to be run as processes with [`external_config`](Self::external_config). Waits only
+    /// for the in-process nodes to see each other.
+    pub async fn start_with_external(
+        nodes: &[(&str, &str)],
+        external: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let turn = std::sync::Arc::clone(&TURN).lock_owned().await;
         let nats = NatsServer::start()?;
         let dir = tempfile::tempdir()?;
@@ -72,19 +92,20 @@ impl TestCluster {
                  http_url = \"http://{addr}\"\nweight = 1\n"
             )?;
         }
+        for (id, region) in external {
+            write!(
+                text,
+                "\n[[nodes]]\nid = \"{id}\"\nregion = \"{region}\"\n\
+                 ws_url = \"ws://127.0.0.1:9\"\nhttp_url = \"http://127.0.0.1:9\"\nweight = 1\n"
+            )?;
+        }
         let regions_file = dir.path().join("regions.toml");
         std::fs::write(&regions_file, text)?;
         let mut started = Vec::new();
         for ((id, _), listener) in nodes.iter().zip(listeners) {
-            let mut config = test_config();
-            config.server.workers = 1;
-            config.server.room_threads = 1;
-            config.cluster.regions_file = Some(regions_file.clone());
-            config.cluster.node_id = Some((*id).to_owned());
-            config.cluster.lease_ms = LEASE_MS;
+            let config = node_config(&regions_file, id);
             let addr = listener.local_addr()?;
-            let server =
-                TestServer::start_on(listener, config.clone(), GameRegistry::builtin());
+            let server = TestServer::start_on(listener, config.clone(), GameRegistry::builtin());
             started.push(NodeSlot {
                 id: (*id).to_owned(),
                 addr,
@@ -114,8 +135,10 @@ impl TestCluster {
             eventually_within(SETTLE_WAIT, || async {
                 let health = get_json(&url).await?;
                 let cluster = &health["cluster"];
-                Ok((cluster["lease_held"] == true && cluster["directory_settled"] == true)
-                    .then_some(()))
+                Ok(
+                    (cluster["lease_held"] == true && cluster["directory_settled"] == true)
+                        .then_some(()),
+                )
             })
             .await?;
         }
@@ -142,6 +165,11 @@ impl TestCluster {
             GameRegistry::builtin(),
         ));
         Ok(())
+    }
+
+    /// The config of node `id`, e.g. for a node run as a process.
+    pub fn external_config(&self, id: &str) -> ServerConfig {
+        node_config(&self.regions_file, id)
     }
 
     /// The node called `id`.

@@ -417,7 +417,11 @@ async fn a_node_that_loses_its_lease_stops_serving_the_room() -> anyhow::Result<
     let mut record: serde_json::Value = serde_json::from_slice(&entry.value)?;
     record["node"] = "eu-2".into();
     store
-        .update(key.as_str(), serde_json::to_vec(&record)?.into(), entry.revision)
+        .update(
+            key.as_str(),
+            serde_json::to_vec(&record)?.into(),
+            entry.revision,
+        )
         .await?;
     let (_, close) = player.connection.expect_close().await?;
     assert_eq!(close, Some(CloseCode::RoomMoved));

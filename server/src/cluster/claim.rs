@@ -26,7 +26,8 @@ impl Cluster {
         fresh: bool,
     ) -> Result<RoomInfo, ClusterError> {
         self.require_connection()?;
-        let Some(incarnation) = *self.incarnation_tx.borrow() else {
+        let incarnation = *self.incarnation_tx.borrow();
+        let Some(incarnation) = incarnation.filter(|_| !self.fence.is_closed()) else {
             return Err(ClusterError::Unavailable);
         };
         let prepared = self.lobby.prepare_room(request)?;

@@ -275,7 +275,9 @@ impl Cluster {
     }
 
     async fn entries_round(&self, published: &mut HashMap<RoomId, Published>) {
-        if !self.is_connected() {
+        // A fenced node writes nothing until it registers anew (its entries name a dead
+        // incarnation; the lease task may not have noticed yet after a pause).
+        if self.fence.is_closed() || !self.is_connected() {
             return;
         }
         let Ok(store) = self.store().await else {
