@@ -1,5 +1,6 @@
 //! A cluster node run as a child process (the `ludus-test-node` binary of this package), for
-//! what only a process can suffer: `SIGSTOP`/`SIGCONT` (a pause past its lease) and `SIGKILL`.
+//! what only a process can be sent: `SIGSTOP`/`SIGCONT` (a pause past its lease), `SIGHUP`
+//! (reload the region file) and `SIGKILL`.
 //!
 //! The child binds `127.0.0.1:0` itself and prints the address, so no port is guessed; the
 //! region file names it with placeholder URLs (redirects to it are not what such tests check).
@@ -71,6 +72,11 @@ impl ChildNode {
     /// Freezes the process (`SIGSTOP`): its clocks run on, it does nothing.
     pub fn pause(&self) -> anyhow::Result<()> {
         self.signal("STOP")
+    }
+
+    /// Asks it to reload its region file (`SIGHUP`).
+    pub fn hang_up(&self) -> anyhow::Result<()> {
+        self.signal("HUP")
     }
 
     /// Lets it run again (`SIGCONT`).

@@ -265,19 +265,21 @@ async fn a_node_paused_past_its_lease_sends_no_stale_frame_and_closes_with_room_
 }
 
 #[tokio::test]
-async fn a_peer_with_another_region_file_is_reported_in_healthz_and_metrics() -> anyhow::Result<()>
-{
+async fn a_peer_with_another_region_file_is_reported_until_it_reloads_the_shared_one(
+) -> anyhow::Result<()> {
     let cluster =
         TestCluster::start_with_external(&[("eu-1", "eu"), ("us-1", "us")], &[("eu-3", "eu")])
             .await?;
     let dir = tempfile::tempdir()?;
     let other_file = dir.path().join("regions.toml");
-    let mut text = std::fs::read_to_string(cluster.regions_file())?;
-    text.push_str("\n# edited on one node only\n");
-    std::fs::write(&other_file, text)?;
+    let shared = std::fs::read_to_string(cluster.regions_file())?;
+    std::fs::write(
+        &other_file,
+        format!("{shared}\n# edited on one node only\n"),
+    )?;
     let mut config = cluster.external_config("eu-3");
-    config.cluster.regions_file = Some(other_file);
-    let _other = ChildNode::spawn(node_binary(), &config)?;
+    config.cluster.regions_file = Some(other_file.clone());
+    let other = ChildNode::spawn(node_binary(), &config)?;
     let reporter = cluster.node("eu-1");
     let health = eventually_within(SETTLE_WAIT, || async {
         let health = get_json(&format!("{}/healthz", reporter.http_url())).await?;
@@ -297,5 +299,18 @@ async fn a_peer_with_another_region_file_is_reported_in_healthz_and_metrics() ->
     })
     .await?;
     assert_eq!(mismatched, 1.0);
+    // The operator fixes the file and sends SIGHUP: the next heartbeat carries the shared hash.
+    std::fs::write(&other_file, shared)?;
+    other.hang_up()?;
+    eventually_within(SETTLE_WAIT, || async {
+        let health = get_json(&format!("{}/healthz", reporter.http_url())).await?;
+        let cleared = health["cluster"]["region_file_mismatches"]
+            .as_array()
+            .is_some_and(Vec::is_empty);
+        let metric_cleared =
+            metric(reporter, "ludus_cluster_region_file_mismatched_peers").await? == 0.0;
+        Ok((cleared && metric_cleared).then_some(()))
+    })
+    .await?;
     Ok(())
 }

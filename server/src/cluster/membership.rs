@@ -66,9 +66,9 @@ pub struct MembershipChange {
 /// Heartbeat bookkeeping for one node's view of the cluster.
 pub struct Membership {
     self_id: NodeId,
-    regions: Arc<RegionConfig>,
+    /// The region file in force and its hash; replaced as a whole on reload (SIGHUP).
+    file: RwLock<(Arc<RegionConfig>, String)>,
     node_timeout: Duration,
-    region_hash: String,
     last_seen: Mutex<HashMap<NodeId, Instant>>,
     /// Peers' region file hashes, from their latest heartbeat.
     hashes: Mutex<HashMap<NodeId, String>>,
@@ -87,9 +87,8 @@ impl Membership {
         let placement = Placement::new(&regions, live.iter());
         Self {
             self_id,
-            regions,
+            file: RwLock::new((regions, region_hash)),
             node_timeout,
-            region_hash,
             last_seen: Mutex::new(HashMap::new()),
             hashes: Mutex::new(HashMap::new()),
             view: RwLock::new(Arc::new(LiveView { live, placement })),
@@ -99,8 +98,8 @@ impl Membership {
     /// Records a heartbeat received at `now`; unknown nodes are ignored. Returns `true` when
     /// the sender's region file hash differs from ours and did not before.
     pub fn record(&self, heartbeat: &Heartbeat, now: Instant) -> bool {
-        let Some(node) = self
-            .regions
+        let (regions, region_hash) = self.file();
+        let Some(node) = regions
             .nodes()
             .iter()
             .find(|node| node.id.as_str() == heartbeat.node)
@@ -113,7 +112,7 @@ impl Membership {
                 .hashes
                 .lock()
                 .unwrap_or_else(|poison| poison.into_inner());
-            let mismatched = |hash: &str| !hash.is_empty() && hash != self.region_hash;
+            let mismatched = |hash: &str| !hash.is_empty() && hash != region_hash;
             let before = hashes.insert(node.id.clone(), heartbeat.region_hash.clone());
             mismatched(&heartbeat.region_hash)
                 && before.as_deref() != Some(heartbeat.region_hash.as_str())
@@ -133,6 +132,7 @@ impl Membership {
     /// Live peers whose region file hash differs from ours.
     pub fn mismatches(&self) -> Vec<Mismatch> {
         let view = self.view();
+        let (_, region_hash) = self.file();
         let hashes = self
             .hashes
             .lock()
@@ -140,7 +140,7 @@ impl Membership {
         let mut mismatches: Vec<Mismatch> = hashes
             .iter()
             .filter(|(node, hash)| {
-                view.live.contains(*node) && !hash.is_empty() && **hash != self.region_hash
+                view.live.contains(*node) && !hash.is_empty() && **hash != region_hash
             })
             .map(|(node, hash)| Mismatch {
                 node: node.to_string(),
@@ -173,12 +173,56 @@ impl Membership {
             joined: live.difference(&current.live).cloned().collect(),
             left: current.live.difference(&live).cloned().collect(),
         };
-        let placement = Placement::new(&self.regions, live.iter());
+        self.set_view(live);
+        Some(change)
+    }
+
+    fn set_view(&self, live: BTreeSet<NodeId>) {
+        let placement = Placement::new(&self.file().0, live.iter());
         *self
             .view
             .write()
             .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(LiveView { live, placement });
-        Some(change)
+    }
+
+    fn file(&self) -> (Arc<RegionConfig>, String) {
+        let file = self
+            .file
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
+        (Arc::clone(&file.0), file.1.clone())
+    }
+
+    /// The region file in force.
+    pub fn regions(&self) -> Arc<RegionConfig> {
+        self.file().0
+    }
+
+    /// Its hash.
+    pub fn region_hash(&self) -> String {
+        self.file().1
+    }
+
+    /// Puts a reloaded region file in force: placement is rebuilt over the live nodes it still
+    /// names; nodes it no longer names are forgotten.
+    pub fn reload(&self, regions: Arc<RegionConfig>, region_hash: String) {
+        let named = |id: &NodeId| regions.nodes().iter().any(|node| &node.id == id);
+        self.last_seen
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .retain(|id, _| named(id));
+        let live: BTreeSet<NodeId> = self
+            .view()
+            .live
+            .iter()
+            .filter(|id| named(id))
+            .cloned()
+            .collect();
+        *self
+            .file
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = (regions, region_hash);
+        self.set_view(live);
     }
 
     /// The current view.
@@ -203,7 +247,7 @@ impl Cluster {
             node: self.settings.node.id.to_string(),
             rooms: self.lobby.directory().len(),
             leaving,
-            region_hash: self.settings.regions_hash.clone(),
+            region_hash: self.membership.region_hash(),
         };
         // expect: a struct of strings, a number and a bool always serializes.
         let payload = serde_json::to_vec(&heartbeat).expect("heartbeats serialize");
@@ -236,6 +280,11 @@ impl Cluster {
         }
         let live = i64::try_from(self.membership.view().live.len()).unwrap_or(i64::MAX);
         self.metrics.cluster_nodes.set(live);
+        self.count_mismatches();
+    }
+
+    /// Sets the mismatch gauge from the current view (after a sweep, a heartbeat, a reload).
+    pub(super) fn count_mismatches(&self) {
         let mismatched = i64::try_from(self.membership.mismatches().len()).unwrap_or(i64::MAX);
         self.metrics.region_file_mismatches.set(mismatched);
     }
@@ -271,13 +320,14 @@ impl Cluster {
                 tracing::warn!(
                     node = %heartbeat.node,
                     theirs = %heartbeat.region_hash,
-                    ours = %self.settings.regions_hash,
+                    ours = %self.membership.region_hash(),
                     "a peer runs with a different region file: placement will disagree"
                 );
             }
             if heartbeat.leaving || !self.membership.is_live(&heartbeat.node) {
                 self.sweep();
             }
+            self.count_mismatches();
         }
     }
 }
@@ -373,5 +423,26 @@ weight = 1
         );
         assert!(!membership.record(&beat("b", false), now));
         assert!(membership.mismatches().is_empty());
+    }
+
+    #[test]
+    fn a_reloaded_region_file_ends_the_mismatch_and_forgets_dropped_nodes() {
+        let membership = membership();
+        let now = Instant::now();
+        let mut other = beat("b", false);
+        other.region_hash = "hash-b".to_owned();
+        membership.record(&other, now);
+        membership.sweep(now);
+        assert_eq!(membership.mismatches().len(), 1);
+        let only_a = REGIONS
+            .split("[[nodes]]")
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("[[nodes]]");
+        let regions = ludus_regions::from_str(&only_a, "test.toml").expect("valid regions");
+        membership.reload(Arc::new(regions), "hash-b".to_owned());
+        assert!(!membership.is_live("b"), "b is no longer in the file");
+        assert!(membership.mismatches().is_empty());
+        assert_eq!(membership.region_hash(), "hash-b");
     }
 }

@@ -45,6 +45,7 @@ use ludus_regions::{Node, NodeId, RegionName};
 use membership::Membership;
 use owner::EntryCommand;
 use serde::Serialize;
+use settings::regions_hash;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -175,6 +176,8 @@ impl Cluster {
             actix_rt::spawn(Arc::clone(&cluster).watch_loop()),
             actix_rt::spawn(Arc::clone(&cluster).request_loop()),
             actix_rt::spawn(Arc::clone(&cluster).announce_loop()),
+            #[cfg(unix)]
+            actix_rt::spawn(Arc::clone(&cluster).reload_on_hangup()),
         ];
         // Not aborted on leaving: it ends itself after releasing every entry.
         actix_rt::spawn(Arc::clone(&cluster).entries_loop(entries_rx));
@@ -208,8 +211,49 @@ impl Cluster {
             nats_connected: self.is_connected(),
             lease_held: self.incarnation_tx.borrow().is_some(),
             directory_settled: self.replica.is_settled(Instant::now(), self.timing),
-            region_file_hash: self.settings.regions_hash.clone(),
+            region_file_hash: self.membership.region_hash(),
             region_file_mismatches: self.membership.mismatches(),
+        }
+    }
+
+    /// Reloads the region file (on SIGHUP): nodes, regions, aliases, fallbacks and URLs take
+    /// effect at once; the `[cluster]` section (NATS URL, timings) only on restart. A file that
+    /// is invalid, or no longer names this node, is refused and the old one stays in force.
+    pub fn reload_regions(&self) -> Result<(), ClusterSetupError> {
+        let file = &self.settings.regions_file;
+        let regions = ludus_regions::load(file)?;
+        if !regions
+            .nodes()
+            .iter()
+            .any(|node| node.id == self.settings.node.id)
+        {
+            return Err(ClusterSetupError::UnknownNode {
+                node: self.settings.node.id.to_string(),
+                file: file.clone(),
+            });
+        }
+        let hash = regions_hash(file)?;
+        tracing::info!(file = %file.display(), hash = %hash, "region file reloaded");
+        self.membership.reload(Arc::new(regions), hash);
+        self.count_mismatches();
+        Ok(())
+    }
+
+    /// Reloads the region file on every SIGHUP, for as long as the node runs.
+    #[cfg(unix)]
+    async fn reload_on_hangup(self: Arc<Self>) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGHUP; the region file is not reloadable");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            if let Err(error) = self.reload_regions() {
+                tracing::error!(%error, "region file not reloaded; the previous one stays in force");
+            }
         }
     }
 
@@ -221,12 +265,13 @@ impl Cluster {
         }
     }
 
-    fn node(&self, node_id: &str) -> Option<&Node> {
-        self.settings
-            .regions
+    fn node(&self, node_id: &str) -> Option<Node> {
+        self.membership
+            .regions()
             .nodes()
             .iter()
             .find(|node| node.id.as_str() == node_id)
+            .cloned()
     }
 
     /// The WebSocket URL of `room_id` on `node_id`.

@@ -21,7 +21,7 @@ use std::time::Instant;
 impl Cluster {
     /// A region name or alias, or the default region when absent.
     pub fn resolve_region(&self, hint: Option<&str>) -> Result<RegionName, ClusterError> {
-        let regions = &self.settings.regions;
+        let regions = self.membership.regions();
         match hint.map(str::trim).filter(|hint| !hint.is_empty()) {
             None => Ok(regions.default_region().clone()),
             Some(hint) => regions
@@ -209,7 +209,8 @@ impl Cluster {
         let preferred = self.resolve_region(region_hint)?;
         let view = self.membership.view();
         let mut skipped: Vec<String> = Vec::new();
-        for region in self.settings.regions.fallback_order(&preferred) {
+        let regions = self.membership.regions();
+        for region in regions.fallback_order(&preferred) {
             let reason = if skipped.is_empty() {
                 "preferred region".to_owned()
             } else {
@@ -336,7 +337,7 @@ impl Cluster {
     /// Regions with their live node counts.
     pub fn regions(&self) -> Vec<RegionStatus> {
         let view = self.membership.view();
-        let regions = &self.settings.regions;
+        let regions = self.membership.regions();
         regions
             .regions()
             .map(|region| {
@@ -366,7 +367,7 @@ impl Cluster {
         region_hint: Option<&str>,
     ) -> Result<PlacementExplanation, ClusterError> {
         let region = self.resolve_region(region_hint)?;
-        let ring_owner = Placement::with_all_nodes(&self.settings.regions)
+        let ring_owner = Placement::with_all_nodes(&self.membership.regions())
             .owner(room_id.as_str(), &region)
             .map(ToString::to_string);
         let view = self.membership.view();
