@@ -70,6 +70,7 @@ impl Cluster {
             incarnation,
             info: prepared.info.clone(),
             written_at: Instant::now(),
+            recheck: false,
         };
         // The entries task keeps it from here (and releases it if the room never starts).
         let _ = self.entries_tx.send(EntryCommand::Adopt(published));

@@ -49,7 +49,7 @@ use settings::regions_hash;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Pause before retrying a broken watch or bucket.
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
@@ -91,14 +91,17 @@ pub struct Cluster {
     lobby: Arc<Lobby>,
     metrics: Metrics,
     membership: Membership,
-    replica: Replica,
+    /// Shared with the NATS event callback, which unsettles it the moment the connection drops.
+    replica: Arc<Replica>,
     /// The rooms' fence, moved forward by the lease task.
     fence: Fence,
     /// The incarnation rooms may be created under (`None` while unregistered or fenced).
     incarnation_tx: watch::Sender<Option<Incarnation>>,
     /// Commands to the entries task.
     entries_tx: mpsc::UnboundedSender<EntryCommand>,
-    reconnected: Arc<Notify>,
+    /// Counts connections to NATS (bumped by the event callback): tasks holding state a
+    /// restarted broker may have lost (the watch, the lease, the room entries) re-check it.
+    connections: Arc<watch::Sender<u64>>,
     leaving: AtomicBool,
 }
 
@@ -109,8 +112,10 @@ impl Cluster {
         settings: ClusterSettings,
         lobby: Arc<Lobby>,
     ) -> Result<Arc<Self>, async_nats::ConnectError> {
-        let reconnected = Arc::new(Notify::new());
-        let on_event = Arc::clone(&reconnected);
+        let connections = Arc::new(watch::Sender::new(0_u64));
+        let on_event = Arc::clone(&connections);
+        let replica = Arc::new(Replica::default());
+        let on_disconnect = Arc::clone(&replica);
         let node_id = settings.node.id.to_string();
         let client = async_nats::ConnectOptions::new()
             .name(format!("ludus-{node_id}"))
@@ -123,13 +128,19 @@ impl Cluster {
             })
             .event_callback(move |event| {
                 let on_event = Arc::clone(&on_event);
+                let on_disconnect = Arc::clone(&on_disconnect);
                 async move {
                     match event {
                         async_nats::Event::Connected => {
                             tracing::info!("connected to NATS");
-                            on_event.notify_one();
+                            on_event.send_modify(|count| *count += 1);
                         }
-                        async_nats::Event::Disconnected => tracing::warn!("lost NATS"),
+                        async_nats::Event::Disconnected => {
+                            // At once, before any request can arrive over a new connection:
+                            // the broker may come back with an empty bucket.
+                            on_disconnect.watch_lost();
+                            tracing::warn!("lost NATS");
+                        }
                         other => tracing::debug!(event = %other, "NATS event"),
                     }
                 }
@@ -162,11 +173,11 @@ impl Cluster {
             lobby,
             metrics,
             membership,
-            replica: Replica::default(),
+            replica,
             fence,
             incarnation_tx: watch::Sender::new(None),
             entries_tx,
-            reconnected,
+            connections,
             leaving: AtomicBool::new(false),
         });
         let tasks = vec![
@@ -323,7 +334,9 @@ impl Cluster {
     /// Feeds the replica from a watch of the whole bucket; a new watch after every reconnect
     /// (a restarted broker may have lost the bucket), which unsettles the view for a lease.
     async fn watch_loop(self: Arc<Self>) {
+        let mut connections = self.connections.subscribe();
         while !self.leaving.load(Ordering::Acquire) {
+            connections.mark_unchanged();
             let watch = match self.store().await {
                 Ok(store) => store.watch_all().await.ok(),
                 Err(_) => None,
@@ -339,7 +352,7 @@ impl Cluster {
                         Some(Ok(entry)) => self.replica.apply(&entry, Instant::now()),
                         _ => break,
                     },
-                    () = self.reconnected.notified() => break,
+                    _ = connections.changed() => break,
                 }
             }
             self.replica.watch_lost();

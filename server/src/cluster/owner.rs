@@ -27,6 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+/// Pause before retrying a failed node lease write.
+const RETRY_WRITE: Duration = Duration::from_millis(100);
+
 /// How often room entries are compared with the local rooms (listing changes are published at
 /// this pace).
 const ENTRY_ROUND: Duration = Duration::from_millis(250);
@@ -53,6 +56,9 @@ pub struct Published {
     pub info: RoomInfo,
     /// When it was written.
     pub written_at: Instant,
+    /// Rewrite it next round whatever its age (a restarted broker may have lost it, or its
+    /// revision is not the one last written).
+    pub recheck: bool,
 }
 
 /// What one entry needs this round.
@@ -77,7 +83,9 @@ fn plan_entry(
     match published {
         Some(entry) if entry.incarnation != incarnation => EntryPlan::Keep,
         Some(entry)
-            if entry.info == *info && now.saturating_duration_since(entry.written_at) < refresh =>
+            if !entry.recheck
+                && entry.info == *info
+                && now.saturating_duration_since(entry.written_at) < refresh =>
         {
             EntryPlan::Keep
         }
@@ -112,7 +120,7 @@ impl Cluster {
     /// Registers and renews the node lease; fences when a renewal is overdue.
     pub(super) async fn lease_loop(self: Arc<Self>) {
         let mut lease = NodeLease::Unregistered;
-        let renew_every = self.timing.renew_every();
+        let mut connections = self.connections.subscribe();
         let mut next_write = Instant::now();
         while !self.leaving.load(Ordering::Acquire) {
             let now = Instant::now();
@@ -121,25 +129,39 @@ impl Cluster {
                 _ => next_write,
             };
             if wake > now {
-                tokio::time::sleep(wake - now).await;
+                tokio::select! {
+                    () = tokio::time::sleep(wake - now) => {}
+                    // Reconnected: a restarted broker lost the lease; renew at once.
+                    _ = connections.changed() => next_write = Instant::now(),
+                }
                 continue;
             }
-            match lease.next_action(Instant::now(), self.lobby.directory().len()) {
+            let written = match lease.next_action(Instant::now(), self.lobby.directory().len()) {
                 LeaseAction::Register => {
                     let incarnation = fastrand::u64(1..(1 << 53));
-                    self.write_node_lease(&mut lease, incarnation, None).await;
+                    self.write_node_lease(&mut lease, incarnation, None).await
                 }
-                LeaseAction::Renew { revision } => {
-                    if let Some(incarnation) = lease.incarnation() {
+                LeaseAction::Renew { revision } => match lease.incarnation() {
+                    Some(incarnation) => {
                         self.write_node_lease(&mut lease, incarnation, Some(revision))
-                            .await;
+                            .await
                     }
+                    None => false,
+                },
+                LeaseAction::Fence => {
+                    self.fence(&mut lease);
+                    true
                 }
-                LeaseAction::Fence => self.fence(&mut lease),
-                LeaseAction::Wait => {}
-            }
+                LeaseAction::Wait => true,
+            };
             self.incarnation_tx.send_replace(lease.incarnation());
-            next_write = Instant::now() + renew_every;
+            // A failed write is retried soon: the fence is at most four intervals away.
+            let pause = if written {
+                self.timing.renew_every()
+            } else {
+                RETRY_WRITE
+            };
+            next_write = Instant::now() + pause;
         }
     }
 
@@ -150,9 +172,9 @@ impl Cluster {
         lease: &mut NodeLease,
         incarnation: Incarnation,
         expected: Option<u64>,
-    ) {
+    ) -> bool {
         if !self.is_connected() {
-            return;
+            return false;
         }
         let sent_at = Instant::now();
         let attempt = async {
@@ -188,13 +210,14 @@ impl Cluster {
         };
         let Ok(Some(revision)) = tokio::time::timeout(self.timing.renew_every(), attempt).await
         else {
-            return;
+            return false;
         };
         lease.written(incarnation, revision, sent_at, Instant::now(), self.timing);
         match lease {
             NodeLease::Held { fence_at, .. } => self.fence.close_at(*fence_at),
             _ => self.fence(lease),
         }
+        true
     }
 
     /// A renewal found another revision: a restarted broker lost the entry (re-create it, same
@@ -253,6 +276,7 @@ impl Cluster {
         mut commands: mpsc::UnboundedReceiver<EntryCommand>,
     ) {
         let mut published: HashMap<RoomId, Published> = HashMap::new();
+        let mut connections = self.connections.subscribe();
         let mut interval = tokio::time::interval(ENTRY_ROUND);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -269,6 +293,12 @@ impl Cluster {
                     }
                     None => return,
                 },
+                _ = connections.changed() => {
+                    // A restarted broker may have lost every entry: check each one next round.
+                    for entry in published.values_mut() {
+                        entry.recheck = true;
+                    }
+                }
                 _ = interval.tick() => self.entries_round(&mut published).await,
             }
         }
@@ -330,7 +360,7 @@ impl Cluster {
                 Written::Retry(room_id, Some(revision)) => {
                     if let Some(entry) = published.get_mut(&room_id) {
                         entry.revision = revision;
-                        entry.written_at = now - refresh;
+                        entry.recheck = true;
                     }
                 }
                 Written::Retry(room_id, None) => {
@@ -385,6 +415,7 @@ impl Cluster {
                 incarnation,
                 info: info.clone(),
                 written_at: Instant::now(),
+                recheck: false,
             }),
             Ok(None) => match directory::read(store, &key).await {
                 Ok(Some((revision, bytes))) => match RoomRecord::from_bytes(&bytes) {
@@ -449,6 +480,7 @@ mod tests {
             incarnation,
             info: info(),
             written_at: at,
+            recheck: false,
         }
     }
 
@@ -481,6 +513,17 @@ mod tests {
         assert_eq!(
             plan_entry(None, &info(), 1, now, refresh),
             EntryPlan::Write(None)
+        );
+    }
+
+    #[test]
+    fn an_entry_a_restarted_broker_may_have_lost_is_rewritten_at_once() {
+        let now = Instant::now();
+        let mut entry = published(1, now);
+        entry.recheck = true;
+        assert_eq!(
+            plan_entry(Some(&entry), &info(), 1, now, Duration::from_secs(10)),
+            EntryPlan::Write(Some(9))
         );
     }
 
