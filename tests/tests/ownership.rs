@@ -314,3 +314,43 @@ async fn a_peer_with_another_region_file_is_reported_until_it_reloads_the_shared
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_room_written_by_a_node_with_a_skewed_clock_stays_listed() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(&LAYOUT).await?;
+    let nats = async_nats::connect(cluster.nats.url()).await?;
+    let room_id = "written-an-hour-ago";
+    assert_eq!(ask_to_create(&nats, "eu-1", room_id).await?.0, "created");
+    // Rewrite the entry as eu-1 would with its wall clock an hour behind: every time in it
+    // (and any field a peer might once have judged freshness by) is an hour old.
+    let store = async_nats::jetstream::new(nats)
+        .get_key_value("ludus_directory")
+        .await?;
+    let key = format!("room.{room_id}");
+    let entry = store.entry(key.as_str()).await?.expect("room entry");
+    let mut record: serde_json::Value = serde_json::from_slice(&entry.value)?;
+    let hour_ago = record["info"]["created_at_ms"]
+        .as_u64()
+        .unwrap_or_default()
+        .saturating_sub(3_600_000);
+    record["info"]["created_at_ms"] = hour_ago.into();
+    record["renewed_at_ms"] = hour_ago.into();
+    store
+        .update(
+            key.as_str(),
+            serde_json::to_vec(&record)?.into(),
+            entry.revision,
+        )
+        .await?;
+    // Once a peer has the skewed entry, it lists it: freshness is judged on local receipt time.
+    let observer = cluster.node("us-1").http_url();
+    eventually(|| async {
+        let rooms = get_json(&format!("{observer}/v1/rooms")).await?;
+        let skewed_listed = rooms["rooms"].as_array().into_iter().flatten().any(|room| {
+            room["room_id"] == room_id && room["created_at_ms"].as_u64() == Some(hour_ago)
+        });
+        Ok(skewed_listed.then_some(()))
+    })
+    .await?;
+    Ok(())
+}
