@@ -19,7 +19,7 @@ pub const HEARTBEAT_MS: u64 = 200;
 /// Node timeout of test clusters, in milliseconds.
 pub const NODE_TIMEOUT_MS: u64 = 1_200;
 /// Room lease of test clusters, in milliseconds.
-pub const LEASE_MS: u64 = 3_000;
+pub const LEASE_MS: u64 = 4_000;
 
 /// Longest wait for a node to hold its lease and trust its view of the directory (one lease and
 /// a guard after it connects, plus reconnect back-off on a loaded machine).

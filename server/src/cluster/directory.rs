@@ -1,6 +1,6 @@
 //! The cluster-wide directory: one JetStream KV bucket holding node leases and room entries.
 //!
-//! - `node.<node_id>`: a node's lease ([`NodeRecord`]), renewed by compare-and-swap every fifth
+//! - `node.<node_id>`: a node's lease ([`NodeRecord`]), renewed by compare-and-swap every tenth
 //!   of the lease. It names the node's current incarnation.
 //! - `room.<room_id>`: a room entry ([`RoomRecord`]), created by compare-and-swap (exactly one
 //!   creator wins) and naming the node *and incarnation* that holds it. It is rewritten only

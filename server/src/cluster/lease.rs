@@ -33,9 +33,10 @@ pub struct LeaseTiming {
 }
 
 impl LeaseTiming {
-    /// How often the owner renews: five renewals per lease, so one or two lost writes never fence.
+    /// How often the owner renews: ten renewals per lease, so a few lost writes never fence and
+    /// a broker outage may last up to `lease - guard - renew_every` without fencing.
     pub fn renew_every(&self) -> Duration {
-        self.lease / 5
+        self.lease / 10
     }
 
     /// How much earlier than the earliest possible lapse the owner fences (covers a tick in

@@ -1,7 +1,7 @@
 //! The two tasks that own this node's side of the directory.
 //!
 //! - [`Cluster::lease_loop`] owns the node lease ([`NodeLease`]): it registers an incarnation,
-//!   renews it every fifth of the lease, moves the room [`Fence`](super::fence::Fence) forward
+//!   renews it every tenth of the lease, moves the room [`Fence`](super::fence::Fence) forward
 //!   after each acknowledged renewal, and fences when a renewal is overdue. It does nothing else,
 //!   so no room write can delay a renewal.
 //! - [`Cluster::entries_loop`] owns the room entries this node wrote: it learns of new ones from

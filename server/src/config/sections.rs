@@ -16,7 +16,7 @@ pub struct ClusterSection {
     pub regions_file: Option<PathBuf>,
     /// This node's id in the region file. Required with `regions_file`.
     pub node_id: Option<String>,
-    /// The node lease, in milliseconds, covering all of a node's rooms: renewed every fifth of
+    /// The node lease, in milliseconds, covering all of a node's rooms: renewed every tenth of
     /// this; peers drop the node's rooms after this long without a renewal; the node itself
     /// stops them (4013) a fifth earlier when it cannot renew. Default 6000.
     pub lease_ms: u64,
