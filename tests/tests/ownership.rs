@@ -117,8 +117,15 @@ async fn after_a_broker_restart_a_create_elsewhere_does_not_take_over_a_live_roo
     .await;
     refused?;
     player.next_tick().await?;
-    let listed = listed_ids(&cluster.node("us-1").http_url()).await?;
-    assert!(listed.contains(&room_id.to_owned()), "{listed:?}");
+    // Listings are eventually consistent: us-1 rebuilds its replica after its own reconnect.
+    let observer = cluster.node("us-1").http_url();
+    eventually_within(SETTLE_WAIT, || async {
+        Ok(listed_ids(&observer)
+            .await?
+            .contains(&room_id.to_owned())
+            .then_some(()))
+    })
+    .await?;
     Ok(())
 }
 
