@@ -6,23 +6,34 @@
 //! protocol decisions live in [`Session`]; this module only moves bytes and keeps time.
 //!
 //! Every wait is bounded: joining by [`JOIN_TIMEOUT`], reading by [`READ_TIMEOUT`], leaving by
-//! [`LEAVE_TIMEOUT`].
+//! [`LEAVE_TIMEOUT`], reconnecting by the backoff's bounds ([`crate::reconnect`]).
+//!
+//! When the connection drops without a close the bot caused with `leave` (reset, EOF, read
+//! timeout, or a cut the swarm ordered through [`BotControl::cut`]), the bot reconnects to the
+//! same `ws_url` and resumes its session (the `resume` submodule); a refused resume falls back
+//! to the lobby for a new seat.
 
 use crate::error::BotError;
-use crate::lobby::{Lobby, Seat};
+use crate::lobby::Lobby;
 use crate::session::Session;
 use crate::stats::{Counter, DisconnectReason, SwarmStats};
 use futures_util::{SinkExt, StreamExt};
-use ludus_protocol::{codec, ClientMessage, Hello, Leave, RoomId, Value, PROTOCOL_VERSION};
-use std::f64::consts::PI;
+use ludus_protocol::{codec, ClientMessage, Leave, ProtocolVersion, RoomId};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+
+mod hello;
+mod resume;
+mod walk;
+
+use hello::{connect_and_hello, HelloKind};
+use walk::RandomWalk;
 
 /// Longest a join (lobby request, connect, handshake, `hello` → `welcome`) may take.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -43,9 +54,6 @@ const FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// Largest incoming message accepted. Snapshots of a room of tens of players are a few KiB;
 /// anything near this limit is a server bug, not a reason to spend memory.
 const MAX_MESSAGE_BYTES: usize = 1 << 20;
-
-/// How far the random walk turns per input, in radians (at most ±0.4).
-const MAX_TURN_RADIANS: f64 = 0.4;
 
 /// The WebSocket settings of every bot. tungstenite's defaults reserve about 128 KiB of read
 /// buffer per connection, which at 10,000 bots is over a gigabyte for nothing: server frames are
@@ -85,6 +93,8 @@ pub struct BotConfig {
     pub input_hz: f64,
     /// Seed of the bot's random walk, so runs are repeatable.
     pub seed: u64,
+    /// The protocol version announced in `hello`.
+    pub protocol: ProtocolVersion,
 }
 
 /// How a bot is told to end its session.
@@ -110,6 +120,25 @@ pub struct BotContext {
 
 type Socket = WebSocketStream<TcpStream>;
 
+/// How the swarm steers one running bot.
+#[derive(Debug)]
+pub struct BotControl {
+    /// Ends the session (once).
+    pub stop_rx: oneshot::Receiver<StopMode>,
+    /// Each notification cuts the connection abruptly (no close frame, as a lost network
+    /// does); the bot then reconnects and resumes. A notification while the bot is not
+    /// playing is kept and cuts the next connection.
+    pub cut: Arc<Notify>,
+}
+
+/// Where the bot is connected: the room and the `ws_url` that welcomed it (after redirects),
+/// which is where a resume goes.
+#[derive(Clone, Debug)]
+struct Connection {
+    room_id: RoomId,
+    ws_url: String,
+}
+
 /// Runs one bot to the end of its session and returns why it ended; every count goes into
 /// `context.stats`. A failed join is returned as the error (and counted as a failed join).
 pub async fn run_bot(
@@ -117,137 +146,141 @@ pub async fn run_bot(
     config: BotConfig,
     stop_rx: oneshot::Receiver<StopMode>,
 ) -> Result<DisconnectReason, BotError> {
-    let mut session = Session::default();
+    let control = BotControl {
+        stop_rx,
+        cut: Arc::new(Notify::new()),
+    };
+    run_bot_with(context, config, control).await
+}
+
+/// [`run_bot`] with a [`BotControl`] that can also cut the connection to test resume.
+pub async fn run_bot_with(
+    context: &BotContext,
+    config: BotConfig,
+    mut control: BotControl,
+) -> Result<DisconnectReason, BotError> {
+    let mut session = Session::new(config.protocol);
+    let (mut socket, mut connection) = match join_counted(context, &config, &mut session).await {
+        Ok(joined) => joined,
+        Err(error) => {
+            session.counters_mut().flush(&context.stats);
+            return Err(error);
+        }
+    };
+    context.stats.session_opened();
+    let reason = loop {
+        let lost = match play(&mut socket, &mut session, &config, context, &mut control).await {
+            PlayEnd::Ended(reason) => break reason,
+            PlayEnd::Lost(lost) => lost,
+        };
+        // Dropping the socket closes the TCP connection without a close frame.
+        drop(socket);
+        if !session.can_resume() {
+            session.counters_mut().incr(Counter::ResumeUnavailable);
+            break lost;
+        }
+        context.stats.connection_paused();
+        let reconnected = resume::reconnect(
+            context,
+            &config,
+            &mut session,
+            &mut control,
+            &connection,
+            lost,
+        )
+        .await;
+        match reconnected {
+            resume::Reconnected::Socket(next_socket, next_connection) => {
+                context.stats.connection_restored();
+                socket = *next_socket;
+                connection = next_connection;
+            }
+            resume::Reconnected::Ended(reason) => {
+                session.counters_mut().flush(&context.stats);
+                context.stats.connection_restored();
+                context.stats.session_closed(reason);
+                return Ok(reason);
+            }
+        }
+    };
+    session.counters_mut().flush(&context.stats);
+    context.stats.session_closed(reason);
+    Ok(reason)
+}
+
+/// A join through the lobby, counted (attempt, then joined or failed), under a join permit.
+async fn join_counted(
+    context: &BotContext,
+    config: &BotConfig,
+    session: &mut Session,
+) -> Result<(Socket, Connection), BotError> {
     session.counters_mut().incr(Counter::JoinAttempts);
     let joined = {
         // A closed semaphore only means the swarm is shutting down; join anyway, bounded by
         // the join timeout.
         let _permit = context.join_permits.acquire().await;
-        join(&context.lobby, &config, &mut session).await
+        join(&context.lobby, config, session).await
     };
-    let mut socket = match joined {
-        Ok(socket) => socket,
-        Err(error) => {
-            session.counters_mut().incr(Counter::FailedJoins);
-            session.counters_mut().flush(&context.stats);
-            return Err(error);
-        }
+    let counter = if joined.is_ok() {
+        Counter::Joined
+    } else {
+        Counter::FailedJoins
     };
-    session.counters_mut().incr(Counter::Joined);
-    context.stats.session_opened();
-    let reason = play(&mut socket, &mut session, &config, &context.stats, stop_rx).await;
-    session.counters_mut().flush(&context.stats);
-    context.stats.session_closed(reason);
-    Ok(reason)
+    session.counters_mut().incr(counter);
+    joined
 }
 
 async fn join(
     lobby: &Lobby,
     config: &BotConfig,
     session: &mut Session,
-) -> Result<Socket, BotError> {
+) -> Result<(Socket, Connection), BotError> {
     let deadline = Instant::now() + JOIN_TIMEOUT;
     let seat = match &config.join {
         JoinPlan::Matchmake { room_type } => lobby.matchmake(room_type, &config.name).await?,
         JoinPlan::Reserve { room_id } => lobby.reserve_seat(room_id, &config.name).await?,
     };
-    let timed_out = || BotError::WelcomeTimeout {
+    let connection = Connection {
         room_id: seat.room_id.clone(),
+        ws_url: seat.ws_url.clone(),
+    };
+    let hello = HelloKind::Seat(&seat);
+    let started = std::time::Instant::now();
+    tokio::time::timeout_at(
+        deadline,
+        connect_and_hello(lobby, &connection, hello, session, started),
+    )
+    .await
+    .map_err(|_| welcome_timeout(&seat.room_id))?
+}
+
+fn welcome_timeout(room_id: &RoomId) -> BotError {
+    BotError::WelcomeTimeout {
+        room_id: room_id.clone(),
         timeout_ms: u64::try_from(JOIN_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
-    };
-    tokio::time::timeout_at(deadline, connect_and_hello(lobby, &seat, session))
-        .await
-        .map_err(|_| timed_out())?
-}
-
-/// A client follows at most this many redirects per join (one is the normal case: a seat
-/// handed out for a room that moved, or a client that dialled the wrong node).
-const MAX_REDIRECTS: usize = 3;
-
-async fn connect_and_hello(
-    lobby: &Lobby,
-    seat: &Seat,
-    session: &mut Session,
-) -> Result<Socket, BotError> {
-    let mut ws_url = seat.ws_url.clone();
-    for _ in 0..=MAX_REDIRECTS {
-        match connect_once(lobby, seat, &ws_url, session).await? {
-            HelloOutcome::Welcomed(socket) => return Ok(*socket),
-            // The token stays valid on the node the server named: say hello there.
-            HelloOutcome::Redirected(next) => ws_url = next,
-        }
     }
-    Err(BotError::Redirected {
-        room_id: seat.room_id.clone(),
-        ws_url,
-    })
 }
 
-/// How one `hello` ended.
-enum HelloOutcome {
-    Welcomed(Box<Socket>),
-    Redirected(String),
+/// How a connection's play ended.
+enum PlayEnd {
+    /// The session is over: the bot left or dropped on request, or the server closed.
+    Ended(DisconnectReason),
+    /// The connection was lost without a close (or cut to test resume): resume it.
+    Lost(DisconnectReason),
 }
 
-async fn connect_once(
-    lobby: &Lobby,
-    seat: &Seat,
-    ws_url: &str,
-    session: &mut Session,
-) -> Result<HelloOutcome, BotError> {
-    let connect_error = |source| BotError::Connect {
-        room_id: seat.room_id.clone(),
-        source: Box::new(source),
-    };
-    let (host, port) = lobby.reachable_ws_url(ws_url)?;
-    let tcp = TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|error| connect_error(error.into()))?;
-    // Inputs are tiny and latency-sensitive; Nagle would hold them back.
-    tcp.set_nodelay(true)
-        .map_err(|error| connect_error(error.into()))?;
-    let (mut socket, _response) =
-        tokio_tungstenite::client_async_with_config(ws_url, tcp, Some(websocket_config()))
-            .await
-            .map_err(connect_error)?;
-    let hello = ClientMessage::Hello(Hello {
-        protocol: PROTOCOL_VERSION,
-        token: seat.token.clone(),
-    });
-    send(&mut socket, &hello).await.map_err(connect_error)?;
-    // Wait for `welcome` (and the first snapshot, which comes in the same frame) or a redirect.
-    // The caller bounds this loop with the join timeout.
-    while session.player().is_none() {
-        let refused = |reason: DisconnectReason| BotError::RefusedHello {
-            room_id: seat.room_id.clone(),
-            reason: reason.key(),
-        };
-        match socket.next().await {
-            Some(Ok(Message::Binary(frame))) => {
-                if let Some(reply) = session.handle_frame(&frame, std::time::Instant::now()) {
-                    send(&mut socket, &reply).await.map_err(connect_error)?;
-                }
-                if let Some(redirect) = session.take_redirect() {
-                    return Ok(HelloOutcome::Redirected(redirect.ws_url));
-                }
-            }
-            Some(Ok(Message::Text(text))) => session.handle_text_frame(text.len()),
-            Some(Ok(Message::Close(close))) => return Err(refused(close_reason(close))),
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-            Some(Err(_)) | None => return Err(refused(DisconnectReason::NoCloseFrame)),
-        }
-    }
-    Ok(HelloOutcome::Welcomed(Box::new(socket)))
-}
-
-/// Plays until stopped or disconnected; returns why the session ended.
+/// Plays on one connection until stopped, closed or lost.
 async fn play(
     socket: &mut Socket,
     session: &mut Session,
     config: &BotConfig,
-    stats: &SwarmStats,
-    mut stop_rx: oneshot::Receiver<StopMode>,
-) -> DisconnectReason {
+    context: &BotContext,
+    control: &mut BotControl,
+) -> PlayEnd {
+    let stats = &context.stats;
+    if session.take_resume_outcome().is_some() {
+        stats.resume_settled(true);
+    }
     let mut walk = RandomWalk::new(config.seed);
     let inputs_enabled = config.input_hz > 0.0;
     let input_period = if inputs_enabled {
@@ -265,12 +298,16 @@ async fn play(
 
     loop {
         tokio::select! {
-            stop = &mut stop_rx => {
+            stop = &mut control.stop_rx => {
                 // A dropped sender means the swarm is gone: leave politely.
-                return match stop.unwrap_or(StopMode::Leave) {
+                return PlayEnd::Ended(match stop.unwrap_or(StopMode::Leave) {
                     StopMode::Leave => leave(socket, session).await,
                     StopMode::Drop => DisconnectReason::ClientDrop,
-                };
+                });
+            }
+            () = control.cut.notified() => {
+                session.counters_mut().incr(Counter::DropsInjected);
+                return PlayEnd::Lost(DisconnectReason::ClientDrop);
             }
             message = socket.next() => {
                 let now = Instant::now();
@@ -281,17 +318,20 @@ async fn play(
                         session.handle_text_frame(text.len());
                         None
                     }
-                    Some(Ok(Message::Close(close))) => return close_reason(close),
+                    Some(Ok(Message::Close(close))) => return PlayEnd::Ended(close_reason(close)),
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => None,
                     Some(Err(error)) => {
                         tracing::debug!(bot = %config.name, %error, "connection lost");
-                        return DisconnectReason::NoCloseFrame;
+                        return PlayEnd::Lost(DisconnectReason::NoCloseFrame);
                     }
-                    None => return DisconnectReason::NoCloseFrame,
+                    None => return PlayEnd::Lost(DisconnectReason::NoCloseFrame),
                 };
+                if session.take_resume_outcome().is_some() {
+                    stats.resume_settled(true);
+                }
                 if let Some(reply) = reply {
                     if send(socket, &reply).await.is_err() {
-                        return DisconnectReason::NoCloseFrame;
+                        return PlayEnd::Lost(DisconnectReason::NoCloseFrame);
                     }
                 }
                 if now.duration_since(last_flush) >= FLUSH_EVERY || session.counters().must_flush() {
@@ -303,11 +343,11 @@ async fn play(
                 let now = std::time::Instant::now();
                 if let Some(input) = session.next_input(walk.step(), now) {
                     if send(socket, &input).await.is_err() {
-                        return DisconnectReason::NoCloseFrame;
+                        return PlayEnd::Lost(DisconnectReason::NoCloseFrame);
                     }
                 }
             }
-            () = &mut read_deadline => return DisconnectReason::ReadTimeout,
+            () = &mut read_deadline => return PlayEnd::Lost(DisconnectReason::ReadTimeout),
         }
     }
 }
@@ -350,55 +390,9 @@ async fn send(
         .await
 }
 
-/// Arena inputs: a direction that turns a little at random each step, so bots wander the map
-/// the way a player holding a stick does instead of jittering in place.
-struct RandomWalk {
-    rng: fastrand::Rng,
-    heading: f64,
-}
-
-impl RandomWalk {
-    fn new(seed: u64) -> Self {
-        let mut rng = fastrand::Rng::with_seed(seed);
-        let heading = rng.f64() * 2.0 * PI;
-        Self { rng, heading }
-    }
-
-    /// The next arena payload, `{"dx": f64, "dy": f64}` of unit length.
-    fn step(&mut self) -> Value {
-        self.heading += (self.rng.f64() * 2.0 - 1.0) * MAX_TURN_RADIANS;
-        Value::Map(vec![
-            (Value::from("dx"), Value::from(self.heading.cos())),
-            (Value::from("dy"), Value::from(self.heading.sin())),
-        ])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn random_walk_payloads_are_unit_directions_and_repeatable() {
-        let mut first = RandomWalk::new(3);
-        let mut second = RandomWalk::new(3);
-        for _ in 0..100 {
-            let payload = first.step();
-            assert_eq!(payload, second.step());
-            let Value::Map(entries) = payload else {
-                panic!("payload is a map");
-            };
-            let component = |key: &str| {
-                entries
-                    .iter()
-                    .find(|(name, _)| name.as_str() == Some(key))
-                    .and_then(|(_, value)| value.as_f64())
-                    .expect("component present")
-            };
-            let length = component("dx").hypot(component("dy"));
-            assert!((length - 1.0).abs() < 1e-9);
-        }
-    }
 
     #[test]
     fn close_frames_map_to_disconnect_reasons() {

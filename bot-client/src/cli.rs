@@ -8,6 +8,7 @@ use crate::error::ScenarioError;
 use crate::loopback;
 use crate::swarm::{Gates, RunOptions, Scenario};
 use clap::{Args, Parser, Subcommand};
+use ludus_protocol::ProtocolVersion;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,6 +47,9 @@ pub struct CommonArgs {
     /// Room type to play.
     #[arg(long, global = true, default_value = "arena")]
     pub room_type: String,
+    /// Protocol version the bots speak: 2 (compact deltas, the default) or 1 (named fields).
+    #[arg(long, global = true, default_value_t = 2)]
+    pub protocol: u16,
     /// Bots started per second during the ramp-up.
     #[arg(long, global = true, default_value_t = 500.0)]
     pub ramp_per_s: f64,
@@ -79,6 +83,10 @@ pub enum ScenarioCommand {
     Load(LoadArgs),
     /// A long run with churn: bots leave and join, some drop without a close.
     Soak(SoakArgs),
+    /// N bots in play, every connection cut at once without a close, every bot resumes;
+    /// reports resumes by outcome, resume latency and the time until all resumed. Loopback
+    /// servers only.
+    Storm(StormArgs),
     /// N sessions held open without inputs (still acknowledging), to measure memory per
     /// connection.
     Idle(IdleArgs),
@@ -155,11 +163,37 @@ pub struct IdleArgs {
     pub duration_s: f64,
 }
 
+/// `storm` arguments.
+#[derive(Debug, Args, Clone, Serialize)]
+pub struct StormArgs {
+    /// Bots in play, all cut at once.
+    #[arg(long, default_value_t = 100)]
+    pub bots: u32,
+    /// Inputs per second per bot.
+    #[arg(long, default_value_t = 10.0)]
+    pub input_hz: f64,
+    /// Seconds of play after the ramp-up, before the cut.
+    #[arg(long, default_value_t = 3.0)]
+    pub before_s: f64,
+    /// Seconds of play after every bot resumed (or gave up).
+    #[arg(long, default_value_t = 5.0)]
+    pub after_s: f64,
+}
+
+/// Longest `--before-s` / `--after-s` of a storm: it measures a burst, not an endurance.
+pub const MAX_STORM_HOLD_S: f64 = 600.0;
+
 impl Cli {
     /// Checks every argument and builds the run.
     pub fn into_run(self) -> Result<Run, ScenarioError> {
         let common = self.common;
         check_range("--ramp-per-s", common.ramp_per_s, 0.1, 100_000.0)?;
+        let protocol = ProtocolVersion::from_hello(common.protocol).ok_or_else(|| {
+            invalid(
+                "--protocol",
+                format!("{} is neither 1 nor 2", common.protocol),
+            )
+        })?;
         check_range(
             "--max-pending-joins",
             f64::from(common.max_pending_joins),
@@ -196,6 +230,14 @@ impl Cli {
                 check_range("--drop-fraction", soak.drop_fraction, 0.0, 1.0)?;
                 Scenario::Soak(soak)
             }
+            ScenarioCommand::Storm(storm) => {
+                check_range("--bots", f64::from(storm.bots), 1.0, f64::from(MAX_BOTS))?;
+                check_range("--input-hz", storm.input_hz, 0.0, MAX_INPUT_HZ)?;
+                check_range("--before-s", storm.before_s, 0.0, MAX_STORM_HOLD_S)?;
+                check_range("--after-s", storm.after_s, 0.0, MAX_STORM_HOLD_S)?;
+                check_loopback(&common.server)?;
+                Scenario::Storm(storm)
+            }
             ScenarioCommand::Idle(idle) => {
                 check_range("--bots", f64::from(idle.bots), 1.0, f64::from(MAX_BOTS))?;
                 check_range("--duration-s", idle.duration_s, 0.0, MAX_DURATION_S)?;
@@ -217,6 +259,7 @@ impl Cli {
         let options = RunOptions {
             server: common.server,
             room_type: common.room_type,
+            protocol,
             ramp_interval: Duration::from_secs_f64(1.0 / common.ramp_per_s),
             max_pending_joins: common.max_pending_joins,
             seed: common.seed,
@@ -234,6 +277,28 @@ impl Cli {
 
 fn invalid(name: &'static str, reason: String) -> ScenarioError {
     ScenarioError::InvalidArgument { name, reason }
+}
+
+/// `storm` cuts every connection of a server at once: only ever against this machine.
+fn check_loopback(server: &str) -> Result<(), ScenarioError> {
+    let host = reqwest::Url::parse(server)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned));
+    let loopback = host.as_deref().is_some_and(|host| {
+        host == "localhost"
+            || host
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    if loopback {
+        Ok(())
+    } else {
+        Err(invalid(
+            "--server",
+            format!("`storm` runs against a loopback server only, not `{server}`"),
+        ))
+    }
 }
 
 /// Rejects NaN, infinities and values outside `min..=max`.
@@ -271,6 +336,23 @@ mod tests {
     }
 
     #[test]
+    fn storm_runs_against_loopback_servers() {
+        for server in [
+            "http://127.0.0.1:7878",
+            "http://localhost:1",
+            "http://[::1]:7878",
+        ] {
+            assert!(
+                matches!(
+                    parse(&["--server", server, "storm"]),
+                    Ok(Run::Swarm(_, Scenario::Storm(_)))
+                ),
+                "{server}"
+            );
+        }
+    }
+
+    #[test]
     fn out_of_range_arguments_name_the_flag() {
         for (args, flag) in [
             (&["load", "--rooms", "0"][..], "--rooms"),
@@ -283,7 +365,14 @@ mod tests {
             (&["idle", "--duration-s", "1e9"][..], "--duration-s"),
             (&["--max-error-rate", "2", "idle"][..], "--max-error-rate"),
             (&["--ramp-per-s", "0", "idle"][..], "--ramp-per-s"),
+            (&["--protocol", "3", "idle"][..], "--protocol"),
             (&["loopback", "--messages", "0"][..], "--messages"),
+            (&["storm", "--bots", "0"][..], "--bots"),
+            (&["storm", "--after-s", "601"][..], "--after-s"),
+            (
+                &["--server", "http://10.0.0.1:7878", "storm"][..],
+                "--server",
+            ),
         ] {
             match parse(args) {
                 Err(ScenarioError::InvalidArgument { name, .. }) => assert_eq!(name, flag),

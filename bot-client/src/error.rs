@@ -7,6 +7,7 @@
 //!
 //! Messages do not repeat their source error; print the chain (`{:#}` with anyhow) to see it.
 
+use crate::reconnect::ResumeRefusal;
 use ludus_protocol::RoomId;
 
 /// Why one bot could not join, connect or keep its session.
@@ -65,6 +66,15 @@ pub enum BotError {
         room_id: RoomId,
         /// Where the server sent the bot.
         ws_url: String,
+    },
+    /// The server refused to resume the session (an `error` with a resume code, then close
+    /// 4014); the bot falls back to the lobby for a new seat.
+    #[error("room `{room_id}` refused the resume: {reason}")]
+    ResumeRefused {
+        /// The room being resumed.
+        room_id: RoomId,
+        /// The refusal's error code.
+        reason: ResumeRefusal,
     },
     /// No `welcome` arrived within the join timeout.
     #[error("room `{room_id}` sent no welcome within {timeout_ms} ms")]

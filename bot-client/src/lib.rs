@@ -28,6 +28,8 @@ mod error;
 pub mod html;
 pub mod lobby;
 pub mod loopback;
+mod mirror;
+pub mod reconnect;
 pub mod report;
 pub mod session;
 pub mod stats;

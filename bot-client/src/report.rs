@@ -5,7 +5,7 @@
 
 use crate::error::ScenarioError;
 use crate::stats::{Counter, LatencySummary, SwarmStats};
-use crate::swarm::{unix_ms, Gates, RunOptions, Scenario};
+use crate::swarm::{unix_ms, Gates, RunOptions, Scenario, StormFigures};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -58,6 +58,62 @@ pub struct HoldWindow {
     pub messages_per_s: f64,
     /// `bytes / seconds`.
     pub bytes_per_s: f64,
+}
+
+/// How bots took their sessions back after dropped connections.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ResumeSummary {
+    /// Connections the bots cut on purpose (`soak --drop-fraction`, `storm`).
+    pub drops_injected: u64,
+    /// `hello`s sent with `resume` (retries and redirects included).
+    pub attempts: u64,
+    /// Resumes answered with the missed deltas.
+    pub by_delta: u64,
+    /// Resumes answered with a snapshot.
+    pub by_snapshot: u64,
+    /// Refused resumes by error code (`resume_expired`, ...); each bot then took a new seat.
+    pub refused: BTreeMap<String, u64>,
+    /// Drops after which every attempt failed within the backoff's bounds.
+    pub gave_up: u64,
+    /// Drops of sessions without a resume token (resume disabled for the room).
+    pub unavailable: u64,
+    /// Resume answers that did not continue the mirror; must be 0.
+    pub mismatches: u64,
+    /// Gaps over the whole run (deltas that did not apply); must be 0 in resume tests.
+    pub gaps: u64,
+    /// Resume latency: connect start → first state message after the resumed `welcome`.
+    pub latency: LatencySummary,
+}
+
+impl ResumeSummary {
+    fn of(stats: &SwarmStats) -> Self {
+        let refused = [
+            Counter::ResumeRefusedExpired,
+            Counter::ResumeRefusedInvalid,
+            Counter::ResumeRefusedWrongRoom,
+            Counter::ResumeRefusedEpochChanged,
+            Counter::ResumeRefusedUsed,
+        ]
+        .into_iter()
+        .filter(|counter| stats.get(*counter) > 0)
+        .map(|counter| {
+            let code = counter.name().trim_start_matches("resume_refused_");
+            (format!("resume_{code}"), stats.get(counter))
+        })
+        .collect();
+        Self {
+            drops_injected: stats.get(Counter::DropsInjected),
+            attempts: stats.get(Counter::ResumeAttempts),
+            by_delta: stats.get(Counter::ResumedByDelta),
+            by_snapshot: stats.get(Counter::ResumedBySnapshot),
+            refused,
+            gave_up: stats.get(Counter::ResumeGaveUp),
+            unavailable: stats.get(Counter::ResumeUnavailable),
+            mismatches: stats.get(Counter::ResumeMismatches),
+            gaps: stats.get(Counter::Gaps),
+            latency: stats.resume_latency(),
+        }
+    }
 }
 
 /// The verdict of the gates.
@@ -135,6 +191,10 @@ pub struct Report {
     pub disconnects: BTreeMap<String, u64>,
     /// Input latency over the whole run.
     pub latency: LatencySummary,
+    /// Resumes after dropped connections.
+    pub resume: ResumeSummary,
+    /// The `storm` scenario's figures (null for the other scenarios).
+    pub storm: Option<StormFigures>,
     /// Failed joins + decode errors + tick regressions + unplanned disconnects.
     pub errors: u64,
     /// `errors / max(join_attempts, 1)`.
@@ -185,10 +245,17 @@ impl Report {
             disconnects: stats.disconnects(),
             gates: GateVerdict::check(options.gates, &latency, error_rate),
             latency,
+            resume: ResumeSummary::of(stats),
+            storm: None,
             errors,
             error_rate,
             timeline,
         }
+    }
+
+    /// Sets the `storm` figures.
+    pub(crate) fn set_storm(&mut self, storm: Option<StormFigures>) {
+        self.storm = storm;
     }
 
     /// A counter's final value.
@@ -245,6 +312,56 @@ impl Report {
             rows.push((
                 counter.name().replace('_', " "),
                 self.counter(counter).to_string(),
+            ));
+        }
+        if self.resume.attempts > 0 || self.resume.drops_injected > 0 {
+            let resume = &self.resume;
+            let refused = resume
+                .refused
+                .iter()
+                .map(|(reason, count)| format!(" {reason}={count}"))
+                .collect::<String>();
+            rows.push((
+                "resumes delta/snapshot".into(),
+                format!(
+                    "{} / {} of {} drops ({} attempts), refused:{} gave up {}",
+                    resume.by_delta,
+                    resume.by_snapshot,
+                    resume.drops_injected,
+                    resume.attempts,
+                    if refused.is_empty() {
+                        " 0".into()
+                    } else {
+                        refused
+                    },
+                    resume.gave_up
+                ),
+            ));
+            rows.push((
+                "resume latency p50/p99".into(),
+                format!(
+                    "{:.2} / {:.2} ms ({} samples)",
+                    resume.latency.p50_ms, resume.latency.p99_ms, resume.latency.count
+                ),
+            ));
+            rows.push(("resume mismatches".into(), resume.mismatches.to_string()));
+        }
+        if let Some(storm) = &self.storm {
+            let time = storm
+                .time_to_last_resume_ms
+                .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1} ms"));
+            rows.push((
+                "storm resumed / cut".into(),
+                format!(
+                    "{} / {} (last resume after {time}{})",
+                    storm.resumed,
+                    storm.bots_cut,
+                    if storm.wait_timed_out {
+                        ", wait timed out"
+                    } else {
+                        ""
+                    }
+                ),
             ));
         }
         let disconnects = self

@@ -8,18 +8,30 @@
 //!
 //! Order per frame: count, decode, then handle each message of the batch in order; at most one
 //! reply (a `resync` or an `ack`) is returned per frame.
+//!
+//! The session speaks the protocol version it was created with: version 1 frames decode to
+//! [`ServerMessage`]s, version 2 frames to compact snapshots and packed deltas, which a
+//! [`CompactRoomState`] decodes against the state. Everything after decoding (gaps, acks,
+//! latency) is the same for both.
+//!
+//! After a drop the session is kept: [`Session::connection_lost`] forgets what the dead socket
+//! carried, [`Session::resume_hello`] builds the `hello` that asks for the seat back, and the
+//! answer is checked against the mirror kept (see the `resume` submodule).
 
+use crate::mirror::{self, IncomingDelta, Mirror};
+use crate::reconnect::{ResumeOutcome, ResumeRefusal};
 use crate::stats::{BotCounters, Counter};
+use ludus_protocol::v2::{CompactMessage, CompactRoomState};
 use ludus_protocol::{
-    codec, Ack, ClientMessage, Delta, Input, InputAck, PlayerId, Redirect, Resync, RoomState,
-    ServerMessage, Snapshot, Value, Welcome,
+    Ack, ClientMessage, InputAck, PlayerId, ProtocolVersion, Redirect, Resync, RoomState,
+    ServerMessage, Welcome,
 };
 use std::collections::VecDeque;
 use std::time::Instant;
 
-/// Inputs remembered for latency matching. At 40 inputs/s this is six seconds of inputs; an
-/// input older than that is forgotten and counted as [`Counter::InputsUnacked`].
-const MAX_INPUTS_IN_FLIGHT: usize = 256;
+mod inputs;
+mod resume;
+use resume::PendingResume;
 
 /// Acknowledge at least every this many ticks when no input carried the acknowledgement (fewer
 /// if the server's window is smaller).
@@ -35,7 +47,7 @@ enum Phase {
     /// Nothing received yet: expecting `welcome` and the first snapshot.
     Joining,
     /// Mirroring the room.
-    Playing(RoomState),
+    Playing(Mirror),
     /// Sent `resync` after a gap; deltas are discarded until the snapshot arrives.
     AwaitingSnapshot {
         /// The last tick applied before the gap (still what the bot acknowledges).
@@ -48,6 +60,7 @@ enum Phase {
 /// One session's protocol state.
 #[derive(Debug)]
 pub struct Session {
+    protocol: ProtocolVersion,
     player: Option<PlayerId>,
     ack_every_ticks: u64,
     phase: Phase,
@@ -61,12 +74,27 @@ pub struct Session {
     inputs_in_flight: VecDeque<(u32, Instant)>,
     /// Set when the server answered `hello` with a redirect to another node.
     redirect: Option<Redirect>,
+    /// Waiting for `welcome` (a first `hello` or a resume was sent).
+    awaiting_welcome: bool,
+    /// The token of the last `welcome`, for the next resume; `None` when resume is disabled.
+    resume_token: Option<String>,
+    /// The resume in progress, until its first state message.
+    resume: Option<PendingResume>,
+    /// Set while the rest of the frame that completed a resume is handled: a delta that does
+    /// not apply there is a resume mismatch, not only a gap.
+    in_resume_batch: bool,
+    /// How the last resume completed, until the bot takes it.
+    resume_outcome: Option<ResumeOutcome>,
+    /// Why the server refused the resume, until the bot takes it.
+    refusal: Option<ResumeRefusal>,
     counters: BotCounters,
 }
 
-impl Default for Session {
-    fn default() -> Self {
+impl Session {
+    /// A session speaking `protocol` (announced in its `hello`).
+    pub fn new(protocol: ProtocolVersion) -> Self {
         Self {
+            protocol,
             player: None,
             ack_every_ticks: ACK_EVERY_TICKS,
             phase: Phase::Joining,
@@ -76,15 +104,29 @@ impl Default for Session {
             next_seq: 1,
             inputs_in_flight: VecDeque::new(),
             redirect: None,
+            awaiting_welcome: true,
+            resume_token: None,
+            resume: None,
+            in_resume_batch: false,
+            resume_outcome: None,
+            refusal: None,
             counters: BotCounters::default(),
         }
     }
-}
 
-impl Session {
+    /// The protocol version this session speaks.
+    pub fn protocol(&self) -> ProtocolVersion {
+        self.protocol
+    }
+
     /// The player this session plays as, once `welcome` arrived.
     pub fn player(&self) -> Option<PlayerId> {
         self.player
+    }
+
+    /// Whether the session still waits for `welcome` (after `new`, or after a resume `hello`).
+    pub fn awaiting_welcome(&self) -> bool {
+        self.awaiting_welcome
     }
 
     /// The redirect the server answered `hello` with, if it did.
@@ -100,7 +142,7 @@ impl Session {
     /// The mirrored room, when the session holds a consistent state.
     pub fn room(&self) -> Option<&RoomState> {
         match &self.phase {
-            Phase::Playing(room) => Some(room),
+            Phase::Playing(mirror) => Some(mirror.state()),
             Phase::Joining | Phase::AwaitingSnapshot { .. } => None,
         }
     }
@@ -109,7 +151,7 @@ impl Session {
     pub fn last_tick(&self) -> u64 {
         match &self.phase {
             Phase::Joining => 0,
-            Phase::Playing(room) => room.tick(),
+            Phase::Playing(mirror) => mirror.state().tick(),
             Phase::AwaitingSnapshot { last_tick, .. } => *last_tick,
         }
     }
@@ -128,7 +170,7 @@ impl Session {
     pub fn handle_frame(&mut self, frame: &[u8], now: Instant) -> Option<ClientMessage> {
         self.counters.incr(Counter::Frames);
         self.counters.add(Counter::Bytes, frame.len() as u64);
-        let messages = match codec::decode_batch(frame) {
+        let messages = match mirror::decode(self.protocol, frame) {
             Ok(messages) => messages,
             Err(error) => {
                 tracing::debug!(%error, "undecodable frame");
@@ -146,6 +188,7 @@ impl Session {
                 }
             }
         }
+        self.in_resume_batch = false;
         if reply.is_none() {
             reply = self.ack_if_due();
         }
@@ -163,40 +206,32 @@ impl Session {
         self.counters.incr(Counter::DecodeErrors);
     }
 
-    /// Builds the next input carrying `payload`, or `None` before `welcome`.
-    pub fn next_input(&mut self, payload: Value, now: Instant) -> Option<ClientMessage> {
-        self.player?;
-        let seq = self.next_seq;
-        self.next_seq = self.next_seq.checked_add(1)?;
-        if self.inputs_in_flight.len() == MAX_INPUTS_IN_FLIGHT {
-            self.inputs_in_flight.pop_front();
-            self.counters.incr(Counter::InputsUnacked);
-        }
-        self.inputs_in_flight.push_back((seq, now));
-        self.counters.incr(Counter::InputsSent);
-        let ack_tick = self.last_tick();
-        self.acked_tick = self.acked_tick.max(ack_tick);
-        Some(ClientMessage::Input(Input {
-            seq,
-            ack_tick,
-            payload,
-        }))
-    }
-
-    fn handle_message(&mut self, message: ServerMessage, now: Instant) -> Option<ClientMessage> {
+    fn handle_message(&mut self, message: CompactMessage, now: Instant) -> Option<ClientMessage> {
+        let message = match message {
+            CompactMessage::Snapshot(compact) => {
+                let acks = compact.snapshot.acks.clone();
+                let (epoch, tick) = (compact.snapshot.epoch, compact.snapshot.tick);
+                let mirror = Mirror::Compact(CompactRoomState::from_snapshot(compact));
+                self.on_snapshot(epoch, tick, &acks, mirror, now);
+                return None;
+            }
+            CompactMessage::Delta(body) => return self.on_delta(IncomingDelta::Compact(body), now),
+            CompactMessage::Other(message) => message,
+        };
         match message {
-            ServerMessage::Welcome(welcome) => {
-                self.on_welcome(&welcome);
-                None
-            }
+            ServerMessage::Welcome(welcome) => self.on_welcome(&welcome),
             ServerMessage::Snapshot(snapshot) => {
-                self.on_snapshot(snapshot, now);
+                let acks = snapshot.acks.clone();
+                let (epoch, tick) = (snapshot.epoch, snapshot.tick);
+                let mirror = Mirror::Named(RoomState::from_snapshot(snapshot));
+                self.on_snapshot(epoch, tick, &acks, mirror, now);
                 None
             }
-            ServerMessage::Delta(delta) => self.on_delta(&delta, now),
+            ServerMessage::Delta(delta) => self.on_delta(IncomingDelta::Named(delta), now),
             ServerMessage::Error(error) => {
                 tracing::debug!(code = %error.code, message = %error.message, "server error");
                 self.counters.incr(Counter::ServerErrors);
+                self.on_error_code(error.code);
                 None
             }
             ServerMessage::Redirect(redirect) => {
@@ -207,33 +242,56 @@ impl Session {
         }
     }
 
-    fn on_welcome(&mut self, welcome: &Welcome) {
-        self.player = Some(welcome.player);
+    fn on_welcome(&mut self, welcome: &Welcome) -> Option<ClientMessage> {
         let half_window = u64::from(welcome.window / 2).max(1);
         self.ack_every_ticks = ACK_EVERY_TICKS.min(half_window);
+        self.awaiting_welcome = false;
+        self.resume_token.clone_from(&welcome.resume_token);
+        if welcome.resumed {
+            return self.on_resumed_welcome(welcome);
+        }
+        if self.resume.take().is_some() {
+            // A plain welcome to a resume: the server started a new session. Start over.
+            self.phase = Phase::Joining;
+        }
+        self.player = Some(welcome.player);
+        None
     }
 
-    fn on_snapshot(&mut self, snapshot: Snapshot, now: Instant) {
+    fn on_snapshot(
+        &mut self,
+        epoch: u64,
+        tick: u64,
+        acks: &[InputAck],
+        mirror: Mirror,
+        now: Instant,
+    ) {
         self.counters.incr(Counter::Snapshots);
+        let resumed_from = self.on_resume_state(ResumeOutcome::Snapshot, now);
+        if let Some(resumed_from) = &resumed_from {
+            self.check_resume_snapshot(resumed_from, epoch, tick);
+        }
         match self.phase {
             Phase::Joining | Phase::AwaitingSnapshot { .. } => {}
+            Phase::Playing(_) if resumed_from.is_some() => {}
             // A snapshot nobody asked for: the server paused this bot and resumed it.
             Phase::Playing(_) => self.counters.incr(Counter::Resyncs),
         }
-        let same_epoch = self.highest_epoch == Some(snapshot.epoch);
-        if same_epoch && snapshot.tick < self.highest_tick {
+        let same_epoch = self.highest_epoch == Some(epoch);
+        if same_epoch && tick < self.highest_tick {
             self.counters.incr(Counter::TickRegressions);
         }
         if !same_epoch {
             self.highest_tick = 0;
         }
-        self.observe_tick(snapshot.epoch, snapshot.tick);
-        self.match_acks(&snapshot.acks, now);
-        self.phase = Phase::Playing(RoomState::from_snapshot(snapshot));
+        self.observe_tick(epoch, tick);
+        self.match_acks(acks, now);
+        self.phase = Phase::Playing(mirror);
     }
 
-    fn on_delta(&mut self, delta: &Delta, now: Instant) -> Option<ClientMessage> {
+    fn on_delta(&mut self, delta: IncomingDelta, now: Instant) -> Option<ClientMessage> {
         self.counters.incr(Counter::Deltas);
+        self.on_resume_state(ResumeOutcome::Delta, now);
         match &mut self.phase {
             Phase::Joining => {
                 // A delta before any snapshot cannot be applied; ask for the state.
@@ -252,8 +310,8 @@ impl Session {
                 let last_tick = *last_tick;
                 self.request_snapshot(last_tick)
             }
-            Phase::Playing(room) => match room.apply(delta) {
-                Ok(()) => {
+            Phase::Playing(mirror) => match mirror.apply(delta) {
+                Ok(delta) => {
                     self.counters.incr(Counter::DeltasApplied);
                     if delta.tick <= delta.base_tick {
                         self.counters.incr(Counter::TickRegressions);
@@ -265,7 +323,10 @@ impl Session {
                 Err(error) => {
                     tracing::debug!(%error, "delta does not apply; resyncing");
                     self.counters.incr(Counter::Gaps);
-                    let last_tick = room.tick();
+                    if self.in_resume_batch {
+                        self.counters.incr(Counter::ResumeMismatches);
+                    }
+                    let last_tick = mirror.state().tick();
                     self.request_snapshot(last_tick)
                 }
             },
@@ -286,113 +347,26 @@ impl Session {
         self.highest_tick = self.highest_tick.max(tick);
     }
 
-    fn match_acks(&mut self, acks: &[InputAck], now: Instant) {
-        let Some(player) = self.player else {
-            return;
-        };
-        let Some(acked_seq) = acks
-            .iter()
-            .filter(|ack| ack.player == player)
-            .map(|ack| ack.seq)
-            .max()
-        else {
-            return;
-        };
-        while let Some(&(seq, sent_at)) = self.inputs_in_flight.front() {
-            if seq > acked_seq {
-                break;
-            }
-            self.inputs_in_flight.pop_front();
-            self.counters.incr(Counter::InputsAcked);
-            self.counters
-                .record_latency(now.saturating_duration_since(sent_at));
-        }
-    }
-
     fn ack_if_due(&self) -> Option<ClientMessage> {
-        let Phase::Playing(room) = &self.phase else {
+        let Phase::Playing(mirror) = &self.phase else {
             return None;
         };
-        let unacked = room.tick().saturating_sub(self.acked_tick);
-        (unacked >= self.ack_every_ticks).then_some(ClientMessage::Ack(Ack { tick: room.tick() }))
+        let tick = mirror.state().tick();
+        let unacked = tick.saturating_sub(self.acked_tick);
+        (unacked >= self.ack_every_ticks).then_some(ClientMessage::Ack(Ack { tick }))
     }
 }
 
 #[cfg(test)]
+mod fixtures;
+
+#[cfg(test)]
 mod tests {
+    use super::fixtures::*;
     use super::*;
-    use ludus_protocol::{Entity, EntityId, EntityUpdate, ErrorCode, ErrorMessage, RoomId};
-    use std::collections::BTreeMap;
-    use std::time::Duration;
-
-    const EPOCH: u64 = 7;
-    const ME: PlayerId = PlayerId(42);
-
-    fn welcome(window: u32) -> ServerMessage {
-        ServerMessage::Welcome(Welcome {
-            session: 1,
-            player: ME,
-            room: RoomId::parse("r1").expect("valid id"),
-            room_type: "arena".into(),
-            epoch: EPOCH,
-            tick_hz: 20,
-            window,
-            resume_token: None,
-        })
-    }
-
-    fn snapshot(epoch: u64, tick: u64, acks: Vec<InputAck>) -> ServerMessage {
-        let fields = BTreeMap::from([("x".to_owned(), Value::from(0.0))]);
-        ServerMessage::Snapshot(Snapshot {
-            epoch,
-            tick,
-            entities: vec![Entity {
-                id: EntityId(1),
-                kind: "player".into(),
-                fields,
-            }],
-            acks,
-        })
-    }
-
-    fn delta(epoch: u64, base_tick: u64, acks: Vec<InputAck>) -> ServerMessage {
-        let fields = BTreeMap::from([("x".to_owned(), Value::from(base_tick as f64))]);
-        ServerMessage::Delta(Delta {
-            epoch,
-            tick: base_tick + 1,
-            base_tick,
-            upserts: vec![EntityUpdate {
-                id: EntityId(1),
-                kind: None,
-                fields,
-            }],
-            removed: vec![],
-            acks,
-            events: vec![],
-        })
-    }
-
-    fn my_ack(seq: u32) -> Vec<InputAck> {
-        vec![
-            InputAck {
-                player: PlayerId(1),
-                seq: 999,
-            },
-            InputAck { player: ME, seq },
-        ]
-    }
-
-    fn frame(messages: &[ServerMessage]) -> Vec<u8> {
-        codec::encode_batch(messages)
-    }
-
-    /// A session that received `[welcome, snapshot at tick 10]`.
-    fn joined(now: Instant) -> Session {
-        let mut session = Session::default();
-        let reply = session.handle_frame(&frame(&[welcome(32), snapshot(EPOCH, 10, vec![])]), now);
-        assert_eq!(reply, Some(ClientMessage::Ack(Ack { tick: 10 })));
-        session
-    }
+    use ludus_protocol::v2::{self, Roster, Schema};
+    use ludus_protocol::Value;
+    use ludus_protocol::{codec, EntityId, ErrorCode, ErrorMessage, RoomId};
 
     #[test]
     fn welcome_and_snapshot_then_deltas_are_applied_in_order() {
@@ -491,46 +465,9 @@ mod tests {
     }
 
     #[test]
-    fn inputs_are_numbered_from_one_and_their_acks_measure_latency() {
-        let start = Instant::now();
-        let mut session = joined(start);
-        let payload = || Value::from(1);
-        let first = session.next_input(payload(), start);
-        assert!(matches!(
-            first,
-            Some(ClientMessage::Input(Input {
-                seq: 1,
-                ack_tick: 10,
-                ..
-            }))
-        ));
-        session.next_input(payload(), start + Duration::from_millis(10));
-        session.next_input(payload(), start + Duration::from_millis(20));
-        // The server applied up to seq 2 (coalescing 1 and 2) by tick 11.
-        let acked_at = start + Duration::from_millis(50);
-        session.handle_frame(&frame(&[delta(EPOCH, 10, my_ack(2))]), acked_at);
-        assert_eq!(session.counters().get(Counter::InputsAcked), 2);
-        assert_eq!(session.counters().latency_samples_us(), &[50_000, 40_000]);
-        assert_eq!(session.inputs_in_flight.len(), 1);
-    }
-
-    #[test]
-    fn a_resumed_snapshot_acknowledges_inputs_too() {
-        let start = Instant::now();
-        let mut session = joined(start);
-        session.next_input(Value::from(1), start);
-        session.handle_frame(
-            &frame(&[snapshot(EPOCH, 40, my_ack(1))]),
-            start + Duration::from_millis(5),
-        );
-        assert_eq!(session.counters().get(Counter::InputsAcked), 1);
-        assert!(session.inputs_in_flight.is_empty());
-    }
-
-    #[test]
     fn an_idle_bot_acks_every_few_ticks_and_never_beyond_half_the_window() {
         let now = Instant::now();
-        let mut session = Session::default();
+        let mut session = Session::new(ProtocolVersion::V1);
         session.handle_frame(&frame(&[welcome(4), snapshot(EPOCH, 0, vec![])]), now);
         let replies: Vec<_> = (0..6)
             .map(|base_tick| session.handle_frame(&frame(&[delta(EPOCH, base_tick, vec![])]), now))
@@ -541,35 +478,13 @@ mod tests {
     }
 
     #[test]
-    fn inputs_carry_the_ack_so_an_active_bot_sends_no_extra_acks() {
-        let now = Instant::now();
-        let mut session = joined(now);
-        for base_tick in 10..30 {
-            session.next_input(Value::from(1), now);
-            let reply = session.handle_frame(&frame(&[delta(EPOCH, base_tick, vec![])]), now);
-            assert_eq!(reply, None);
-        }
-    }
-
-    #[test]
-    fn too_many_unacknowledged_inputs_forget_the_oldest() {
-        let now = Instant::now();
-        let mut session = joined(now);
-        for _ in 0..MAX_INPUTS_IN_FLIGHT + 3 {
-            session.next_input(Value::from(1), now);
-        }
-        assert_eq!(session.counters().get(Counter::InputsUnacked), 3);
-        assert_eq!(session.counters().get(Counter::InputsSent), 259);
-    }
-
-    #[test]
     fn a_redirect_instead_of_welcome_is_kept_for_the_bot() {
         let redirect = Redirect {
             room: RoomId::parse("r1").expect("valid id"),
             node: "n2".into(),
             ws_url: "ws://127.0.0.2:7878/v1/rooms/r1/ws".into(),
         };
-        let mut session = Session::default();
+        let mut session = Session::new(ProtocolVersion::V1);
         let frame = frame(&[ServerMessage::Redirect(redirect.clone())]);
         assert_eq!(session.handle_frame(&frame, Instant::now()), None);
         assert_eq!(session.redirect(), Some(&redirect));
@@ -577,8 +492,35 @@ mod tests {
     }
 
     #[test]
-    fn no_input_before_welcome() {
-        let mut session = Session::default();
-        assert_eq!(session.next_input(Value::from(1), Instant::now()), None);
+    fn a_version_2_session_mirrors_compact_snapshots_and_deltas() {
+        let now = Instant::now();
+        let schema = Schema::new();
+        let ServerMessage::Snapshot(snapshot) = snapshot(EPOCH, 10, vec![]) else {
+            unreachable!("a snapshot")
+        };
+        let ServerMessage::Delta(delta) = delta(EPOCH, 10, my_ack(3)) else {
+            unreachable!("a delta")
+        };
+        let welcome = codec::encode_server(&welcome(32));
+        let compact_snapshot = v2::encode_snapshot(&schema, &snapshot).expect("encodes");
+        let roster = Roster {
+            left: vec![],
+            joined: vec![PlayerId(1), ME],
+            ack_steps: vec![(PlayerId(1), 999), (ME, 3)],
+        };
+        let compact_delta =
+            v2::encode_delta(&schema, &delta, &roster, |_| Some("player")).expect("encodes");
+        let mut session = Session::new(ProtocolVersion::V2);
+        session.handle_frame(&codec::batch_frame(&[&welcome, &compact_snapshot]), now);
+        session.next_input(Value::Nil, now);
+        session.next_input(Value::Nil, now);
+        session.next_input(Value::Nil, now);
+        session.handle_frame(&codec::batch_frame(&[&compact_delta]), now);
+        let room = session.room().expect("playing");
+        assert_eq!(room.tick(), 11);
+        assert_eq!(room.ack(ME), Some(3));
+        assert_eq!(session.counters().get(Counter::DeltasApplied), 1);
+        assert_eq!(session.counters().get(Counter::InputsAcked), 3);
+        assert_eq!(session.counters().get(Counter::DecodeErrors), 0);
     }
 }

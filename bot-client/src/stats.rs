@@ -15,109 +15,15 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+mod counter;
+mod resume_totals;
+pub use counter::Counter;
+
 /// Largest latency the histograms track, in microseconds (60 s). Larger samples are clamped.
 const MAX_LATENCY_US: u64 = 60_000_000;
 
 /// Latency samples a bot buffers before it must flush (bounds a bot's memory).
 const MAX_BUFFERED_SAMPLES: usize = 256;
-
-/// Everything a bot counts. The wire name ([`Counter::name`]) is the key in the JSON report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Counter {
-    /// Join attempts (lobby request + WebSocket + hello).
-    JoinAttempts,
-    /// Joins that ended in `welcome`.
-    Joined,
-    /// Joins that failed anywhere before `welcome`.
-    FailedJoins,
-    /// WebSocket frames received.
-    Frames,
-    /// Server messages received (a frame is a batch of them).
-    Messages,
-    /// Bytes of frame payload received.
-    Bytes,
-    /// Snapshots received.
-    Snapshots,
-    /// Deltas received.
-    Deltas,
-    /// Deltas applied to the bot's state.
-    DeltasApplied,
-    /// Deltas dropped while waiting for a requested snapshot.
-    DeltasDiscarded,
-    /// Frames that were not a valid batch (or were text frames).
-    DecodeErrors,
-    /// Deltas that did not apply (tick gap or epoch mismatch).
-    Gaps,
-    /// Snapshots that replaced existing state: requested after a gap, or sent unasked.
-    Resyncs,
-    /// Applied deltas whose tick did not advance past their base tick, or snapshots that went
-    /// back in time within one epoch. Must stay zero.
-    TickRegressions,
-    /// `error` messages from the server.
-    ServerErrors,
-    /// Inputs sent.
-    InputsSent,
-    /// Inputs whose acknowledgement was seen (each one gives a latency sample).
-    InputsAcked,
-    /// Inputs forgotten unacknowledged because too many were in flight.
-    InputsUnacked,
-    /// `ack` messages sent.
-    AcksSent,
-}
-
-impl Counter {
-    /// Every counter, in report order.
-    pub const ALL: [Counter; 19] = [
-        Self::JoinAttempts,
-        Self::Joined,
-        Self::FailedJoins,
-        Self::Frames,
-        Self::Messages,
-        Self::Bytes,
-        Self::Snapshots,
-        Self::Deltas,
-        Self::DeltasApplied,
-        Self::DeltasDiscarded,
-        Self::DecodeErrors,
-        Self::Gaps,
-        Self::Resyncs,
-        Self::TickRegressions,
-        Self::ServerErrors,
-        Self::InputsSent,
-        Self::InputsAcked,
-        Self::InputsUnacked,
-        Self::AcksSent,
-    ];
-
-    /// The counter's key in the JSON report.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::JoinAttempts => "join_attempts",
-            Self::Joined => "joined",
-            Self::FailedJoins => "failed_joins",
-            Self::Frames => "frames",
-            Self::Messages => "messages",
-            Self::Bytes => "bytes",
-            Self::Snapshots => "snapshots",
-            Self::Deltas => "deltas",
-            Self::DeltasApplied => "deltas_applied",
-            Self::DeltasDiscarded => "deltas_discarded",
-            Self::DecodeErrors => "decode_errors",
-            Self::Gaps => "gaps",
-            Self::Resyncs => "resyncs",
-            Self::TickRegressions => "tick_regressions",
-            Self::ServerErrors => "server_errors",
-            Self::InputsSent => "inputs_sent",
-            Self::InputsAcked => "inputs_acked",
-            Self::InputsUnacked => "inputs_unacked",
-            Self::AcksSent => "acks_sent",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// Why a bot's session ended. The report counts disconnects by [`DisconnectReason::key`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,11 +40,14 @@ pub enum DisconnectReason {
     ClientLeave,
     /// The bot dropped its socket on purpose without a close (churn).
     ClientDrop,
+    /// The connection was lost and every resume attempt failed within the backoff's bounds.
+    ResumeGaveUp,
 }
 
 impl DisconnectReason {
     /// The reason's key in the report: a close code's reason word (`server_shutdown`), or one of
-    /// `code_<n>`, `no_close_frame`, `read_timeout`, `client_leave`, `client_drop`.
+    /// `code_<n>`, `no_close_frame`, `read_timeout`, `client_leave`, `client_drop`,
+    /// `resume_gave_up`.
     pub fn key(self) -> String {
         match self {
             Self::Server(code) => code.reason().to_owned(),
@@ -147,6 +56,7 @@ impl DisconnectReason {
             Self::ReadTimeout => "read_timeout".to_owned(),
             Self::ClientLeave => "client_leave".to_owned(),
             Self::ClientDrop => "client_drop".to_owned(),
+            Self::ResumeGaveUp => "resume_gave_up".to_owned(),
         }
     }
 
@@ -172,6 +82,8 @@ impl fmt::Display for DisconnectReason {
 pub struct BotCounters {
     counts: [u64; Counter::ALL.len()],
     latency_samples_us: Vec<u64>,
+    /// Resume latencies (connect → first state frame); one per resume, so a few at most.
+    resume_latency_samples_us: Vec<u64>,
 }
 
 impl BotCounters {
@@ -197,9 +109,18 @@ impl BotCounters {
             .push(micros.clamp(1, MAX_LATENCY_US));
     }
 
+    /// Records one resume's latency: from the start of the connect that resumed to the first
+    /// state frame (delta or snapshot) after the resumed `welcome`.
+    pub fn record_resume_latency(&mut self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(MAX_LATENCY_US);
+        self.resume_latency_samples_us
+            .push(micros.clamp(1, MAX_LATENCY_US));
+    }
+
     /// Whether the sample buffer is full and the bot should flush now.
     pub fn must_flush(&self) -> bool {
         self.latency_samples_us.len() >= MAX_BUFFERED_SAMPLES
+            || self.resume_latency_samples_us.len() >= MAX_BUFFERED_SAMPLES
     }
 
     /// The latency samples buffered since the last flush, in microseconds.
@@ -220,6 +141,12 @@ impl BotCounters {
             let mut latency = stats.latency();
             for sample in self.latency_samples_us.drain(..) {
                 latency.record(sample);
+            }
+        }
+        if !self.resume_latency_samples_us.is_empty() {
+            let mut resume_latency = stats.resume_latency_histogram();
+            for sample in self.resume_latency_samples_us.drain(..) {
+                resume_latency.saturating_record(sample);
             }
         }
     }
@@ -245,7 +172,7 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
-    fn of(histogram: &Histogram<u64>) -> Self {
+    pub(crate) fn of(histogram: &Histogram<u64>) -> Self {
         if histogram.is_empty() {
             return Self::default();
         }
@@ -269,12 +196,16 @@ pub struct LatencyHistograms {
     interval: Histogram<u64>,
 }
 
+/// An empty latency histogram (1 µs to [`MAX_LATENCY_US`], 3 significant figures).
+pub(crate) fn latency_histogram() -> Histogram<u64> {
+    // expect: the bounds are constants that hdrhistogram accepts (low >= 1, high >= 2 * low,
+    // 3 significant figures).
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant histogram bounds are valid")
+}
+
 impl LatencyHistograms {
     fn new() -> Self {
-        // expect: the bounds are constants that hdrhistogram accepts (low >= 1, high >= 2 * low,
-        // 3 significant figures).
-        let histogram = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-            .expect("constant histogram bounds are valid");
+        let histogram = latency_histogram();
         Self {
             total: histogram.clone(),
             interval: histogram,
@@ -295,6 +226,8 @@ pub struct SwarmStats {
     connected: AtomicI64,
     latency: Mutex<LatencyHistograms>,
     disconnects: Mutex<BTreeMap<String, u64>>,
+    /// Resume latency and the storm's completion clock.
+    pub(crate) resumes: ResumeTotals,
 }
 
 impl Default for SwarmStats {
@@ -304,6 +237,7 @@ impl Default for SwarmStats {
             connected: AtomicI64::new(0),
             latency: Mutex::new(LatencyHistograms::new()),
             disconnects: Mutex::new(BTreeMap::new()),
+            resumes: ResumeTotals::default(),
         }
     }
 }
@@ -324,6 +258,16 @@ impl SwarmStats {
 
     /// Marks one session as connected (after `welcome`).
     pub fn session_opened(&self) {
+        self.connected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Marks a session's connection as lost while it reconnects (not an end: no reason counted).
+    pub fn connection_paused(&self) {
+        self.connected.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Marks a paused session's connection as back (or the session as about to be closed).
+    pub fn connection_restored(&self) {
         self.connected.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -361,12 +305,13 @@ impl SwarmStats {
             .sum()
     }
 
-    /// Errors so far: failed joins, undecodable frames, ticks going backwards and disconnects
-    /// the bots did not choose. Gaps are not errors: resyncing is the protocol working.
+    /// Errors so far: failed joins, undecodable frames, ticks going backwards, resume
+    /// mismatches and disconnects the bots did not choose. Gaps are not errors: resyncing is the protocol working.
     pub fn errors(&self) -> u64 {
         self.get(Counter::FailedJoins)
             + self.get(Counter::DecodeErrors)
             + self.get(Counter::TickRegressions)
+            + self.get(Counter::ResumeMismatches)
             + self.unplanned_disconnects()
     }
 
@@ -383,12 +328,39 @@ impl SwarmStats {
         summary
     }
 
+    /// Resume latency over the whole run so far.
+    pub fn resume_latency(&self) -> LatencySummary {
+        LatencySummary::of(&self.resume_latency_histogram())
+    }
+
+    /// Records, at once (not at the next flush), that a resume attempt ended: `resumed` or not.
+    /// The `storm` scenario watches these to know when every bot is back.
+    pub fn resume_settled(&self, resumed: bool) {
+        self.resumes.settle(resumed);
+    }
+
+    /// Resumes that succeeded and resume attempts that ended, so far (immediate counts).
+    pub fn resumes_settled(&self) -> (u64, u64) {
+        self.resumes.settled()
+    }
+
+    /// When the latest successful resume completed, if any.
+    pub fn last_resume_at(&self) -> Option<std::time::Instant> {
+        self.resumes.last_resume_at()
+    }
+
+    fn resume_latency_histogram(&self) -> MutexGuard<'_, Histogram<u64>> {
+        self.resumes.latency()
+    }
+
     fn latency(&self) -> MutexGuard<'_, LatencyHistograms> {
         // A panic while holding this lock cannot leave a histogram half-updated in a way that
         // matters for reporting, so a poisoned lock is still used.
         self.latency.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+use resume_totals::ResumeTotals;
 
 #[cfg(test)]
 mod tests {

@@ -2,26 +2,34 @@
 //! second, stops every bot and builds the [`Report`].
 //!
 //! Steps, in this order: ramp up (creating `load`'s rooms as it goes), wait for joins to settle,
-//! hold (with churn for `soak`), drain (every bot leaves), final sample. Each step is bounded
+//! hold (with churn for `soak`, the cut and the wait for every resume for `storm`), drain (every
+//! bot leaves), final sample. Each step is bounded
 //! in time, and the number of bots ever started is bounded by the scenario (plus, for `soak`,
 //! churn rate × duration). Ctrl-C ends the ramp or the hold early and still drains and reports.
 
-use crate::bot::{run_bot, BotConfig, BotContext, JoinPlan, StopMode, JOIN_TIMEOUT, LEAVE_TIMEOUT};
-use crate::cli::{IdleArgs, LoadArgs, SoakArgs};
+use crate::bot::{
+    run_bot_with, BotConfig, BotContext, BotControl, JoinPlan, StopMode, JOIN_TIMEOUT,
+    LEAVE_TIMEOUT,
+};
+use crate::cli::{IdleArgs, LoadArgs, SoakArgs, StormArgs};
 use crate::error::ScenarioError;
 use crate::lobby::Lobby;
-use crate::report::{HoldWindow, Report, TimelinePoint};
+use crate::report::Report;
 use crate::stats::{BotCounters, Counter, SwarmStats};
-use indicatif::{ProgressBar, ProgressStyle};
+use ludus_protocol::ProtocolVersion;
 use serde::Serialize;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+mod sampler;
+mod storm;
+use sampler::{progress_bar, sample, HoldMark};
+pub use storm::StormFigures;
 
 /// How often the swarm samples its totals for the timeline and the progress line.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -39,6 +47,8 @@ pub enum Scenario {
     Soak(SoakArgs),
     /// See [`IdleArgs`].
     Idle(IdleArgs),
+    /// See [`StormArgs`].
+    Storm(StormArgs),
 }
 
 impl Scenario {
@@ -48,6 +58,7 @@ impl Scenario {
             Self::Load(_) => "load",
             Self::Soak(_) => "soak",
             Self::Idle(_) => "idle",
+            Self::Storm(_) => "storm",
         }
     }
 
@@ -57,6 +68,7 @@ impl Scenario {
             Self::Load(load) => load.rooms * load.players,
             Self::Soak(soak) => soak.bots,
             Self::Idle(idle) => idle.bots,
+            Self::Storm(storm) => storm.bots,
         }
     }
 
@@ -64,6 +76,7 @@ impl Scenario {
         match self {
             Self::Load(load) => load.input_hz,
             Self::Soak(soak) => soak.input_hz,
+            Self::Storm(storm) => storm.input_hz,
             Self::Idle(_) => 0.0,
         }
     }
@@ -73,6 +86,7 @@ impl Scenario {
             Self::Load(load) => load.duration_s,
             Self::Soak(soak) => soak.duration_s,
             Self::Idle(idle) => idle.duration_s,
+            Self::Storm(storm) => storm.before_s + storm.after_s,
         };
         Duration::from_secs_f64(seconds)
     }
@@ -94,6 +108,8 @@ pub struct RunOptions {
     pub server: String,
     /// The room type to play.
     pub room_type: String,
+    /// Protocol version every bot speaks.
+    pub protocol: ProtocolVersion,
     /// Time between two bot starts during the ramp-up.
     pub ramp_interval: Duration,
     /// Bots joining at once at most.
@@ -112,12 +128,15 @@ pub struct RunOptions {
 
 struct BotHandle {
     stop_tx: oneshot::Sender<StopMode>,
+    /// Cuts the bot's connection abruptly; it then resumes.
+    cut: Arc<Notify>,
     task: JoinHandle<()>,
 }
 
 /// The running bots.
 struct Swarm {
     context: Arc<BotContext>,
+    protocol: ProtocolVersion,
     input_hz: f64,
     seed: u64,
     started: u64,
@@ -134,18 +153,31 @@ impl Swarm {
             name: format!("bot-{index}"),
             join,
             input_hz: self.input_hz,
+            protocol: self.protocol,
             // Distinct, repeatable seeds per bot (golden-ratio increment, as splitmix does).
             seed: self.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15),
         };
         let (stop_tx, stop_rx) = oneshot::channel();
+        let cut = Arc::new(Notify::new());
+        let control = BotControl {
+            stop_rx,
+            cut: Arc::clone(&cut),
+        };
         let context = Arc::clone(&self.context);
         let task = tokio::spawn(async move {
-            match run_bot(&context, config, stop_rx).await {
+            match run_bot_with(&context, config, control).await {
                 Ok(reason) => tracing::trace!(bot = index, %reason, "bot ended"),
                 Err(error) => tracing::debug!(bot = index, ?error, "bot failed to join"),
             }
         });
-        self.bots.push(BotHandle { stop_tx, task });
+        self.bots.push(BotHandle { stop_tx, cut, task });
+    }
+
+    /// Cuts the connection of the bot at `position` without a close; it resumes and stays.
+    fn cut(&mut self, position: usize) {
+        if let Some(bot) = self.bots.get(position) {
+            bot.cut.notify_one();
+        }
     }
 
     /// Stops the bot at `position` (churn); a new one is started by the caller.
@@ -221,6 +253,7 @@ pub async fn run(options: &RunOptions, scenario: &Scenario) -> Result<Report, Sc
     });
     let mut swarm = Swarm {
         context,
+        protocol: options.protocol,
         input_hz: scenario.input_hz(),
         seed: options.seed,
         started: 0,
@@ -249,9 +282,13 @@ pub async fn run(options: &RunOptions, scenario: &Scenario) -> Result<Report, Sc
     settle_joins(&stats, swarm.started, &mut interrupt).await;
 
     let hold_start = HoldMark::now(&stats);
+    let mut storm_figures = None;
     match scenario {
         Scenario::Soak(soak) => {
             churn(&mut swarm, soak, options, scenario.hold(), &mut interrupt).await
+        }
+        Scenario::Storm(storm) => {
+            storm_figures = Some(storm::hold(&mut swarm, storm, &stats, &mut interrupt).await);
         }
         Scenario::Load(_) | Scenario::Idle(_) => {
             tokio::select! {
@@ -268,7 +305,7 @@ pub async fn run(options: &RunOptions, scenario: &Scenario) -> Result<Report, Sc
     let _sampler_gone = sampler_stop_tx.send(()).is_err();
     let timeline = sampler.await.unwrap_or_default();
 
-    Ok(Report::build(
+    let mut report = Report::build(
         &stats,
         options,
         scenario,
@@ -280,7 +317,9 @@ pub async fn run(options: &RunOptions, scenario: &Scenario) -> Result<Report, Sc
         ramp_error,
         hold,
         timeline,
-    ))
+    );
+    report.set_storm(storm_figures);
+    Ok(report)
 }
 
 /// Starts the scenario's bots, one per `ramp_interval`. `load` creates each room just before
@@ -331,7 +370,7 @@ async fn ramp_up(
                 current_room = Some(room_id.clone());
                 JoinPlan::Reserve { room_id }
             }
-            Scenario::Soak(_) | Scenario::Idle(_) => JoinPlan::Matchmake {
+            Scenario::Soak(_) | Scenario::Idle(_) | Scenario::Storm(_) => JoinPlan::Matchmake {
                 room_type: options.room_type.clone(),
             },
         };
@@ -376,8 +415,9 @@ async fn settle_joins(stats: &SwarmStats, started: u64, interrupt: &mut Interrup
     }
 }
 
-/// `soak`'s hold: every `1 / churn_per_s` seconds one bot leaves (or drops) and a new one
-/// matchmakes.
+/// `soak`'s hold: every `1 / churn_per_s` seconds either one bot's connection is cut abruptly
+/// (with probability `drop_fraction`; the bot resumes and stays), or one bot leaves and a new
+/// one matchmakes.
 async fn churn(
     swarm: &mut Swarm,
     soak: &SoakArgs,
@@ -401,120 +441,17 @@ async fn churn(
         tokio::select! {
             _ = churn_timer.tick() => {
                 swarm.prune();
-                if !swarm.bots.is_empty() {
-                    let mode = if rng.f64() < soak.drop_fraction { StopMode::Drop } else { StopMode::Leave };
-                    swarm.stop(rng.usize(..swarm.bots.len()), mode);
+                if swarm.bots.is_empty() {
+                    swarm.spawn(JoinPlan::Matchmake { room_type: options.room_type.clone() });
+                } else if rng.f64() < soak.drop_fraction {
+                    swarm.cut(rng.usize(..swarm.bots.len()));
+                } else {
+                    swarm.stop(rng.usize(..swarm.bots.len()), StopMode::Leave);
+                    swarm.spawn(JoinPlan::Matchmake { room_type: options.room_type.clone() });
                 }
-                swarm.spawn(JoinPlan::Matchmake { room_type: options.room_type.clone() });
             }
             () = &mut hold_end => return,
             () = interrupt.wait() => return,
-        }
-    }
-}
-
-/// The totals at one end of the hold.
-struct HoldMark {
-    unix_ms: u64,
-    at: Instant,
-    deltas: u64,
-    messages: u64,
-    bytes: u64,
-}
-
-impl HoldMark {
-    fn now(stats: &SwarmStats) -> Self {
-        Self {
-            unix_ms: unix_ms(),
-            at: Instant::now(),
-            deltas: stats.get(Counter::Deltas),
-            messages: stats.get(Counter::Messages),
-            bytes: stats.get(Counter::Bytes),
-        }
-    }
-
-    fn window_until(&self, end: &HoldMark) -> HoldWindow {
-        let seconds = end.at.duration_since(self.at).as_secs_f64();
-        let per_second = |count: u64| {
-            if seconds > 0.0 {
-                count as f64 / seconds
-            } else {
-                0.0
-            }
-        };
-        let deltas = end.deltas - self.deltas;
-        let messages = end.messages - self.messages;
-        let bytes = end.bytes - self.bytes;
-        HoldWindow {
-            started_unix_ms: self.unix_ms,
-            ended_unix_ms: end.unix_ms,
-            seconds,
-            deltas,
-            messages,
-            bytes,
-            deltas_per_s: per_second(deltas),
-            messages_per_s: per_second(messages),
-            bytes_per_s: per_second(bytes),
-        }
-    }
-}
-
-fn progress_bar(quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new_spinner();
-    // The template is a constant; if indicatif ever rejected it the default style is kept.
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}") {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// Samples the totals once a second until told to stop, then once more; returns the timeline.
-async fn sample(
-    stats: Arc<SwarmStats>,
-    bar: ProgressBar,
-    target_bots: u64,
-    mut stop_rx: oneshot::Receiver<()>,
-) -> Vec<TimelinePoint> {
-    let start = Instant::now();
-    let mut timeline = Vec::new();
-    let mut previous = HoldMark::now(&stats);
-    let mut ticker = tokio::time::interval_at(start + SAMPLE_EVERY, SAMPLE_EVERY);
-    loop {
-        let stopping = tokio::select! {
-            _ = ticker.tick() => false,
-            _ = &mut stop_rx => true,
-        };
-        let current = HoldMark::now(&stats);
-        let window = previous.window_until(&current);
-        let latency = stats.take_interval_latency();
-        let point = TimelinePoint {
-            t_s: current.at.duration_since(start).as_secs_f64(),
-            unix_ms: current.unix_ms,
-            connected: stats.connected(),
-            messages_per_s: window.messages_per_s,
-            deltas_per_s: window.deltas_per_s,
-            bytes_per_s: window.bytes_per_s,
-            p50_ms: latency.p50_ms,
-            p99_ms: latency.p99_ms,
-            max_ms: latency.max_ms,
-            errors: stats.errors(),
-        };
-        bar.set_message(format!(
-            "connected {}/{target_bots} | {:.0} msg/s | p99 so far {:.1} ms | errors {}",
-            point.connected,
-            point.messages_per_s,
-            stats.total_latency().p99_ms,
-            point.errors,
-        ));
-        bar.tick();
-        timeline.push(point);
-        previous = current;
-        if stopping {
-            bar.finish_and_clear();
-            return timeline;
         }
     }
 }

@@ -1,248 +1,26 @@
 //! The swarm end to end against a minimal fake server, so the bot's I/O loop (lobby calls,
-//! WebSocket, hello, acks, inputs, leave) is tested without the real server. The fake follows
-//! the lobby contract and the protocol closely enough for one bot per room "tick stream"; the
+//! WebSocket, hello, acks, inputs, leave, reconnect and resume) is tested without the real
+//! server. The fake (in `fake_server/`) follows the lobby contract and the protocol closely enough for one bot per room "tick stream"; the
 //! real server is exercised by `tests/tests/bots.rs`.
 
-use futures_util::{SinkExt, StreamExt};
-use ludus_bots::cli::LoadArgs;
+use ludus_bots::cli::{LoadArgs, StormArgs};
 use ludus_bots::stats::Counter;
 use ludus_bots::swarm::{self, Gates, RunOptions, Scenario};
-use ludus_protocol::{
-    codec, ClientMessage, Delta, InputAck, PlayerId, Redirect, RoomId, ServerMessage, Snapshot,
-    Welcome,
-};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use ludus_protocol::{ErrorCode, ProtocolVersion};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::tungstenite::Message;
+use tokio::net::TcpListener;
 
-const TICK: Duration = Duration::from_millis(20);
+mod fake_server;
+use fake_server::{FakeServer, Faults, ResumeAnswer, NO_FAULTS};
 
-/// How the fake misbehaves.
-#[derive(Clone, Copy)]
-struct Faults {
-    /// Skip one tick (a gap) every this many ticks; 0 for never.
-    gap_every: u64,
-    /// Answer each token's first `hello` with a redirect (to this same server), as a node of a
-    /// cluster does for a room it does not hold.
-    redirect_first_hello: bool,
-}
-
-struct FakeServer {
-    addr: std::net::SocketAddr,
-    next_id: AtomicU64,
-    faults: Faults,
-    redirected: std::sync::Mutex<std::collections::HashSet<String>>,
-}
-
-impl FakeServer {
-    async fn start(faults: Faults) -> Arc<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let server = Arc::new(Self {
-            addr: listener.local_addr().expect("addr"),
-            next_id: AtomicU64::new(1),
-            faults,
-            redirected: std::sync::Mutex::new(std::collections::HashSet::new()),
-        });
-        let accepting = Arc::clone(&server);
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(Arc::clone(&accepting).serve(stream));
-            }
-        });
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    async fn serve(self: Arc<Self>, mut stream: TcpStream) {
-        let mut head = vec![0_u8; 4096];
-        let Ok(peeked) = stream.peek(&mut head).await else {
-            return;
-        };
-        let request = String::from_utf8_lossy(&head[..peeked]).to_string();
-        if request.contains("/ws ") {
-            self.serve_websocket(stream).await;
-        } else {
-            self.serve_lobby(&mut stream).await;
-        }
-    }
-
-    async fn serve_lobby(&self, stream: &mut TcpStream) {
-        let mut buffer = Vec::new();
-        let mut chunk = [0_u8; 4096];
-        // Read the head and the (small) JSON body.
-        let path = loop {
-            let Ok(read) = stream.read(&mut chunk).await else {
-                return;
-            };
-            if read == 0 {
-                return;
-            }
-            buffer.extend_from_slice(&chunk[..read]);
-            let text = String::from_utf8_lossy(&buffer).to_string();
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let length = head
-                    .lines()
-                    .find_map(|line| {
-                        line.to_ascii_lowercase()
-                            .strip_prefix("content-length: ")
-                            .map(str::to_owned)
-                    })
-                    .and_then(|value| value.trim().parse::<usize>().ok())
-                    .unwrap_or(0);
-                if body.len() >= length {
-                    break head.split(' ').nth(1).unwrap_or("/").to_owned();
-                }
-            }
-        };
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (status, body) = if path == "/v1/rooms" {
-            (
-                "201 Created",
-                format!(
-                    r#"{{"room_id":"room-{id}","room_type":"arena","players":0,"reserved":0,"max_players":10,"metadata":{{}}}}"#
-                ),
-            )
-        } else {
-            let room = path
-                .strip_prefix("/v1/rooms/")
-                .and_then(|rest| rest.strip_suffix("/seats"))
-                .map_or_else(|| "mm".to_owned(), str::to_owned);
-            (
-                "200 OK",
-                format!(
-                    r#"{{"room_id":"{room}","room_type":"arena","player_id":{id},"ws_url":"ws://{}/v1/rooms/{room}/ws","token":"{id}","expires_at_ms":0}}"#,
-                    self.addr
-                ),
-            )
-        };
-        let response = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = stream.write_all(response.as_bytes()).await;
-    }
-
-    async fn serve_websocket(&self, stream: TcpStream) {
-        let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
-            return;
-        };
-        let Some(Ok(Message::Binary(hello))) = socket.next().await else {
-            return;
-        };
-        let Ok(ClientMessage::Hello(hello)) = codec::decode_client(&hello) else {
-            return;
-        };
-        let first_hello = self
-            .redirected
-            .lock()
-            .expect("lock")
-            .insert(hello.token.clone());
-        if self.faults.redirect_first_hello && first_hello {
-            let redirect = ServerMessage::Redirect(Redirect {
-                room: RoomId::parse("room").expect("valid"),
-                node: "elsewhere".into(),
-                ws_url: format!("ws://{}/v1/rooms/room/ws", self.addr),
-            });
-            let _ = send(&mut socket, &[redirect]).await;
-            let _ = socket.close(None).await;
-            return;
-        }
-        let player = PlayerId(hello.token.parse().unwrap_or(0));
-        let welcome = ServerMessage::Welcome(Welcome {
-            session: player.0,
-            player,
-            room: RoomId::parse("room").expect("valid"),
-            room_type: "arena".into(),
-            epoch: 1,
-            tick_hz: 50,
-            window: 16,
-            resume_token: None,
-        });
-        let mut tick = 100;
-        let snapshot = |tick, seq| {
-            ServerMessage::Snapshot(Snapshot {
-                epoch: 1,
-                tick,
-                entities: vec![],
-                acks: vec![InputAck { player, seq }],
-            })
-        };
-        if send(&mut socket, &[welcome, snapshot(tick, 0)])
-            .await
-            .is_err()
-        {
-            return;
-        }
-        let mut applied_seq = 0;
-        let mut acked_seq = 0;
-        let mut ticker = tokio::time::interval(TICK);
-        loop {
-            tokio::select! {
-                message = socket.next() => match message {
-                    Some(Ok(Message::Binary(frame))) => match codec::decode_client(&frame) {
-                        Ok(ClientMessage::Input(input)) => applied_seq = applied_seq.max(input.seq),
-                        Ok(ClientMessage::Resync(_)) => {
-                            let resent = send(&mut socket, &[snapshot(tick, applied_seq)]).await;
-                            if resent.is_err() {
-                                return;
-                            }
-                        }
-                        Ok(ClientMessage::Leave(_)) => {
-                            let _ = socket.close(None).await;
-                            return;
-                        }
-                        _ => {}
-                    },
-                    Some(Ok(_)) => {}
-                    _ => return,
-                },
-                _ = ticker.tick() => {
-                    let base_tick = tick;
-                    tick += 1;
-                    let gap = self.faults.gap_every != 0 && tick % self.faults.gap_every == 0;
-                    let acks = if applied_seq > acked_seq {
-                        acked_seq = applied_seq;
-                        vec![InputAck { player, seq: applied_seq }]
-                    } else {
-                        vec![]
-                    };
-                    let delta = ServerMessage::Delta(Delta {
-                        epoch: 1,
-                        tick,
-                        base_tick: if gap { base_tick - 1 } else { base_tick },
-                        upserts: vec![],
-                        removed: vec![],
-                        acks,
-                        events: vec![],
-                    });
-                    if send(&mut socket, &[delta]).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-}
-
-async fn send(
-    socket: &mut tokio_tungstenite::WebSocketStream<TcpStream>,
-    messages: &[ServerMessage],
-) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    socket
-        .send(Message::binary(codec::encode_batch(messages)))
-        .await
-}
+/// The fake server writes version 1 frames only.
+const PROTOCOL: ProtocolVersion = ProtocolVersion::V1;
 
 fn load(server: String, rooms: u32, players: u32) -> (RunOptions, Scenario) {
     let options = RunOptions {
         server,
         room_type: "arena".into(),
+        protocol: PROTOCOL,
         ramp_interval: Duration::from_millis(2),
         max_pending_joins: 16,
         seed: 7,
@@ -265,11 +43,7 @@ fn load(server: String, rooms: u32, players: u32) -> (RunOptions, Scenario) {
 
 #[tokio::test]
 async fn every_bot_joins_plays_gets_its_inputs_acknowledged_and_leaves() {
-    let server = FakeServer::start(Faults {
-        gap_every: 0,
-        redirect_first_hello: false,
-    })
-    .await;
+    let server = FakeServer::start(NO_FAULTS).await;
     let (options, scenario) = load(server.url(), 3, 4);
     let report = tokio::time::timeout(Duration::from_secs(30), swarm::run(&options, &scenario))
         .await
@@ -294,7 +68,7 @@ async fn every_bot_joins_plays_gets_its_inputs_acknowledged_and_leaves() {
 async fn gaps_are_detected_and_resynced() {
     let server = FakeServer::start(Faults {
         gap_every: 10,
-        redirect_first_hello: false,
+        ..NO_FAULTS
     })
     .await;
     let (options, scenario) = load(server.url(), 1, 2);
@@ -312,8 +86,8 @@ async fn gaps_are_detected_and_resynced() {
 #[tokio::test]
 async fn bots_follow_a_redirect_to_the_node_named() {
     let server = FakeServer::start(Faults {
-        gap_every: 0,
         redirect_first_hello: true,
+        ..NO_FAULTS
     })
     .await;
     let (options, scenario) = load(server.url(), 1, 3);
@@ -346,4 +120,101 @@ async fn an_unreachable_server_fails_setup_with_a_clear_error() {
         "{error}"
     );
     assert!(source.is_some_and(|source| source.contains("POST /v1/rooms")));
+}
+
+fn storm(server: String, bots: u32) -> (RunOptions, Scenario) {
+    let (options, _) = load(server, 1, 1);
+    let scenario = Scenario::Storm(StormArgs {
+        bots,
+        input_hz: 25.0,
+        before_s: 0.5,
+        after_s: 0.5,
+    });
+    (options, scenario)
+}
+
+async fn run_storm(resume: ResumeAnswer, bots: u32) -> ludus_bots::Report {
+    let server = FakeServer::start(Faults {
+        resume,
+        ..NO_FAULTS
+    })
+    .await;
+    let (options, scenario) = storm(server.url(), bots);
+    tokio::time::timeout(Duration::from_secs(60), swarm::run(&options, &scenario))
+        .await
+        .expect("bounded run")
+        .expect("run succeeds")
+}
+
+#[tokio::test]
+async fn a_storm_cuts_every_bot_and_every_bot_resumes_from_the_missed_deltas() {
+    let report = run_storm(ResumeAnswer::Deltas, 6).await;
+    let storm = report.storm.clone().expect("storm figures");
+    assert_eq!(storm.bots_cut, 6, "{report:#?}");
+    assert_eq!(storm.resumed, 6);
+    assert!(storm.all_resumed && !storm.wait_timed_out);
+    assert!(storm.time_to_last_resume_ms.is_some());
+    let resume = &report.resume;
+    assert_eq!(resume.drops_injected, 6);
+    assert_eq!(resume.by_delta, 6);
+    assert_eq!(resume.by_snapshot, 0);
+    assert_eq!(resume.mismatches, 0);
+    assert_eq!(resume.gaps, 0);
+    assert_eq!(resume.latency.count, 6);
+    assert!(resume.refused.is_empty());
+    // Each bot kept its seat: one join each, and the session ended with the run's leave.
+    assert_eq!(report.counter(Counter::Joined), 6);
+    assert_eq!(report.disconnects.get("client_leave"), Some(&6));
+    assert_eq!(report.counter(Counter::TickRegressions), 0);
+    assert!(report.counter(Counter::InputsAcked) > 0);
+    assert_eq!(report.errors, 0, "{report:#?}");
+}
+
+#[tokio::test]
+async fn a_resume_answered_with_a_snapshot_is_counted_as_such() {
+    let report = run_storm(ResumeAnswer::Snapshot, 3).await;
+    assert_eq!(report.resume.by_snapshot, 3, "{report:#?}");
+    assert_eq!(report.resume.by_delta, 0);
+    assert_eq!(report.resume.mismatches, 0);
+    assert_eq!(report.counter(Counter::Resyncs), 0);
+    assert_eq!(report.errors, 0);
+}
+
+#[tokio::test]
+async fn a_refused_resume_falls_back_to_a_new_seat_and_is_counted_by_reason() {
+    let report = run_storm(ResumeAnswer::Refuse(ErrorCode::ResumeExpired), 3).await;
+    let storm = report.storm.clone().expect("storm figures");
+    assert_eq!(storm.resumed, 0, "{report:#?}");
+    assert_eq!(storm.not_resumed, 3);
+    assert_eq!(report.resume.refused.get("resume_expired"), Some(&3));
+    // Three first joins and three new seats after the refusals.
+    assert_eq!(report.counter(Counter::Joined), 6);
+    assert_eq!(report.counter(Counter::FailedJoins), 0);
+    assert_eq!(report.disconnects.get("client_leave"), Some(&3));
+    assert_eq!(report.errors, 0);
+}
+
+#[tokio::test]
+async fn soak_drops_cut_sockets_and_the_bots_resume_in_place() {
+    let server = FakeServer::start(NO_FAULTS).await;
+    let (options, _) = load(server.url(), 1, 1);
+    let scenario = Scenario::Soak(ludus_bots::cli::SoakArgs {
+        bots: 3,
+        input_hz: 25.0,
+        duration_s: 1.0,
+        churn_per_s: 10.0,
+        drop_fraction: 1.0,
+    });
+    let report = tokio::time::timeout(Duration::from_secs(60), swarm::run(&options, &scenario))
+        .await
+        .expect("bounded run")
+        .expect("run succeeds");
+    let resume = &report.resume;
+    assert!(resume.drops_injected >= 5, "{report:#?}");
+    assert!(resume.by_delta >= 1);
+    assert_eq!(resume.mismatches, 0);
+    assert_eq!(resume.gaps, 0);
+    // Dropped bots resume instead of being replaced.
+    assert_eq!(report.bots_started, 3);
+    assert_eq!(report.errors, 0, "{report:#?}");
 }

@@ -21,7 +21,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use ludus_protocol::codec::{decode_client, encode_client};
-use ludus_protocol::{ClientMessage, Value};
+use ludus_protocol::Value;
 
 fuzz_target!(|frame: &[u8]| {
     let Ok(message) = decode_client(frame) else {
@@ -34,7 +34,7 @@ fuzz_target!(|frame: &[u8]| {
             panic!("{message:?} encodes to {encoded:02x?}, which fails to decode: {error}")
         }
     };
-    if !holds_nan(&message) {
+    if !holds_nan(&encoded) {
         assert_eq!(decoded_again, message, "round trip changed the message");
     }
     let encoded_again = encode_client(&decoded_again);
@@ -44,16 +44,13 @@ fuzz_target!(|frame: &[u8]| {
     );
 });
 
-/// Whether any float in the message is NaN, which makes `PartialEq` false on equal messages.
-fn holds_nan(message: &ClientMessage) -> bool {
-    match message {
-        ClientMessage::Input(input) => value_holds_nan(&input.payload),
-        ClientMessage::Hello(_)
-        | ClientMessage::Ack(_)
-        | ClientMessage::Resync(_)
-        | ClientMessage::Leave(_)
-        | ClientMessage::Ping(_) => false,
-    }
+/// Whether any float in an encoded message is NaN, which makes `PartialEq` false on equal
+/// messages. Reads the encoding as a plain MessagePack tree, so it needs no update when the
+/// protocol gains a message or a field.
+fn holds_nan(encoded: &[u8]) -> bool {
+    let mut rest = encoded;
+    // The bytes are `encode_client`'s own output, so reading them back as a tree succeeds.
+    rmpv::decode::read_value(&mut rest).is_ok_and(|value| value_holds_nan(&value))
 }
 
 fn value_holds_nan(value: &Value) -> bool {

@@ -8,14 +8,15 @@
 //!
 //! The target also checks the promise of `MAX_PAYLOAD_DEPTH` in `server/src/http/bodies.rs`: a
 //! message payload that passes the depth check, once converted to MessagePack and broadcast as a
-//! room message or an announcement inside a delta, gives a frame that a client's
+//! room message or an announcement, as deep as a delta nests its events, gives a frame that a
+//! client's
 //! [`ludus_protocol::codec::decode_batch`] accepts and decodes to the same event. A payload the
 //! server accepts but clients refuse would disconnect every member of the room.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ludus_protocol::{codec, Delta, Event, ServerMessage};
+use ludus_protocol::{codec, Event, ServerMessage, Value};
 use ludus_server::http::bodies::{check_depth, decode_any, decode_json, MessageBody};
 use ludus_server::lobby::{announcement_event, json_value, message_event};
 
@@ -33,17 +34,14 @@ fuzz_target!(|body: &[u8]| {
         json_value(&announcement_event("eu", message.payload)),
     ];
     for event in events {
-        let broadcast = ServerMessage::Delta(Delta {
-            epoch: 1,
-            tick: 2,
-            base_tick: 1,
-            upserts: Vec::new(),
-            removed: Vec::new(),
-            acks: Vec::new(),
-            events: vec![event.clone()],
+        // The first copy sits as deep as an event in a delta's `events` list (batch, message,
+        // body, list, event) without naming every field of `Delta`, which grows with the
+        // protocol; the second is an event addressed to one player.
+        let as_in_a_delta = ServerMessage::Event(Event {
+            payload: Value::Array(vec![event.clone()]),
         });
         let addressed = ServerMessage::Event(Event { payload: event });
-        let batch = [broadcast, addressed];
+        let batch = [as_in_a_delta, addressed];
         let frame = codec::encode_batch(&batch);
         match codec::decode_batch(&frame) {
             Ok(decoded) => assert_eq!(decoded, batch, "the event changed on its way to clients"),

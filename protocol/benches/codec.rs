@@ -61,6 +61,7 @@ fn typical_delta() -> ServerMessage {
         base_tick: 5_678,
         upserts,
         removed: Vec::new(),
+        left: Vec::new(),
         acks,
         events: Vec::new(),
     })

@@ -7,7 +7,7 @@
 //! by prefixing a header ([`batch_frame`]), never re-encoding the shared part.
 
 use crate::error::DecodeError;
-use crate::messages::{ClientMessage, ServerMessage};
+use crate::messages::{ClientMessage, Delta, ServerMessage};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -60,6 +60,29 @@ pub fn encode_server(message: &ServerMessage) -> Vec<u8> {
     out
 }
 
+/// Encodes `{"delta": delta}`, byte for byte what [`encode_server`] writes for
+/// `ServerMessage::Delta`, without cloning the delta (a room encodes one per tick).
+///
+/// ```
+/// use ludus_protocol::{codec, Delta, ServerMessage};
+///
+/// let delta = Delta { epoch: 1, tick: 2, base_tick: 1, upserts: vec![], removed: vec![],
+///                     acks: vec![], events: vec![] };
+/// let owned = codec::encode_server(&ServerMessage::Delta(delta.clone()));
+/// assert_eq!(codec::encode_delta(&delta), owned);
+/// ```
+pub fn encode_delta(delta: &Delta) -> Vec<u8> {
+    struct Tagged<'a>(&'a Delta);
+    impl Serialize for Tagged<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_map(std::iter::once(("delta", self.0)))
+        }
+    }
+    let mut out = Vec::with_capacity(128);
+    encode_named(&Tagged(delta), &mut out);
+    out
+}
+
 /// Assembles a batch frame from already-encoded server messages.
 ///
 /// ```
@@ -87,6 +110,11 @@ pub fn encode_batch(messages: &[ServerMessage]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(128);
     encode_named(&messages, &mut frame);
     frame
+}
+
+/// Decodes one server message (not wrapped in a batch).
+pub(crate) fn decode_server(bytes: &[u8]) -> Result<ServerMessage, DecodeError> {
+    decode_exact(bytes)
 }
 
 /// Decodes a server frame into its messages. Never panics, whatever the bytes.

@@ -38,6 +38,16 @@ pub enum ErrorCode {
     InvalidInput,
     /// The server is overloaded and dropped a message.
     ServerBusy,
+    /// A resume came after the seat's resume window: the player has left the room.
+    ResumeExpired,
+    /// The resume token is forged, malformed or not a Ludus resume token.
+    ResumeInvalid,
+    /// The resume token is for another room than the one in the URL.
+    ResumeWrongRoom,
+    /// The room was re-created since the token was issued (another epoch).
+    ResumeEpochChanged,
+    /// The resume token was already used: a newer session holds the seat.
+    ResumeUsed,
 }
 
 impl ErrorCode {
@@ -58,6 +68,11 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::InvalidInput => "invalid_input",
             Self::ServerBusy => "server_busy",
+            Self::ResumeExpired => "resume_expired",
+            Self::ResumeInvalid => "resume_invalid",
+            Self::ResumeWrongRoom => "resume_wrong_room",
+            Self::ResumeEpochChanged => "resume_epoch_changed",
+            Self::ResumeUsed => "resume_used",
         }
     }
 }
@@ -103,11 +118,15 @@ pub enum CloseCode {
     Redirect,
     /// 4013: this node lost the room's lease to another node; reconnect through the lobby.
     RoomMoved,
+    /// 4014: a resume was refused (the `error` before it says why); get a new seat.
+    ResumeRefused,
+    /// 4015: another connection resumed this session; this one is replaced.
+    SessionReplaced,
 }
 
 impl CloseCode {
     /// Every close code, for documentation and tests.
-    pub const ALL: [CloseCode; 15] = [
+    pub const ALL: [CloseCode; 17] = [
         Self::Normal,
         Self::ProtocolError,
         Self::Unauthorized,
@@ -123,6 +142,8 @@ impl CloseCode {
         Self::ServerShutdown,
         Self::Redirect,
         Self::RoomMoved,
+        Self::ResumeRefused,
+        Self::SessionReplaced,
     ];
 
     /// The numeric WebSocket close code.
@@ -143,6 +164,8 @@ impl CloseCode {
             Self::ServerShutdown => 4011,
             Self::Redirect => 4012,
             Self::RoomMoved => 4013,
+            Self::ResumeRefused => 4014,
+            Self::SessionReplaced => 4015,
         }
     }
 
@@ -164,6 +187,8 @@ impl CloseCode {
             Self::ServerShutdown => "server_shutdown",
             Self::Redirect => "redirect",
             Self::RoomMoved => "room_moved",
+            Self::ResumeRefused => "resume_refused",
+            Self::SessionReplaced => "session_replaced",
         }
     }
 

@@ -36,3 +36,27 @@ pub enum ApplyError {
     #[error("delta updates unknown entity {0}")]
     UnknownEntity(EntityId),
 }
+
+/// Why a protocol version 2 frame cannot be decoded or applied. Every variant means "ask for a
+/// resync" (after a snapshot that itself fails, the connection is unusable).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CompactError {
+    /// The MessagePack envelope does not have the documented shape.
+    #[error("malformed message: {0}")]
+    Malformed(&'static str),
+    /// The packed bits end early or hold an impossible number.
+    #[error("malformed packed data: {0}")]
+    Bits(#[from] crate::v2::BitError),
+    /// A packed field value is invalid.
+    #[error("malformed packed field: {0}")]
+    Field(#[from] crate::v2::FieldError),
+    /// The snapshot's schema is invalid.
+    #[error(transparent)]
+    Schema(#[from] crate::v2::SchemaError),
+    /// A kind code beyond the schema.
+    #[error("kind code {0} is not in the schema")]
+    UnknownKind(u64),
+    /// The delta does not apply to the state.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}

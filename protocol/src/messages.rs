@@ -35,7 +35,20 @@ pub struct Hello {
     /// The protocol version the client speaks; must equal the server's.
     pub protocol: u16,
     /// The seat token returned by `POST /v1/matchmake` (or a seat reservation) for this room.
+    /// Ignored (send `""`) when resuming.
     pub token: String,
+    /// Resume a session whose connection dropped, instead of taking a new seat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Resume>,
+}
+
+/// Where a resuming client left off.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// The `resume_token` of the session's last `welcome`.
+    pub token: String,
+    /// The last tick the client applied.
+    pub last_tick: u64,
 }
 
 /// One game input.
@@ -122,9 +135,14 @@ pub struct Welcome {
     pub tick_hz: u16,
     /// Flow-control window: the server stops sending deltas once this many ticks are unacked.
     pub window: u32,
-    /// Reserved for session resumption; always absent in protocol version 1.
+    /// Resumes this session after its connection drops (`hello.resume`); absent when the
+    /// room keeps no seat for disconnected players (a resume window of 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_token: Option<String>,
+    /// This welcome answers a resume: the seat, the entity and the input sequence are the ones
+    /// the client had.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resumed: bool,
 }
 
 /// One entity in full.
@@ -188,6 +206,11 @@ pub struct Delta {
     pub upserts: Vec<EntityUpdate>,
     /// Entities removed (removing an unknown id is a no-op).
     pub removed: Vec<EntityId>,
+    /// Players who left the room since `base_tick`: their acks are dropped from the mirror
+    /// (before `acks` apply, so a player who left and joined again starts over), so a mirror built
+    /// from deltas always equals a snapshot of the same tick.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<PlayerId>,
     /// Players whose applied input sequence advanced.
     pub acks: Vec<InputAck>,
     /// Game events broadcast to every member this tick, in order.

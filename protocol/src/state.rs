@@ -52,6 +52,16 @@ impl RoomState {
 
     /// Applies `delta`, or leaves the state untouched and says why it cannot.
     pub fn apply(&mut self, delta: &Delta) -> Result<(), ApplyError> {
+        self.apply_with_departures(delta, &[])
+    }
+
+    /// Applies `delta` after dropping the acks of `departed` players (protocol version 2 keeps
+    /// acks for members only; version 1 never drops them).
+    pub(crate) fn apply_with_departures(
+        &mut self,
+        delta: &Delta,
+        departed: &[PlayerId],
+    ) -> Result<(), ApplyError> {
         if delta.epoch != self.epoch {
             return Err(ApplyError::EpochMismatch {
                 state: self.epoch,
@@ -71,6 +81,9 @@ impl RoomState {
             if update.kind.is_none() && !survives {
                 return Err(ApplyError::UnknownEntity(update.id));
             }
+        }
+        for player in departed {
+            self.acks.remove(player);
         }
         for id in &delta.removed {
             self.entities.remove(id);
@@ -102,6 +115,9 @@ impl RoomState {
                 }
             }
         }
+        for player in &delta.left {
+            self.acks.remove(player);
+        }
         for ack in &delta.acks {
             self.acks.insert(ack.player, ack.seq);
         }
@@ -127,6 +143,11 @@ impl RoomState {
     /// Every entity, ordered by id.
     pub fn entities(&self) -> impl Iterator<Item = &Entity> {
         self.entities.values()
+    }
+
+    /// Every player's last applied input sequence number, ascending by player.
+    pub fn acks(&self) -> impl Iterator<Item = (PlayerId, u32)> + '_ {
+        self.acks.iter().map(|(player, seq)| (*player, *seq))
     }
 
     /// The last input sequence number the server applied for `player`.

@@ -48,6 +48,7 @@ fn hello() -> ClientMessage {
     ClientMessage::Hello(Hello {
         protocol: 1,
         token: "tok".to_owned(),
+        resume: None,
     })
 }
 
@@ -69,6 +70,7 @@ fn welcome() -> ServerMessage {
         tick_hz: 20,
         window: 40,
         resume_token: None,
+        resumed: false,
     })
 }
 
@@ -119,6 +121,7 @@ fn delta() -> ServerMessage {
             },
         ],
         removed: vec![EntityId(0)],
+        left: Vec::new(),
         acks: vec![InputAck {
             player: PlayerId(42),
             seq: 7,

@@ -6,7 +6,7 @@
 
 use ludus_protocol::{
     codec, Ack, ClientMessage, Delta, Entity, EntityId, EntityUpdate, ErrorCode, ErrorMessage,
-    Event, Hello, Input, InputAck, Leave, Ping, PlayerId, Pong, Redirect, Resync, RoomId,
+    Event, Hello, Input, InputAck, Leave, Ping, PlayerId, Pong, Redirect, Resume, Resync, RoomId,
     ServerMessage, Snapshot, Value, Welcome,
 };
 use proptest::prelude::*;
@@ -79,8 +79,16 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
 
 fn client_message() -> impl Strategy<Value = ClientMessage> {
     prop_oneof![
-        (any::<u16>(), ".{0,40}")
-            .prop_map(|(protocol, token)| ClientMessage::Hello(Hello { protocol, token })),
+        (
+            any::<u16>(),
+            ".{0,40}",
+            prop::option::of((".{0,40}", any::<u64>()))
+        )
+            .prop_map(|(protocol, token, resume)| ClientMessage::Hello(Hello {
+                protocol,
+                token,
+                resume: resume.map(|(token, last_tick)| Resume { token, last_tick }),
+            })),
         (any::<u32>(), any::<u64>(), payload()).prop_map(|(seq, ack_tick, payload)| {
             ClientMessage::Input(Input {
                 seq,
@@ -99,10 +107,14 @@ fn welcome() -> impl Strategy<Value = Welcome> {
     (
         (any::<u64>(), any::<u64>(), room_id(), "[a-z]{1,12}"),
         (any::<u64>(), any::<u16>(), any::<u32>()),
-        prop::option::of(".{0,20}"),
+        (prop::option::of(".{0,20}"), any::<bool>()),
     )
         .prop_map(
-            |((session, player, room, room_type), (epoch, tick_hz, window), resume_token)| {
+            |(
+                (session, player, room, room_type),
+                (epoch, tick_hz, window),
+                (resume_token, resumed),
+            )| {
                 Welcome {
                     session,
                     player: PlayerId(player),
@@ -112,6 +124,7 @@ fn welcome() -> impl Strategy<Value = Welcome> {
                     tick_hz,
                     window,
                     resume_token,
+                    resumed,
                 }
             },
         )
@@ -160,6 +173,7 @@ fn delta() -> impl Strategy<Value = Delta> {
                 base_tick,
                 upserts,
                 removed,
+                left: Vec::new(),
                 acks,
                 events,
             },

@@ -17,14 +17,24 @@
 //! them move (a different half every tick), have their input acknowledged, and one in twenty
 //! scores, which also broadcasts a `coin` event, as `arena` does. Not measured: the game's
 //! own logic, the mailbox `try_send`, and the session's WebSocket write.
+//! - `encode_version`: one real `arena` tick of 10 moving players (the game, its schema and the
+//!   simulation as a room runs them), encoded by `encoding::delta_frame` in protocol version 1
+//!   and in version 2: what a room pays per tick for each version in use.
 //!
 //! Run: `cargo bench -p ludus-server --bench tick -- --warm-up-time 1 --measurement-time 3`.
 
 use bytes::Bytes;
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
-use ludus_protocol::{codec, Delta, EntityId, Event, InputAck, PlayerId, ServerMessage, Value};
+use ludus_protocol::{
+    codec, Delta, EntityId, Event, InputAck, PlayerId, ProtocolVersion, RoomId, ServerMessage,
+    Value,
+};
+use ludus_server::encoding;
 use ludus_server::entities::EntityStore;
+use ludus_server::game::{GameRegistry, RoomOptions};
+use ludus_server::simulation::{Simulation, TickOutput};
 use std::hint::black_box;
+use std::time::Duration;
 
 /// Room sizes, in entities, for `tick_delta`.
 const ROOM_SIZES: [u32; 3] = [10, 100, 1_000];
@@ -99,6 +109,7 @@ impl BenchRoom {
             base_tick: tick - 1,
             upserts: changes.upserts,
             removed: changes.removed,
+            left: Vec::new(),
             acks,
             events,
         }
@@ -190,10 +201,78 @@ fn fan_out(c: &mut Criterion) {
     group.finish();
 }
 
+/// An `arena` room of `players` who all sent a move this tick, stepped once: its output and
+/// the simulation to encode it against.
+fn arena_tick(players: u64) -> (Simulation, TickOutput) {
+    let options = RoomOptions {
+        room_id: RoomId::parse("bench").expect("valid id"),
+        max_players: 16,
+    };
+    let registry = GameRegistry::builtin();
+    let arena = registry.get("arena").expect("arena is built in");
+    let game = (arena.factory)(&options);
+    let mut simulation =
+        Simulation::new(game, 1, 7, Duration::from_millis(50), 1024).expect("arena starts");
+    for player in 1..=players {
+        simulation
+            .join(PlayerId(player * 7919), "bot")
+            .expect("join");
+    }
+    let mut output = simulation.step().expect("step");
+    for tick in 1..=20u32 {
+        for player in 1..=players {
+            let angle = f64::from(tick) * 0.1 + player as f64;
+            let payload = Value::Map(vec![
+                (Value::from("dx"), Value::F64(angle.cos())),
+                (Value::from("dy"), Value::F64(angle.sin())),
+            ]);
+            simulation
+                .queue_input(PlayerId(player * 7919), tick, payload)
+                .expect("queued");
+        }
+        output = simulation.step().expect("step");
+    }
+    (simulation, output)
+}
+
+fn encode_version(c: &mut Criterion) {
+    let (simulation, output) = arena_tick(10);
+    let mut group = c.benchmark_group("encode_version");
+    group.throughput(Throughput::Elements(10));
+    for version in ProtocolVersion::ALL {
+        let frame = encoding::delta_frame(&simulation, &output.delta, &output.roster, version);
+        eprintln!(
+            "encode_version: arena, 10 moving players, v{} frame of {} bytes",
+            version.number(),
+            frame.shared.len()
+        );
+        group.bench_with_input(
+            BenchmarkId::new("arena_10_moving", format!("v{}", version.number())),
+            &version,
+            |b, &version| {
+                b.iter(|| {
+                    encoding::delta_frame(
+                        black_box(&simulation),
+                        black_box(&output.delta),
+                        &output.roster,
+                        version,
+                    )
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
 /// Holds criterion's group function, which the macro declares `pub` without a doc: at the
 /// crate root the workspace's `missing_docs` lint would flag it.
 mod group {
-    criterion::criterion_group!(benches, super::tick_delta, super::fan_out);
+    criterion::criterion_group!(
+        benches,
+        super::tick_delta,
+        super::fan_out,
+        super::encode_version
+    );
 }
 
 criterion_main!(group::benches);

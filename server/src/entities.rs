@@ -8,9 +8,17 @@
 //! Deltas are idempotent "set" operations (a created entity carries every field, removals of
 //! unknown ids are no-ops), which is what lets the room hand a joining player a snapshot taken
 //! between ticks: the next delta re-applies cleanly on top of it.
+//!
+//! Values are normalized through the game's [`Schema`] as they are stored: a quantized field
+//! holds its snapped float32, so the state every client mirrors (version 1 or 2) is exactly the
+//! server's, and a version 2 encoder never loses precision. A value that does not fit its
+//! declared type is a bug in the game: the store panics with the field's name, which the
+//! simulation turns into `room_crashed` like any other panic in a game hook.
 
+use ludus_protocol::v2::Schema;
 use ludus_protocol::{Entity, EntityId, EntityUpdate, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What changed in one entity since the last [`EntityStore::take_changes`].
 #[derive(Clone, Debug, PartialEq)]
@@ -46,12 +54,37 @@ pub struct EntityStore {
     /// Ids whose `dirty` is not `Clean`, so building a delta never scans the whole world.
     dirty_ids: Vec<EntityId>,
     removed: Vec<EntityId>,
+    /// Shared with the room's encoder, which packs fields by this schema's indices.
+    schema: Arc<Schema>,
 }
 
 impl EntityStore {
-    /// An empty store.
+    /// An empty store whose kinds are all undeclared (values stored as given).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store normalizing values through `schema`.
+    pub fn with_schema(schema: Arc<Schema>) -> Self {
+        Self {
+            schema,
+            ..Self::default()
+        }
+    }
+
+    /// The schema values are normalized through.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// `value` as stored for `field` of a `kind` entity.
+    fn normalize(schema: &Schema, kind: &str, field: &str, value: Value) -> Value {
+        match schema.normalize(kind, field, value) {
+            Ok(value) => value,
+            // panic: a game writing a value its own schema forbids is a bug in the game; the
+            // simulation catches it and ends only this room (`room_crashed`).
+            Err(mismatch) => panic!("field `{field}` of `{kind}`: {mismatch}"),
+        }
     }
 
     /// Creates an entity of `kind` with `fields` and returns its fresh id.
@@ -63,14 +96,19 @@ impl EntityStore {
     {
         let id = EntityId(self.next_id);
         self.next_id += 1;
+        let kind = kind.into();
         let fields = fields
             .into_iter()
-            .map(|(name, value)| (name.into(), value))
+            .map(|(name, value)| {
+                let name = name.into();
+                let value = Self::normalize(&self.schema, &kind, &name, value);
+                (name, value)
+            })
             .collect();
         self.entities.insert(
             id,
             StoredEntity {
-                kind: kind.into(),
+                kind,
                 fields,
                 dirty: Dirty::Created,
             },
@@ -85,7 +123,7 @@ impl EntityStore {
         let Some(entity) = self.entities.get_mut(&id) else {
             return false;
         };
-        let value = value.into();
+        let value = Self::normalize(&self.schema, &entity.kind, field, value.into());
         match entity.fields.get_mut(field) {
             Some(current) if *current == value => return true,
             Some(current) => *current = value,
@@ -239,6 +277,31 @@ mod tests {
         let changes = store.take_changes();
         assert!(changes.upserts.is_empty());
         assert_eq!(changes.removed, vec![id]);
+    }
+
+    #[test]
+    fn declared_numbers_are_stored_quantized() {
+        use ludus_protocol::v2::{FieldType, Quantization};
+        let grid = Quantization::new(0.0, 10.0, 0.5).expect("valid");
+        let schema = Schema::new()
+            .with_kind("coin", [("x", FieldType::Quantized(grid))])
+            .expect("valid");
+        let mut store = EntityStore::with_schema(Arc::new(schema));
+        let id = store.spawn("coin", [("x", Value::F32(1.3))]);
+        assert_eq!(store.get(id, "x"), Some(&Value::F32(1.5)));
+        store.set(id, "x", Value::F64(99.0));
+        assert_eq!(store.get(id, "x"), Some(&Value::F32(10.0)));
+    }
+
+    #[test]
+    #[should_panic(expected = "field `x` of `coin`")]
+    fn a_value_of_the_wrong_type_is_a_game_bug() {
+        use ludus_protocol::v2::FieldType;
+        let schema = Schema::new()
+            .with_kind("coin", [("x", FieldType::UInt)])
+            .expect("valid");
+        let mut store = EntityStore::with_schema(Arc::new(schema));
+        store.spawn("coin", [("x", Value::from("left"))]);
     }
 
     #[test]

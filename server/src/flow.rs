@@ -66,6 +66,22 @@ impl FlowControl {
         FrameVerdict::Forward
     }
 
+    /// A resumed client was just sent every delta up to `tick` and had applied `acked`: stream
+    /// from there, paused at once when more than the window is unacknowledged.
+    pub fn resume_from(&mut self, acked: u64, tick: u64, now: Instant) {
+        self.acked = acked.min(tick);
+        self.state = if tick - self.acked >= self.window {
+            FlowState::Paused {
+                last_forwarded: tick,
+                since: now,
+            }
+        } else {
+            FlowState::Streaming {
+                last_forwarded: tick,
+            }
+        };
+    }
+
     /// Decides about a delta from `base_tick` to `tick`.
     pub fn on_delta(&mut self, tick: u64, base_tick: u64, now: Instant) -> FrameVerdict {
         match self.state {
@@ -135,6 +151,18 @@ impl FlowControl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resumed_client_streams_on_from_the_tick_it_was_brought_to() {
+        let now = Instant::now();
+        let mut flow = FlowControl::new(10);
+        flow.resume_from(95, 100, now);
+        assert_eq!(flow.on_delta(101, 100, now), FrameVerdict::Forward);
+        let mut behind = FlowControl::new(10);
+        behind.resume_from(50, 100, now);
+        assert_eq!(behind.on_delta(101, 100, now), FrameVerdict::Skip, "paused");
+        assert!(behind.on_ack(100), "caught up: owed a snapshot");
+    }
 
     fn streaming(window: u32) -> (FlowControl, Instant) {
         let mut flow = FlowControl::new(window);

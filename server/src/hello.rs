@@ -15,17 +15,19 @@ use crate::lobby::Lobby;
 use crate::member::{Handoff, JoinRoom};
 use crate::outbox::{Opcode, Outbox};
 use crate::rate_limit::RateLimiter;
+use crate::room::ResumeJoin;
 use crate::session::closing::{close, Detached, Ending, ToClose};
 use crate::session::policy::{screen, Phase, Screened};
 use crate::session::{
     ClientCodec, SessionLimits, SessionTicket, READ_BUFFER_BYTES, SEND_BUFFER_BYTES,
 };
+use crate::token::ResumeTokenError;
 use actix::dev::SendError;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use ludus_protocol::{
-    codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, RoomId, ServerMessage,
-    PROTOCOL_VERSION,
+    codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, PlayerId, ProtocolVersion,
+    RoomId, ServerMessage,
 };
 use socket2::SockRef;
 use std::io::Cursor;
@@ -214,23 +216,48 @@ async fn run(io: TcpStream, setup: SessionSetup) {
         Waited::End(ending) => return greeting.end(ending),
         Waited::Gone => return,
     };
-    if hello.protocol != PROTOCOL_VERSION {
+    // The version is negotiated here and travels with the join.
+    let Some(protocol) = ProtocolVersion::from_hello(hello.protocol) else {
         let message = format!(
-            "server speaks protocol {PROTOCOL_VERSION}, client sent {}",
+            "server speaks protocols 1 and 2, client sent {}",
             hello.protocol
         );
         let error = Some((ErrorCode::ProtocolVersion, message));
         return greeting.end(Ending::Server(CloseCode::ProtocolVersion, error));
-    }
+    };
     if lobby.is_shutting_down() {
         return greeting.end(Ending::Server(CloseCode::ServerShutdown, None));
     }
-    let claims = match lobby.tokens().verify(&hello.token, &room_id) {
-        Ok(claims) => claims,
-        Err(refused) => {
-            let error = Some((refused.code(), refused.to_string()));
-            return greeting.end(Ending::Server(CloseCode::Unauthorized, error));
-        }
+    let (player, name, resume) = match &hello.resume {
+        None => match lobby.tokens().verify(&hello.token, &room_id) {
+            Ok(claims) => (claims.player_id(), claims.name, None),
+            Err(refused) => {
+                let error = Some((refused.code(), refused.to_string()));
+                return greeting.end(Ending::Server(CloseCode::Unauthorized, error));
+            }
+        },
+        Some(wanted) => match lobby.tokens().verify_resume(&wanted.token, &room_id) {
+            Ok(claims) => {
+                let resume = ResumeJoin {
+                    session: claims.session,
+                    last_tick: wanted.last_tick,
+                };
+                (
+                    PlayerId(claims.player),
+                    String::new(),
+                    Some((resume, claims.epoch)),
+                )
+            }
+            Err(refused) => {
+                let outcome = match refused {
+                    ResumeTokenError::Invalid => "refused_invalid",
+                    ResumeTokenError::WrongRoom => "refused_wrong_room",
+                };
+                lobby.metrics().resumes.with_label_values(&[outcome]).inc();
+                let error = Some((refused.code(), refused.to_string()));
+                return greeting.end(Ending::Server(CloseCode::ResumeRefused, error));
+            }
+        },
     };
     let Some(room) = lobby.directory().addr(&room_id) else {
         let redirect = cluster
@@ -245,19 +272,34 @@ async fn run(io: TcpStream, setup: SessionSetup) {
         let error = Some((ErrorCode::RoomNotFound, message));
         return greeting.end(Ending::Server(CloseCode::RoomNotFound, error));
     };
+    if let Some((_, epoch)) = resume {
+        let current = lobby.directory().info(&room_id).map(|info| info.epoch);
+        if current != Some(epoch) {
+            lobby
+                .metrics()
+                .resumes
+                .with_label_values(&["refused_epoch_changed"])
+                .inc();
+            let message = "the room was re-created since this session began".to_owned();
+            let error = Some((ErrorCode::ResumeEpochChanged, message));
+            return greeting.end(Ending::Server(CloseCode::ResumeRefused, error));
+        }
+    }
     let Some((outbox, unread, limiter, ticket)) = greeting.detach() else {
         return; // the socket could not be detached: the client is gone
     };
     let join = JoinRoom {
-        player: claims.player_id(),
-        name: claims.name,
+        player,
+        name,
         connection: Handoff {
             outbox,
             unread,
             limiter,
             heard_at: Instant::now(),
+            protocol,
             ticket,
         },
+        resume: resume.map(|(resume, _)| resume),
     };
     match room.try_send(join) {
         Ok(()) => {}

@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod config;
 pub mod conn_limit;
 pub mod directory;
+pub mod encoding;
 pub mod entities;
 mod error;
 pub mod event_queue;
@@ -29,6 +30,7 @@ pub mod origin;
 pub mod outbox;
 pub mod paging;
 pub mod rate_limit;
+pub mod resume;
 pub mod room;
 pub mod session;
 pub mod simulation;
@@ -224,6 +226,18 @@ pub async fn run(
             event_bytes_per_tick: config.rooms.event_bytes_per_tick,
             max_queued_event_bytes: config.rooms.max_queued_event_bytes,
             session_limits: Arc::clone(&session_limits),
+            resume_window: Duration::from_millis(config.rooms.resume_window_ms),
+            resume_windows: config
+                .room_types
+                .iter()
+                .filter_map(|(name, section)| {
+                    Some((
+                        name.clone(),
+                        Duration::from_millis(section.resume_window_ms?),
+                    ))
+                })
+                .collect(),
+            resume_history_bytes: config.rooms.resume_history_bytes,
         },
         room_arbiters.iter().map(Arbiter::handle).collect(),
     ));

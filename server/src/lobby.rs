@@ -10,7 +10,7 @@ use crate::game::{GameRegistry, RoomOptions, RoomType};
 use crate::metrics::Metrics;
 use crate::room::{CloseRoom, DeliverEvent, JoinRefused, ReserveSeat, Room, RoomSettings};
 use crate::simulation::Simulation;
-use crate::token::{unix_seconds, SeatTokens};
+use crate::token::SeatTokens;
 use actix::{Actor, ArbiterHandle};
 use ludus_protocol::{CloseCode, PlayerId, RoomId, Value};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -152,6 +152,13 @@ pub struct LobbySettings {
     pub max_queued_event_bytes: usize,
     /// Connection limits of the rooms' members.
     pub session_limits: Arc<crate::session::SessionLimits>,
+    /// How long a disconnected player's seat waits for a resume, unless its room type says
+    /// otherwise (`resume_windows`).
+    pub resume_window: Duration,
+    /// Resume windows of room types configured apart.
+    pub resume_windows: std::collections::BTreeMap<String, Duration>,
+    /// Encoded deltas each room keeps for resuming clients, in bytes.
+    pub resume_history_bytes: usize,
 }
 
 /// Rooms, seats and matchmaking for one node.
@@ -346,6 +353,14 @@ impl Lobby {
             max_queued_event_bytes: self.settings.max_queued_event_bytes,
             max_inputs_per_seat: self.settings.max_queued_inputs_per_player,
             limits: Arc::clone(&self.settings.session_limits),
+            resume_window: self
+                .settings
+                .resume_windows
+                .get(&room_type.name)
+                .copied()
+                .unwrap_or(self.settings.resume_window),
+            resume_history_bytes: self.settings.resume_history_bytes,
+            tokens: self.tokens.clone(),
         };
         let room = Room::new(
             settings,
@@ -460,7 +475,7 @@ impl Lobby {
             room_type: info.room_type,
             player_id: player,
             token,
-            expires_at_ms: unix_seconds(reserved.expires_at) * 1000,
+            expires_at_ms: unix_millis(reserved.expires_at),
         })
     }
 

@@ -19,7 +19,7 @@ use crate::session::closing::{close, Ending, ToClose};
 use crate::session::policy::{self, Phase, Screened};
 use crate::session::{ClientCodec, SessionLimits, SessionTicket, MAX_QUEUED_BYTES};
 use bytes::{Bytes, BytesMut};
-use ludus_protocol::{ClientMessage, CloseCode, ErrorCode};
+use ludus_protocol::{ClientMessage, CloseCode, ErrorCode, ProtocolVersion};
 use std::io::Read;
 use std::net::TcpStream;
 use std::time::Instant;
@@ -44,6 +44,8 @@ pub struct Handoff {
     pub limiter: RateLimiter,
     /// When the client was last heard.
     pub heard_at: Instant,
+    /// The protocol version the client speaks (its frames are encoded in it).
+    pub protocol: ProtocolVersion,
     /// The connection's place in the books.
     pub ticket: SessionTicket,
 }
@@ -73,6 +75,8 @@ pub struct JoinRoom {
     pub name: String,
     /// The connection.
     pub connection: Handoff,
+    /// Present when the client resumes a session instead of taking a reserved seat.
+    pub resume: Option<crate::room::ResumeJoin>,
 }
 
 /// What a frame from the room carries, so flow control can judge it without decoding.
@@ -110,8 +114,10 @@ pub enum Heard {
 
 /// One player's connection in a room.
 pub struct Member {
-    /// The session id (`welcome.session`): a leave from an older connection is ignored.
+    /// The session id (`welcome.session`).
     pub session_id: u64,
+    /// The protocol version the client speaks.
+    pub protocol: ProtocolVersion,
     outbox: Outbox<TcpStream>,
     read_buf: BytesMut,
     codec: ClientCodec,
@@ -127,6 +133,8 @@ pub struct Member {
     pub inputs_this_tick: usize,
     /// The kernel reported bytes to read that have not been read yet.
     pub readable: bool,
+    /// The kernel reported the client's end of stream (or an error): read until it shows.
+    pub peer_closed: bool,
     ticket: SessionTicket,
 }
 
@@ -138,10 +146,12 @@ impl Member {
             unread,
             limiter,
             heard_at,
+            protocol,
             ticket,
         } = connection;
         Self {
             session_id: ticket.id(),
+            protocol,
             outbox,
             read_buf: BytesMut::from(&unread[..]),
             codec: limits.codec(),
@@ -154,6 +164,7 @@ impl Member {
             inputs_this_tick: 0,
             // Bytes may have arrived before the socket was registered: read it once anyway.
             readable: true,
+            peer_closed: false,
             ticket,
         }
     }
@@ -192,7 +203,7 @@ impl Member {
                     // A short read emptied the socket: what arrives later raises a new readiness
                     // event (the set is edge-triggered on every arrival), so asking again now
                     // would only cost a system call that says "would block".
-                    if read < scratch.len() {
+                    if read < scratch.len() && !self.peer_closed {
                         self.readable = false;
                     }
                 }
@@ -247,6 +258,19 @@ impl Member {
                 }
             }
         }
+    }
+
+    /// A resumed client was sent every delta up to `tick` and had applied `acked`: flow
+    /// control continues from there.
+    pub fn resume_streaming(&mut self, acked: u64, tick: u64) {
+        self.flow.resume_from(acked, tick, Instant::now());
+        self.last_tick = tick;
+    }
+
+    /// The room was stalled for `stall`: the client could not be heard meanwhile, so its idle
+    /// clock moves on by as much.
+    pub fn forgive(&mut self, stall: std::time::Duration) {
+        self.heard_at = (self.heard_at + stall).min(Instant::now());
     }
 
     /// An acknowledgement of `tick`; a paused client that caught up is owed a snapshot.
@@ -408,6 +432,7 @@ mod tests {
             unread: Bytes::new(),
             limiter: RateLimiter::new(60, 30, now),
             heard_at: now,
+            protocol: ProtocolVersion::V1,
             ticket: SessionTicket::new(1, Metrics::new(), guard),
         };
         Ok((Member::new(handoff, 40, &limits()), client))
@@ -451,6 +476,45 @@ mod tests {
             .iter()
             .all(|heard| matches!(heard, Heard::Message(ClientMessage::Ack(Ack { tick: 7 })))));
         assert!(!member.readable, "a short read emptied the socket");
+        Ok(())
+    }
+
+    #[test]
+    fn a_stall_of_the_room_does_not_count_against_the_client() -> std::io::Result<()> {
+        let (mut member, _client) = connected()?;
+        let limits = SessionLimits {
+            heartbeat_interval: Duration::from_millis(10),
+            idle_timeout: Duration::from_millis(20),
+            ..limits()
+        };
+        // The client was heard, then the room stalled for 50 ms: forgiven, the client is not
+        // idle, as it could not have been heard meanwhile.
+        std::thread::sleep(Duration::from_millis(50));
+        member.forgive(Duration::from_millis(50));
+        assert!(member.heartbeat(Instant::now(), &limits).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn an_end_of_stream_behind_data_is_read_when_the_kernel_reported_it() -> std::io::Result<()> {
+        let (mut member, mut client) = connected()?;
+        let ack = codec::encode_client(&ClientMessage::Ack(Ack { tick: 3 }));
+        client.write_all(&client_frame(&ack))?;
+        client.shutdown(std::net::Shutdown::Write)?;
+        // The room's readiness set reports the end of stream along with the data.
+        member.peer_closed = true;
+        let mut heard = Vec::new();
+        let mut scratch = vec![0; READ_CHUNK];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !heard.iter().any(|item| matches!(item, Heard::Gone)) && Instant::now() < deadline {
+            member.readable = true;
+            member.read(Instant::now(), &limits(), &mut scratch, &mut heard);
+        }
+        assert!(
+            matches!(heard.first(), Some(Heard::Message(_))),
+            "{heard:?}"
+        );
+        assert!(matches!(heard.last(), Some(Heard::Gone)), "{heard:?}");
         Ok(())
     }
 

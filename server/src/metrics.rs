@@ -51,6 +51,11 @@ pub mod names {
     /// `too_many_reservations`, `too_many_connections`, `unauthorized`, `forbidden`,
     /// `request_timeout`, `origin_not_allowed`).
     pub const HTTP_REFUSED: &str = "ludus_http_refused_total";
+    /// Session resumes, by outcome: `delta` (caught up from the history), `snapshot`, or
+    /// `refused_<reason>` (`expired`, `used`, `invalid`, `wrong_room`, `epoch_changed`).
+    pub const RESUMES: &str = "ludus_resumes_total";
+    /// Bytes of encoded deltas all rooms keep for resuming clients.
+    pub const RESUME_HISTORY_BYTES: &str = "ludus_resume_history_bytes";
 }
 
 /// Handles to every metric; cheap to clone (each handle is an `Arc`).
@@ -93,6 +98,10 @@ pub struct Metrics {
     pub events_refused: IntCounter,
     /// See [`names::HTTP_REFUSED`].
     pub http_refused: IntCounterVec,
+    /// See [`names::RESUMES`].
+    pub resumes: IntCounterVec,
+    /// See [`names::RESUME_HISTORY_BYTES`].
+    pub resume_history_bytes: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -203,6 +212,11 @@ impl Metrics {
                 names::HTTP_REFUSED,
                 "HTTP requests and connections refused by a limit or a credential check",
                 "reason",
+            ),
+            resumes: counter_vec(names::RESUMES, "session resumes, by outcome", "outcome"),
+            resume_history_bytes: gauge(
+                names::RESUME_HISTORY_BYTES,
+                "bytes of encoded deltas kept for resuming clients",
             ),
             registry,
         }

@@ -11,9 +11,11 @@
 
 use crate::entities::EntityStore;
 use crate::game::{Game, GameContext};
-use ludus_protocol::{Delta, InputAck, PlayerId, Snapshot, Value};
+use ludus_protocol::v2::{Roster, Schema};
+use ludus_protocol::{Delta, EntityId, InputAck, PlayerId, Snapshot, Value};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A game hook panicked; the simulation must not be used again.
@@ -53,12 +55,16 @@ pub struct TickOutput {
     pub delta: Delta,
     /// Per-player extras, in the order the game produced them.
     pub private: Vec<(PlayerId, PrivateMessage)>,
+    /// Members and ack steps since the previous tick, as protocol version 2 sends acks.
+    pub roster: Roster,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 struct InputSequence {
     queued: u32,
     applied: u32,
+    /// `applied` as of the last completed tick: what every mirror holds.
+    published: u32,
 }
 
 struct QueuedInput {
@@ -82,6 +88,10 @@ pub struct Simulation {
     max_queued_inputs: usize,
     sequences: HashMap<PlayerId, InputSequence>,
     acks_changed: Vec<PlayerId>,
+    /// Players who joined since the last tick.
+    joined: Vec<PlayerId>,
+    /// Players who left since the last tick.
+    left: Vec<PlayerId>,
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -106,9 +116,10 @@ impl Simulation {
         dt: Duration,
         max_queued_inputs: usize,
     ) -> Result<Self, GamePanicked> {
+        let schema = Arc::new(game.schema());
         let mut simulation = Self {
             game,
-            entities: EntityStore::new(),
+            entities: EntityStore::with_schema(schema),
             events: Vec::new(),
             private_events: Vec::new(),
             rejections: Vec::new(),
@@ -120,6 +131,8 @@ impl Simulation {
             max_queued_inputs,
             sequences: HashMap::new(),
             acks_changed: Vec::new(),
+            joined: Vec::new(),
+            left: Vec::new(),
         };
         simulation.call("on_create", |game, ctx| game.on_create(ctx))?;
         Ok(simulation)
@@ -159,6 +172,7 @@ impl Simulation {
         self.sequences.insert(player, InputSequence::default());
         // Announce the newcomer's (zero) ack so every mirror knows every member.
         self.acks_changed.push(player);
+        self.joined.push(player);
         self.call("on_join", |game, ctx| game.on_join(ctx, player, name))
     }
 
@@ -167,8 +181,20 @@ impl Simulation {
         if self.sequences.remove(&player).is_none() {
             return Ok(());
         }
+        self.left.push(player);
         self.inputs.retain(|input| input.player != player);
         self.call("on_leave", |game, ctx| game.on_leave(ctx, player))
+    }
+
+    /// `player`'s connection dropped; the seat and entity stay until the resume window passes
+    /// (then [`Simulation::leave`]).
+    pub fn disconnect(&mut self, player: PlayerId) -> Result<(), GamePanicked> {
+        self.call("on_disconnect", |game, ctx| game.on_disconnect(ctx, player))
+    }
+
+    /// `player` resumed its session.
+    pub fn reconnect(&mut self, player: PlayerId) -> Result<(), GamePanicked> {
+        self.call("on_reconnect", |game, ctx| game.on_reconnect(ctx, player))
     }
 
     /// Queues an input for the next tick.
@@ -245,18 +271,58 @@ impl Simulation {
                 .drain(..)
                 .map(|(player, event)| (player, PrivateMessage::Event(event))),
         );
+        let roster = self.take_roster();
+        let left = roster.left.clone();
         Ok(TickOutput {
+            roster,
             delta: Delta {
                 epoch: self.epoch,
                 tick: self.tick,
                 base_tick,
                 upserts: changes.upserts,
                 removed: changes.removed,
+                left,
                 acks,
                 events: std::mem::take(&mut self.events),
             },
             private,
         })
+    }
+
+    /// Collects membership changes since the last tick and publishes every member's ack.
+    fn take_roster(&mut self) -> Roster {
+        let mut left = std::mem::take(&mut self.left);
+        left.sort_unstable();
+        left.dedup();
+        let mut joined = std::mem::take(&mut self.joined);
+        joined.retain(|player| self.sequences.contains_key(player));
+        joined.sort_unstable();
+        joined.dedup();
+        let mut ack_steps: Vec<(PlayerId, u32)> = self
+            .sequences
+            .iter_mut()
+            .map(|(player, sequence)| {
+                let step = sequence.applied.wrapping_sub(sequence.published);
+                sequence.published = sequence.applied;
+                (*player, step)
+            })
+            .collect();
+        ack_steps.sort_unstable_by_key(|(player, _)| *player);
+        Roster {
+            left,
+            joined,
+            ack_steps,
+        }
+    }
+
+    /// The schema the game declared, which the store normalizes values through.
+    pub fn schema(&self) -> &Schema {
+        self.entities.schema()
+    }
+
+    /// The kind of a live entity.
+    pub fn entity_kind(&self, id: EntityId) -> Option<&str> {
+        self.entities.kind(id)
     }
 
     /// Queues an event for every member in the next delta (e.g. a message from another node).
@@ -295,7 +361,7 @@ impl Simulation {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::game::InputRejected;
     use ludus_protocol::{codec, EntityId, RoomState, ServerMessage};
@@ -304,12 +370,27 @@ mod tests {
     /// A game whose inputs are entity operations, so proptest can drive arbitrary changes.
     /// Payload: `[op, target, field, value]` with op 0 = spawn, 1 = set, 2 = remove.
     #[derive(Default)]
-    struct ScriptedGame {
+    pub(crate) struct ScriptedGame {
         live: Vec<EntityId>,
         avatars: HashMap<PlayerId, EntityId>,
+        /// Declared to the room; empty (everything undeclared) by default.
+        pub(crate) schema: Schema,
+    }
+
+    /// The value a script writes into `field`: `a` is a fraction (quantized when declared),
+    /// `b` and `c` integers.
+    fn scripted_value(field: &str, value: u64) -> Value {
+        match field {
+            "a" => Value::F64(value as f64 * 0.37 - 0.2),
+            _ => Value::from(value),
+        }
     }
 
     impl Game for ScriptedGame {
+        fn schema(&self) -> Schema {
+            self.schema.clone()
+        }
+
         fn on_join(&mut self, ctx: &mut GameContext<'_>, player: PlayerId, name: &str) {
             let id = ctx.entities.spawn("player", [("name", Value::from(name))]);
             self.avatars.insert(player, id);
@@ -341,12 +422,13 @@ mod tests {
                 0 => {
                     let id = ctx
                         .entities
-                        .spawn("thing", [(field_name, Value::from(value))]);
+                        .spawn("thing", [(field_name, scripted_value(field_name, value))]);
                     self.live.push(id);
                 }
                 1 => {
                     if let Some(id) = pick(&self.live) {
-                        ctx.entities.set(id, field_name, value);
+                        ctx.entities
+                            .set(id, field_name, scripted_value(field_name, value));
                     }
                 }
                 _ => {
@@ -361,13 +443,13 @@ mod tests {
     }
 
     #[derive(Debug, Clone)]
-    struct TickPlan {
-        join: bool,
-        leave: bool,
-        inputs: Vec<(u64, u64, u64, u64)>,
+    pub(crate) struct TickPlan {
+        pub(crate) join: bool,
+        pub(crate) leave: bool,
+        pub(crate) inputs: Vec<(u64, u64, u64, u64)>,
     }
 
-    fn tick_plan() -> impl Strategy<Value = TickPlan> {
+    pub(crate) fn tick_plan() -> impl Strategy<Value = TickPlan> {
         (
             any::<bool>(),
             prop::bool::weighted(0.2),

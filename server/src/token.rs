@@ -36,6 +36,51 @@ impl SeatClaims {
     }
 }
 
+/// What a valid resume token proves: this client held `session` on `player`'s seat in `room`
+/// during `epoch`. Only the room can tell whether that session is still the seat's latest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeClaims {
+    /// Always `resume`, so a seat token can never pass for a resume token or the reverse.
+    pub typ: String,
+    /// The player whose seat it is.
+    pub player: u64,
+    /// The room.
+    pub room: String,
+    /// The room's epoch when the token was issued.
+    pub epoch: u64,
+    /// The session the token was issued to.
+    pub session: u64,
+    /// Expiry, in seconds since the Unix epoch ([`RESUME_TOKEN_LIFETIME`] after issue).
+    pub exp: u64,
+}
+
+/// How long a resume token stays valid after it is issued (each welcome issues a new one): the
+/// room's resume window decides the rest.
+pub const RESUME_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+const RESUME_TYPE: &str = "resume";
+
+/// Why a resume token was refused (before the room is asked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeTokenError {
+    /// Bad signature, bad format, expired, or not a resume token.
+    #[error("the resume token is invalid")]
+    Invalid,
+    /// Signed correctly but for another room.
+    #[error("the resume token is for another room")]
+    WrongRoom,
+}
+
+impl ResumeTokenError {
+    /// The protocol error code the client sees.
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Self::Invalid => ErrorCode::ResumeInvalid,
+            Self::WrongRoom => ErrorCode::ResumeWrongRoom,
+        }
+    }
+}
+
 /// Why a token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -145,18 +190,54 @@ impl SeatTokens {
             player: player.0,
             room: room.to_string(),
             name: name.to_owned(),
-            exp: unix_seconds(expires_at),
+            // Rounded up: the token must not die before the reservation it carries (the room
+            // checks the reservation itself, to the millisecond).
+            exp: unix_seconds(expires_at + Duration::from_millis(999)),
         };
         // expect: HS256 signing of a serializable struct cannot fail.
         jsonwebtoken::encode(&self.header, &claims, &self.encoding)
             .expect("HS256 signing never fails")
     }
 
-    /// Verifies `token` for the room the client connected to.
-    pub fn verify(&self, token: &str, room: &RoomId) -> Result<SeatClaims, TokenError> {
-        if token.is_empty() {
-            return Err(TokenError::Missing);
+    /// Signs a resume token for `session` on `player`'s seat in `room` at `epoch`.
+    pub fn issue_resume(
+        &self,
+        player: PlayerId,
+        room: &RoomId,
+        epoch: u64,
+        session: u64,
+    ) -> String {
+        let claims = ResumeClaims {
+            typ: RESUME_TYPE.to_owned(),
+            player: player.0,
+            room: room.to_string(),
+            epoch,
+            session,
+            exp: unix_seconds(SystemTime::now() + RESUME_TOKEN_LIFETIME),
+        };
+        // expect: HS256 signing of a serializable struct cannot fail.
+        jsonwebtoken::encode(&self.header, &claims, &self.encoding)
+            .expect("HS256 signing never fails")
+    }
+
+    /// Verifies a resume token for the room the client connected to.
+    pub fn verify_resume(
+        &self,
+        token: &str,
+        room: &RoomId,
+    ) -> Result<ResumeClaims, ResumeTokenError> {
+        let claims: ResumeClaims = self.decode(token).map_err(|_| ResumeTokenError::Invalid)?;
+        if claims.typ != RESUME_TYPE {
+            return Err(ResumeTokenError::Invalid);
         }
+        if claims.room != room.as_str() {
+            return Err(ResumeTokenError::WrongRoom);
+        }
+        Ok(claims)
+    }
+
+    /// Checks a token's key and signature and decodes its claims.
+    fn decode<T: serde::de::DeserializeOwned>(&self, token: &str) -> Result<T, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         // A token without `kid` predates key ids: only the current key may have signed it.
         let key = match &header.kid {
@@ -164,17 +245,24 @@ impl SeatTokens {
             Some(kid) => self.decoding.iter().find(|(id, _)| id == kid),
         };
         let (_, key) = key.ok_or(TokenError::Invalid)?;
-        let data =
-            jsonwebtoken::decode::<SeatClaims>(token, key, &self.validation).map_err(|error| {
-                match error.kind() {
-                    ErrorKind::ExpiredSignature => TokenError::Expired,
-                    _ => TokenError::Invalid,
-                }
-            })?;
-        if data.claims.room != room.as_str() {
+        jsonwebtoken::decode::<T>(token, key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })
+    }
+
+    /// Verifies `token` for the room the client connected to.
+    pub fn verify(&self, token: &str, room: &RoomId) -> Result<SeatClaims, TokenError> {
+        if token.is_empty() {
+            return Err(TokenError::Missing);
+        }
+        let claims: SeatClaims = self.decode(token)?;
+        if claims.room != room.as_str() {
             return Err(TokenError::WrongRoom);
         }
-        Ok(data.claims)
+        Ok(claims)
     }
 }
 
@@ -216,6 +304,30 @@ mod tests {
         assert_eq!(
             retired.verify(&old_token, &room("r1")),
             Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn resume_tokens_and_seat_tokens_never_pass_for_each_other() {
+        let tokens = SeatTokens::new(b"secret 0123456789");
+        let resume = tokens.issue_resume(PlayerId(5), &room("r1"), 77, 9);
+        let claims = tokens.verify_resume(&resume, &room("r1")).expect("valid");
+        assert_eq!((claims.player, claims.epoch, claims.session), (5, 77, 9));
+        assert_eq!(
+            tokens.verify_resume(&resume, &room("r2")),
+            Err(ResumeTokenError::WrongRoom)
+        );
+        let seat = tokens.issue(PlayerId(5), &room("r1"), "ann", later());
+        assert_eq!(
+            tokens.verify_resume(&seat, &room("r1")),
+            Err(ResumeTokenError::Invalid)
+        );
+        assert!(tokens.verify(&resume, &room("r1")).is_err());
+        let forger = SeatTokens::new(b"other secret 0123");
+        let forged = forger.issue_resume(PlayerId(5), &room("r1"), 77, 9);
+        assert_eq!(
+            tokens.verify_resume(&forged, &room("r1")),
+            Err(ResumeTokenError::Invalid)
         );
     }
 

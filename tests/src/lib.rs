@@ -53,7 +53,9 @@ pub fn test_config() -> ServerConfig {
 
 pub mod child;
 pub mod cluster;
+pub mod compact;
 pub mod nats;
+pub mod resume;
 
 /// A running server.
 pub struct TestServer {
@@ -348,6 +350,15 @@ impl Connection {
         Ok(Self { socket })
     }
 
+    /// Cuts the connection as a network failure would: the TCP stream ends (no close frame, no
+    /// `leave`).
+    pub async fn cut(&mut self) -> anyhow::Result<()> {
+        if let MaybeTlsStream::Plain(tcp) = self.socket.get_mut() {
+            tokio::io::AsyncWriteExt::shutdown(tcp).await?;
+        }
+        Ok(())
+    }
+
     /// Sends one client message.
     pub async fn send(&mut self, message: &ClientMessage) -> anyhow::Result<()> {
         self.send_raw(codec::encode_client(message)).await
@@ -424,11 +435,17 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends `hello` with `token`.
+    /// Sends `hello` with `token`, in protocol version 1.
     pub async fn hello(&mut self, token: &str) -> anyhow::Result<()> {
+        self.hello_in(token, PROTOCOL_VERSION).await
+    }
+
+    /// Sends `hello` with `token`, announcing `protocol`.
+    pub async fn hello_in(&mut self, token: &str, protocol: u16) -> anyhow::Result<()> {
         self.send(&ClientMessage::Hello(Hello {
-            protocol: PROTOCOL_VERSION,
+            protocol,
             token: token.to_owned(),
+            resume: None,
         }))
         .await
     }
@@ -443,7 +460,7 @@ pub struct Player {
     /// The room as this player sees it.
     pub state: RoomState,
     /// Next input sequence number.
-    next_seq: u32,
+    pub next_seq: u32,
     /// Private messages (events, errors) received so far.
     pub private: Vec<ServerMessage>,
 }

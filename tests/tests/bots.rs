@@ -1,12 +1,14 @@
 //! The bot swarm against a real server on port 0: every bot joins, sees strictly increasing
 //! ticks, has its inputs acknowledged, and the JSON report carries the fields documented in
-//! `bot-client/README.md`.
+//! `bot-client/README.md`. Sockets cut without a close (`storm`, `soak --drop-fraction`) are
+//! resumed with no gap and no mirror mismatch.
 
 use ludus_bots::bot::{run_bot, BotConfig, BotContext, JoinPlan, StopMode};
-use ludus_bots::cli::LoadArgs;
+use ludus_bots::cli::{LoadArgs, SoakArgs, StormArgs};
 use ludus_bots::lobby::Lobby;
 use ludus_bots::stats::{Counter, DisconnectReason, SwarmStats};
 use ludus_bots::swarm::{self, Gates, RunOptions, Scenario};
+use ludus_protocol::ProtocolVersion;
 use ludus_tests::TestServer;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,8 @@ async fn every_bot_joins_sees_increasing_ticks_and_gets_its_inputs_acknowledged(
             },
             input_hz: 20.0,
             seed: index as u64,
+            // Both versions in the same rooms: each is encoded once per tick beside the other.
+            protocol: ProtocolVersion::ALL[index % 2],
         };
         let (stop_tx, stop_rx) = oneshot::channel();
         let task_context = Arc::clone(&context);
@@ -83,6 +87,7 @@ async fn a_load_run_writes_a_report_with_the_documented_fields() {
     let options = RunOptions {
         server: server.http_url(),
         room_type: "arena".into(),
+        protocol: ProtocolVersion::V2,
         ramp_interval: Duration::from_millis(5),
         max_pending_joins: 16,
         seed: 1,
@@ -145,4 +150,102 @@ async fn a_load_run_writes_a_report_with_the_documented_fields() {
         assert!(timeline[0][field].is_number(), "timeline[].{field}");
     }
     assert!(json["peak_connected"].as_u64().is_some_and(|peak| peak > 0));
+}
+
+/// `storm` against the real server: every bot's socket is cut at once without a close, every
+/// bot resumes with the missed deltas, and the mirrors continue with no gap and no mismatch.
+async fn storm_resumes_every_bot(protocol: ProtocolVersion, bots: u32) {
+    let server = TestServer::start();
+    let options = RunOptions {
+        server: server.http_url(),
+        room_type: "arena".into(),
+        protocol,
+        ramp_interval: Duration::from_millis(5),
+        max_pending_joins: 16,
+        seed: 3,
+        report: None,
+        html: None,
+        quiet: true,
+        gates: Gates {
+            max_p99_ms: None,
+            max_error_rate: Some(0.0),
+        },
+    };
+    let scenario = Scenario::Storm(StormArgs {
+        bots,
+        input_hz: 20.0,
+        before_s: 1.0,
+        after_s: 1.0,
+    });
+    let report = tokio::time::timeout(RUN_TIMEOUT, swarm::run(&options, &scenario))
+        .await
+        .expect("run ends in time")
+        .expect("run succeeds");
+    let storm = report.storm.clone().expect("storm figures");
+    assert_eq!(storm.bots_cut, u64::from(bots), "{report:#?}");
+    assert!(storm.all_resumed && !storm.wait_timed_out, "{report:#?}");
+    let resume = &report.resume;
+    assert_eq!(resume.by_delta, u64::from(bots), "{report:#?}");
+    assert_eq!(resume.by_snapshot, 0);
+    assert!(resume.refused.is_empty());
+    assert_eq!(resume.mismatches, 0);
+    assert_eq!(resume.gaps, 0);
+    assert_eq!(resume.latency.count, u64::from(bots));
+    // Every bot kept its seat (one join each) and played on after the resume.
+    assert_eq!(report.counter(Counter::Joined), u64::from(bots));
+    assert_eq!(report.counter(Counter::TickRegressions), 0);
+    assert_eq!(report.counter(Counter::Resyncs), 0);
+    assert_eq!(
+        report.disconnects.get("client_leave"),
+        Some(&u64::from(bots))
+    );
+    assert_eq!(report.errors, 0, "{report:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_cut_sockets_resumes_every_bot_with_the_missed_deltas() {
+    storm_resumes_every_bot(ProtocolVersion::V2, 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_1_bots_resume_too() {
+    storm_resumes_every_bot(ProtocolVersion::V1, 6).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_drops_are_resumed_in_place_with_no_gap() {
+    let server = TestServer::start();
+    let options = RunOptions {
+        server: server.http_url(),
+        room_type: "arena".into(),
+        protocol: ProtocolVersion::V2,
+        ramp_interval: Duration::from_millis(5),
+        max_pending_joins: 16,
+        seed: 5,
+        report: None,
+        html: None,
+        quiet: true,
+        gates: Gates::default(),
+    };
+    let scenario = Scenario::Soak(SoakArgs {
+        bots: 8,
+        input_hz: 20.0,
+        duration_s: 2.0,
+        churn_per_s: 10.0,
+        drop_fraction: 1.0,
+    });
+    let report = tokio::time::timeout(RUN_TIMEOUT, swarm::run(&options, &scenario))
+        .await
+        .expect("run ends in time")
+        .expect("run succeeds");
+    let resume = &report.resume;
+    assert!(resume.drops_injected >= 10, "{report:#?}");
+    // A bot cut again while it resumes, or when the drain starts, may not complete each one.
+    assert!(resume.by_delta + resume.by_snapshot >= resume.drops_injected / 2);
+    assert_eq!(resume.mismatches, 0, "{report:#?}");
+    assert_eq!(resume.gaps, 0);
+    assert!(resume.refused.is_empty(), "{report:#?}");
+    assert_eq!(report.bots_started, 8);
+    assert_eq!(report.counter(Counter::TickRegressions), 0);
+    assert_eq!(report.errors, 0, "{report:#?}");
 }

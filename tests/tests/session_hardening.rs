@@ -58,6 +58,8 @@ fn firehose_config() -> ludus_server::config::ServerConfig {
     config.session.idle_timeout_ms = 60_000;
     config.session.slow_client_timeout_ms = 60_000;
     config.session.flow_window_ms = 60_000;
+    // The kick is watched through the room listing: no seat may stay for a resume.
+    config.rooms.resume_window_ms = 0;
     config
 }
 
@@ -256,6 +258,8 @@ async fn a_client_that_stops_reading_and_sending_is_too_slow_even_if_idle_first(
     config.session.idle_timeout_ms = 300;
     config.session.slow_client_timeout_ms = 1_000;
     config.session.flow_window_ms = 100; // two ticks at 20 Hz: paused almost at once
+                                         // The kick is watched through the room listing: no seat may stay for a resume.
+    config.rooms.resume_window_ms = 0;
     let server = TestServer::start_with(config, GameRegistry::builtin());
     let seat = matchmake(&server, arena::NAME).await?;
     let mut connection = Connection::open(&seat.ws_url).await?;

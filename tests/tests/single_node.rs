@@ -165,6 +165,7 @@ async fn a_wrong_protocol_version_is_refused_with_its_close_code() -> anyhow::Re
         .send(&ClientMessage::Hello(Hello {
             protocol: 99,
             token: seat.token.clone(),
+            resume: None,
         }))
         .await?;
     connection

@@ -16,6 +16,7 @@ async fn a_burst_of_inputs_within_one_tick_is_bounded_per_seat() -> anyhow::Resu
         RoomTypeSection {
             tick_hz: Some(2),
             max_players: None,
+            resume_window_ms: None,
         },
     );
     let per_seat = config.rooms.max_queued_inputs_per_player;

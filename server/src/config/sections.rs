@@ -142,6 +142,12 @@ pub struct RoomsSection {
     /// Operator events one room holds waiting for their tick, in bytes; beyond, messages are
     /// refused with 429 `room_busy`. Default 65536.
     pub max_queued_event_bytes: usize,
+    /// How long a disconnected player's seat and entity stay for it to resume, in
+    /// milliseconds; 0 disables resume (a drop leaves the room at once). Default 30000.
+    pub resume_window_ms: u64,
+    /// Encoded deltas a room keeps for resuming clients, in bytes; a client that missed more
+    /// resumes with a snapshot. Default 262144.
+    pub resume_history_bytes: usize,
 }
 
 impl Default for RoomsSection {
@@ -154,6 +160,8 @@ impl Default for RoomsSection {
             max_event_bytes: 4_096,
             event_bytes_per_tick: 8_192,
             max_queued_event_bytes: 65_536,
+            resume_window_ms: 30_000,
+            resume_history_bytes: 262_144,
         }
     }
 }
@@ -167,6 +175,8 @@ pub struct RoomTypeSection {
     /// Seats per room, 1 to the game's own maximum (arena 16, tictactoe 2): an override can
     /// only lower it.
     pub max_players: Option<u32>,
+    /// This room type's resume window, in milliseconds (0 to 600000; 0 disables resume).
+    pub resume_window_ms: Option<u64>,
 }
 
 impl SessionSection {

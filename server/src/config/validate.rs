@@ -231,6 +231,16 @@ pub(super) fn problems(config: &ServerConfig, games: &[GameLimits<'_>]) -> Vec<(
                 " Hz",
             );
         }
+        if let Some(window) = section.resume_window_ms {
+            check_range(
+                &mut found,
+                &format!("room_types.{name}.resume_window_ms"),
+                window,
+                0,
+                600_000,
+                " ms",
+            );
+        }
         if let Some(max_players) = section.max_players {
             check_range(
                 &mut found,
@@ -402,6 +412,22 @@ fn security_problems(config: &ServerConfig, found: &mut Vec<(String, String)>) {
         rooms.max_event_bytes,
         1 << 24,
         " bytes (at least rooms.max_event_bytes)",
+    );
+    check_range(
+        found,
+        "rooms.resume_window_ms",
+        rooms.resume_window_ms,
+        0,
+        600_000,
+        " ms",
+    );
+    check_range(
+        found,
+        "rooms.resume_history_bytes",
+        rooms.resume_history_bytes,
+        0,
+        1 << 26,
+        " bytes",
     );
     check_range(
         found,

@@ -7,9 +7,15 @@
 //! Input payload: `{"dx": number, "dy": number}`, a direction whose length is clamped to 1.
 //! Entities: `player {player, name, x, y, score}` and `coin {x, y}`; positions are `f32`.
 //! Broadcast event on pickup: `{"type": "coin", "player": id, "score": n}`.
+//!
+//! Positions are declared quantized to [`POSITION_STEP`] over the world (15 bits each in protocol
+//! version 2), so the entity store holds them snapped to that grid and every client sees exactly
+//! what the server stores. The avatars keep their exact positions for movement, so a slow
+//! direction still moves a player across grid points instead of snapping back every tick.
 
 use super::{payload_f64, Game, GameContext, InputRejected, RoomOptions};
 use crate::entities::EntityStore;
+use ludus_protocol::v2::{FieldType, Quantization, Schema};
 use ludus_protocol::{EntityId, PlayerId, Value};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -24,6 +30,31 @@ pub const SPEED: f32 = 200.0;
 pub const PICKUP_RADIUS: f32 = 20.0;
 /// How many coins are in play at any time.
 pub const COINS: usize = 5;
+/// Grid of stored and sent positions, in world units: 20,001 points per axis, 15 bits.
+pub const POSITION_STEP: f64 = 0.05;
+
+/// The entity kinds and their quantization.
+fn schema() -> Schema {
+    let position =
+        Quantization::new(0.0, f64::from(WORLD_SIZE), POSITION_STEP).map(FieldType::Quantized);
+    position
+        .and_then(|position| {
+            Schema::new()
+                .with_kind(
+                    "player",
+                    [
+                        ("player", FieldType::UInt),
+                        ("name", FieldType::Str),
+                        ("x", position),
+                        ("y", position),
+                        ("score", FieldType::UInt),
+                    ],
+                )?
+                .with_kind("coin", [("x", position), ("y", position)])
+        })
+        // expect: constant declarations, checked by `schema_is_valid` below.
+        .expect("arena's schema is valid")
+}
 
 struct Avatar {
     entity: EntityId,
@@ -92,6 +123,10 @@ fn set_position(entities: &mut EntityStore, avatar: &Avatar) {
 }
 
 impl Game for Arena {
+    fn schema(&self) -> Schema {
+        schema()
+    }
+
     fn on_create(&mut self, ctx: &mut GameContext<'_>) {
         while self.coins.len() < COINS {
             let coin = Self::spawn_coin(ctx);
@@ -208,7 +243,9 @@ mod tests {
         harness.run(|ctx| arena.on_tick(ctx, Duration::from_millis(50)));
         let after = position(&harness, player, &arena);
         let moved = (after.0 - before.0).hypot(after.1 - before.1);
-        assert!(moved <= SPEED * 0.05 + 1e-3, "moved {moved}");
+        // Stored positions are snapped to the grid: allow half a step on each axis, twice.
+        let grid_slack = (POSITION_STEP * std::f64::consts::SQRT_2) as f32;
+        assert!(moved <= SPEED * 0.05 + grid_slack, "moved {moved}");
     }
 
     #[test]
@@ -252,5 +289,12 @@ mod tests {
         assert_eq!(arena.avatars[&PlayerId(1)].score, 1);
         assert_eq!(arena.coins.len(), COINS);
         assert_eq!(harness.events.len(), 1);
+    }
+
+    #[test]
+    fn schema_is_valid() {
+        let schema = schema();
+        let (_, player) = schema.kind("player").expect("declared");
+        assert_eq!(player.fields.len(), 5);
     }
 }

@@ -11,6 +11,7 @@ pub mod tictactoe;
 
 use crate::config::GameLimits;
 use crate::entities::EntityStore;
+use ludus_protocol::v2::Schema;
 use ludus_protocol::{PlayerId, RoomId, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -82,8 +83,16 @@ pub trait Game: Send + 'static {
     /// A player took their seat. Default: nothing (a game that needs no per-player state).
     fn on_join(&mut self, _ctx: &mut GameContext<'_>, _player: PlayerId, _name: &str) {}
 
-    /// A player left (or was disconnected). Default: nothing.
+    /// A player left: by `leave`, or its connection dropped and its resume window passed.
+    /// Default: nothing.
     fn on_leave(&mut self, _ctx: &mut GameContext<'_>, _player: PlayerId) {}
+
+    /// A player's connection dropped without `leave`; its seat and entity stay for the room's
+    /// resume window (a game may mark the player away or freeze it). Default: nothing.
+    fn on_disconnect(&mut self, _ctx: &mut GameContext<'_>, _player: PlayerId) {}
+
+    /// A disconnected player resumed its session. Default: nothing.
+    fn on_reconnect(&mut self, _ctx: &mut GameContext<'_>, _player: PlayerId) {}
 
     /// One input from `player`; an `Err` is reported to that player only.
     fn on_input(
@@ -96,6 +105,14 @@ pub trait Game: Send + 'static {
     /// Advances the simulation by one fixed step of `dt`. Default: nothing (a game driven by
     /// inputs alone).
     fn on_tick(&mut self, _ctx: &mut GameContext<'_>, _dt: Duration) {}
+
+    /// The entity kinds this game writes: field names, types and quantization. Called once per
+    /// room. The store normalizes values through it (quantized numbers are snapped as they are
+    /// stored) and protocol version 2 packs fields by it. Default: nothing declared, so every
+    /// field travels by name (correct, only less compact in version 2).
+    fn schema(&self) -> Schema {
+        Schema::new()
+    }
 
     /// A small JSON summary shown in room listings (e.g. `{"status": "waiting"}`).
     fn listing(&self) -> serde_json::Value {

@@ -11,6 +11,7 @@
 //! Refused moves are answered privately with an `invalid_input` error.
 
 use super::{payload_f64, payload_field, Game, GameContext, InputRejected};
+use ludus_protocol::v2::{FieldType, Schema};
 use ludus_protocol::{EntityId, PlayerId, Value};
 use std::time::Duration;
 
@@ -132,7 +133,37 @@ impl TicTacToe {
     }
 }
 
+/// The entity kinds: `cells`, `turn` and `winner` are arrays or nil, so they travel as `any`.
+fn schema() -> Schema {
+    Schema::new()
+        .with_kind(
+            "board",
+            [
+                ("cells", FieldType::Any),
+                ("status", FieldType::Str),
+                ("turn", FieldType::Any),
+                ("winner", FieldType::Any),
+            ],
+        )
+        .and_then(|schema| {
+            schema.with_kind(
+                "player",
+                [
+                    ("player", FieldType::UInt),
+                    ("name", FieldType::Str),
+                    ("mark", FieldType::Str),
+                ],
+            )
+        })
+        // expect: constant declarations, checked by `schema_is_valid` below.
+        .expect("tictactoe's schema is valid")
+}
+
 impl Game for TicTacToe {
+    fn schema(&self) -> Schema {
+        schema()
+    }
+
     fn on_create(&mut self, ctx: &mut GameContext<'_>) {
         self.board = Some(ctx.entities.spawn(
             "board",
@@ -313,5 +344,10 @@ mod tests {
             harness.run(|ctx| game.on_tick(ctx, Duration::from_millis(100)));
         }
         assert_eq!(game.status, Status::Won { winner: 1 });
+    }
+
+    #[test]
+    fn schema_is_valid() {
+        assert!(schema().kind("board").is_some());
     }
 }

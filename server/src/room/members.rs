@@ -33,6 +33,8 @@ impl Room {
             let player = PlayerId(event.token().0 as u64);
             if let Some(member) = self.members.get_mut(&player) {
                 member.readable = true;
+                // The client's end of stream may sit behind data that one read leaves.
+                member.peer_closed |= event.is_read_closed() || event.is_error();
             }
         }
         let readable: Vec<PlayerId> = self
@@ -196,23 +198,6 @@ impl Room {
             .collect();
         for (player, heard) in due {
             self.act(player, heard, ctx);
-        }
-    }
-
-    /// Takes `player` out of the room and ends its connection: with `ending` (close frame and
-    /// handshake), or at once when `None` (the client is gone).
-    pub(super) fn end_member(
-        &mut self,
-        player: PlayerId,
-        ending: Option<Ending>,
-        ctx: &mut Context<Self>,
-    ) {
-        let Some(member) = self.remove_member(player, ctx) else {
-            return;
-        };
-        match ending {
-            Some(ending) => member.close(ending),
-            None => member.drop_gone(),
         }
     }
 }

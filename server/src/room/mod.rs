@@ -10,27 +10,35 @@
 //!
 //! Every tick, in this order: read the members whose sockets have bytes (inputs, acks, pings)
 //! and act on them, expire seat reservations, step the simulation (queued inputs, then the
-//! game's tick), encode the delta **once**, and write the same bytes to every member that flow
-//! control lets through; then heartbeats. A slow client misses deltas and is caught up with a
-//! snapshot; nothing a client does can make a tick wait.
+//! game's tick), encode the delta **once** per protocol version in use, and write the same bytes
+//! to every member of that version that flow control lets through; then heartbeats. A slow
+//! client misses deltas and is caught up with a snapshot; nothing a client does can make a tick
+//! wait.
 //!
 //! Seat reservations are admitted here, inside the actor, and count toward the room's maximum
 //! until used or expired, so concurrent matchmaking can never overfill a room.
 
 mod members;
+mod resuming;
+
+pub use resuming::ResumeJoin;
 
 use crate::directory::RoomDirectory;
+use crate::encoding::{self, PerVersion};
 use crate::event_queue::{EventQueue, QueueFull};
 use crate::member::{FrameKind, Handoff, JoinRoom, Member, Offered};
 use crate::metrics::Metrics;
+use crate::resume::{AwaySeats, DeltaHistory};
 use crate::session::closing::Ending;
 use crate::session::SessionLimits;
 use crate::simulation::{GamePanicked, PrivateMessage, Simulation};
+use crate::token::SeatTokens;
 use actix::prelude::*;
 use bytes::Bytes;
+use ludus_protocol::v2::Roster;
 use ludus_protocol::{
-    codec, CloseCode, ErrorCode, ErrorMessage, Event, PlayerId, RoomId, ServerMessage, Value,
-    Welcome,
+    codec, CloseCode, ErrorCode, ErrorMessage, Event, PlayerId, ProtocolVersion, RoomId,
+    ServerMessage, Value, Welcome,
 };
 use members::member_token;
 use std::collections::HashMap;
@@ -63,6 +71,12 @@ pub struct RoomSettings {
     pub max_inputs_per_seat: usize,
     /// Connection limits (rate, timeouts, message size) of members.
     pub limits: Arc<SessionLimits>,
+    /// How long a disconnected player's seat waits for a resume (zero: no resume).
+    pub resume_window: Duration,
+    /// Encoded deltas kept for resuming clients, in bytes.
+    pub resume_history_bytes: usize,
+    /// Signs the resume tokens of welcomes.
+    pub tokens: SeatTokens,
 }
 
 impl RoomSettings {
@@ -142,6 +156,10 @@ pub struct Room {
     simulation: Simulation,
     members: HashMap<PlayerId, Member>,
     reservations: HashMap<PlayerId, Instant>,
+    /// Seats of players whose connection dropped, kept for the resume window.
+    away: AwaySeats,
+    /// The last ticks' encoded deltas, for resuming clients.
+    history: DeltaHistory,
     /// Operator events waiting for their tick.
     events: EventQueue<Value>,
     empty_since: Option<Instant>,
@@ -173,6 +191,15 @@ impl Room {
             settings.max_queued_event_bytes,
         );
         let readiness = mio::Poll::new()?;
+        let window_ticks = settings
+            .resume_window
+            .as_millis()
+            .saturating_mul(u128::from(settings.tick_hz))
+            / 1000;
+        let history = DeltaHistory::new(
+            settings.resume_history_bytes,
+            usize::try_from(window_ticks).unwrap_or(usize::MAX),
+        );
         let capacity = usize::try_from(settings.max_players)
             .unwrap_or(usize::MAX)
             .min(1024);
@@ -181,6 +208,8 @@ impl Room {
             simulation,
             members: HashMap::new(),
             reservations: HashMap::new(),
+            away: AwaySeats::default(),
+            history,
             events,
             empty_since: None,
             readiness,
@@ -196,7 +225,8 @@ impl Room {
     }
 
     fn publish_listing(&self) {
-        let players = u32::try_from(self.members.len()).unwrap_or(u32::MAX);
+        // A disconnected player still holds its seat.
+        let players = u32::try_from(self.members.len() + self.away.len()).unwrap_or(u32::MAX);
         let reserved = u32::try_from(self.reservations.len()).unwrap_or(u32::MAX);
         self.directory.update(&self.settings.room_id, |info| {
             info.players = players;
@@ -211,8 +241,8 @@ impl Room {
         ctx.stop();
     }
 
-    /// Takes `player` out of the room and the game; the caller decides how its connection ends.
-    fn remove_member(&mut self, player: PlayerId, ctx: &mut Context<Self>) -> Option<Member> {
+    /// Takes `player`'s connection out of the room (the seat is the caller's business).
+    fn detach(&mut self, player: PlayerId) -> Option<Member> {
         let mut member = self.members.remove(&player)?;
         let socket = member.socket().as_raw_fd();
         // A socket that fails to deregister is closed soon anyway: its events are ignored.
@@ -221,26 +251,57 @@ impl Room {
             .registry()
             .deregister(&mut mio::unix::SourceFd(&socket));
         member.readable = false;
-        if let Err(panicked) = self.simulation.leave(player) {
-            self.crash(panicked, ctx);
-        } else {
-            self.publish_listing();
-        }
         Some(member)
     }
 
-    fn encode_welcome_and_snapshot(&self, player: PlayerId, session_id: u64) -> Bytes {
-        let welcome = codec::encode_server(&ServerMessage::Welcome(Welcome {
-            session: session_id,
+    /// Adds `member`'s socket to the room's readiness set.
+    fn watch(&self, player: PlayerId, member: &Member) -> std::io::Result<()> {
+        let socket = member.socket().as_raw_fd();
+        self.readiness.registry().register(
+            &mut mio::unix::SourceFd(&socket),
+            member_token(player),
+            mio::Interest::READABLE,
+        )
+    }
+
+    /// `player` leaves the game and frees its seat.
+    fn leave_game(&mut self, player: PlayerId, ctx: &mut Context<Self>) {
+        if let Err(panicked) = self.simulation.leave(player) {
+            return self.crash(panicked, ctx);
+        }
+        self.publish_listing();
+    }
+
+    /// The `welcome` of `session` on `player`'s seat, with a resume token when the room keeps
+    /// seats for disconnected players.
+    fn encode_welcome(&self, player: PlayerId, session: u64, resumed: bool) -> Vec<u8> {
+        let epoch = self.simulation.epoch();
+        let resume_token = (!self.settings.resume_window.is_zero()).then(|| {
+            self.settings
+                .tokens
+                .issue_resume(player, &self.settings.room_id, epoch, session)
+        });
+        codec::encode_server(&ServerMessage::Welcome(Welcome {
+            session,
             player,
             room: self.settings.room_id.clone(),
             room_type: self.settings.room_type.clone(),
-            epoch: self.simulation.epoch(),
+            epoch,
             tick_hz: self.settings.tick_hz,
             window: self.settings.window_ticks,
-            resume_token: None,
-        }));
-        let snapshot = codec::encode_server(&ServerMessage::Snapshot(self.simulation.snapshot()));
+            resume_token,
+            resumed,
+        }))
+    }
+
+    fn encode_welcome_and_snapshot(
+        &self,
+        player: PlayerId,
+        session_id: u64,
+        protocol: ProtocolVersion,
+    ) -> Bytes {
+        let welcome = self.encode_welcome(player, session_id, false);
+        let snapshot = encoding::snapshot_part(&self.simulation, protocol);
         Bytes::from(codec::batch_frame(&[&welcome, &snapshot]))
     }
 
@@ -255,7 +316,15 @@ impl Room {
         let late = started.saturating_duration_since(self.next_tick_due);
         self.next_tick_due = started.max(self.next_tick_due) + interval;
 
+        if late > interval * 2 {
+            // The room itself was stalled (the process paused, the machine overloaded): its
+            // clients could not be heard meanwhile, so the stall does not count against them.
+            for member in self.members.values_mut() {
+                member.forgive(late);
+            }
+        }
         self.read_members(started, ctx);
+        self.expire_away(started, ctx);
         let before = self.reservations.len();
         self.reservations
             .retain(|_, expires_at| *expires_at > started);
@@ -297,7 +366,7 @@ impl Room {
         for member in self.members.values_mut() {
             member.inputs_this_tick = 0;
         }
-        self.fan_out(output.delta, &extras, ctx);
+        self.fan_out(output.delta, &output.roster, &extras, ctx);
         self.heartbeats(started, ctx);
 
         self.ticks_since_listing += 1;
@@ -322,6 +391,7 @@ impl Room {
     fn fan_out(
         &mut self,
         delta: ludus_protocol::Delta,
+        roster: &Roster,
         extras: &HashMap<PlayerId, Vec<Vec<u8>>>,
         ctx: &mut Context<Self>,
     ) {
@@ -334,9 +404,9 @@ impl Room {
         } else {
             Vec::new()
         };
-        let delta_part = codec::encode_server(&ServerMessage::Delta(delta));
-        let shared = Bytes::from(codec::batch_frame(&[&delta_part]));
-        let mut snapshot_parts: Option<Vec<Vec<u8>>> = None;
+        // Each tick is encoded once per protocol version in use, on first need.
+        let delta_frames = PerVersion::default();
+        let snapshot_parts: PerVersion<Vec<Vec<u8>>> = PerVersion::default();
         // Frames and bytes written this tick, counted once per tick.
         let mut sent = (0_u64, 0_u64);
         let mut skipped = 0;
@@ -349,9 +419,9 @@ impl Room {
             }
             let player_extras = extras.get(player);
             let (kind, bytes) = if member.needs_snapshot {
-                let main_parts = snapshot_parts.get_or_insert_with(|| {
-                    let snapshot = ServerMessage::Snapshot(self.simulation.snapshot());
-                    std::iter::once(codec::encode_server(&snapshot))
+                let main_parts = snapshot_parts.get_or_init(member.protocol, || {
+                    let snapshot = encoding::snapshot_part(&self.simulation, member.protocol);
+                    std::iter::once(snapshot)
                         .chain(snapshot_events.iter().map(|payload| {
                             codec::encode_server(&ServerMessage::Event(Event {
                                 payload: payload.clone(),
@@ -369,10 +439,13 @@ impl Room {
                     Bytes::from(codec::batch_frame(&parts)),
                 )
             } else {
+                let delta_frame = delta_frames.get_or_init(member.protocol, || {
+                    encoding::delta_frame(&self.simulation, &delta, roster, member.protocol)
+                });
                 let bytes = match player_extras {
-                    None => shared.clone(),
+                    None => delta_frame.shared.clone(),
                     Some(player_extras) => {
-                        let parts: Vec<&[u8]> = std::iter::once(&delta_part)
+                        let parts: Vec<&[u8]> = std::iter::once(&delta_frame.part)
                             .chain(player_extras)
                             .map(Vec::as_slice)
                             .collect();
@@ -393,6 +466,7 @@ impl Room {
                 Offered::Gone => closing.push((*player, None)),
             }
         }
+        self.remember(tick, &delta, roster, &delta_frames);
         self.metrics.messages_sent.inc_by(sent.0);
         self.metrics.bytes_sent.inc_by(sent.1);
         if skipped > 0 {
@@ -404,7 +478,7 @@ impl Room {
     }
 
     fn dispose_if_idle(&mut self, now: Instant, ctx: &mut Context<Self>) {
-        if !self.members.is_empty() || !self.reservations.is_empty() {
+        if !self.members.is_empty() || !self.reservations.is_empty() || !self.away.is_empty() {
             self.empty_since = None;
             return;
         }
@@ -442,6 +516,9 @@ impl Actor for Room {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         self.metrics.rooms.dec();
+        let kept = i64::try_from(self.history.bytes()).unwrap_or(i64::MAX);
+        self.metrics.resume_history_bytes.sub(kept);
+        self.history.clear();
         tracing::info!(room_id = %self.settings.room_id, reason = %self.close_reason, "room stopped");
     }
 }
@@ -450,12 +527,14 @@ impl Handler<ReserveSeat> for Room {
     type Result = Result<SeatReserved, JoinRefused>;
 
     fn handle(&mut self, message: ReserveSeat, _ctx: &mut Self::Context) -> Self::Result {
-        if self.members.contains_key(&message.player) {
+        // A disconnected player still holds its seat: it comes back by resuming, not with a
+        // second seat (which its window's end would then take away from it).
+        if self.members.contains_key(&message.player) || self.away.get(message.player).is_some() {
             return Err(JoinRefused::AlreadySeated);
         }
         let now = Instant::now();
         self.reservations.retain(|_, expires_at| *expires_at > now);
-        let taken = self.members.len() + self.reservations.len();
+        let taken = self.members.len() + self.away.len() + self.reservations.len();
         let seats = usize::try_from(self.settings.max_players).unwrap_or(usize::MAX);
         if taken >= seats && !self.reservations.contains_key(&message.player) {
             return Err(JoinRefused::RoomFull);
@@ -478,7 +557,11 @@ impl Handler<JoinRoom> for Room {
             player,
             name,
             connection,
+            resume,
         } = message;
+        if let Some(resume) = resume {
+            return self.resume(player, resume, connection, ctx);
+        }
         let refuse = |refused: JoinRefused, connection: Handoff| {
             let (close, code) = refused.codes();
             connection.close(Ending::Server(close, Some((code, refused.to_string()))));
@@ -497,20 +580,12 @@ impl Handler<JoinRoom> for Room {
             self.settings.window_ticks,
             &self.settings.limits,
         );
-        let socket = member.socket().as_raw_fd();
-        let registered = self.readiness.registry().register(
-            &mut mio::unix::SourceFd(&socket),
-            member_token(player),
-            mio::Interest::READABLE,
-        );
-        if let Err(error) = registered {
+        if let Err(error) = self.watch(player, &member) {
             tracing::warn!(%error, "cannot watch a member's socket");
-            if let Err(panicked) = self.simulation.leave(player) {
-                self.crash(panicked, ctx);
-            }
+            self.leave_game(player, ctx);
             return member.close(Ending::Server(CloseCode::RoomCrashed, None));
         }
-        let bytes = self.encode_welcome_and_snapshot(player, member.session_id);
+        let bytes = self.encode_welcome_and_snapshot(player, member.session_id, member.protocol);
         let tick = self.simulation.tick();
         let offered = member.offer(FrameKind::Snapshot { tick }, &bytes, now);
         self.metrics.messages_sent.inc();

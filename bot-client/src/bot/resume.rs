@@ -1,0 +1,103 @@
+//! The bot's reconnect loop after a lost connection: wait by the backoff, dial the `ws_url`
+//! that welcomed it, send the resume `hello`, and, if the server refuses, take a new seat
+//! through the lobby like a fresh join.
+//!
+//! Decisions come from elsewhere: when to try from [`crate::reconnect::Backoff`], what the
+//! server's answer means from the [`Session`]. This module only waits, dials and counts. Every
+//! wait is bounded: each attempt by [`JOIN_TIMEOUT`], all of them by the backoff's attempt and
+//! time bounds; a stop from the swarm ends the loop at once.
+
+use super::{
+    connect_and_hello, join_counted, BotConfig, BotContext, BotControl, Connection, HelloKind,
+    Socket, StopMode, JOIN_TIMEOUT,
+};
+use crate::error::BotError;
+use crate::reconnect::{Backoff, BackoffPolicy};
+use crate::session::Session;
+use crate::stats::{Counter, DisconnectReason};
+use ludus_protocol::CloseCode;
+use tokio::time::Instant;
+
+/// How the reconnect loop ended.
+pub(super) enum Reconnected {
+    /// Playing again on this socket: the session resumed, or took a new seat after a refusal.
+    Socket(Box<Socket>, Connection),
+    /// The session is over, for this reason.
+    Ended(DisconnectReason),
+}
+
+/// Reconnects after the connection to `connection` was lost (`lost` says how).
+pub(super) async fn reconnect(
+    context: &BotContext,
+    config: &BotConfig,
+    session: &mut Session,
+    control: &mut BotControl,
+    connection: &Connection,
+    lost: DisconnectReason,
+) -> Reconnected {
+    tracing::debug!(bot = %config.name, reason = %lost, "connection lost; resuming");
+    session.connection_lost();
+    let dropped_at = Instant::now();
+    let mut backoff = Backoff::new(BackoffPolicy::default());
+    let mut jitter = fastrand::Rng::new();
+    loop {
+        let Some(delay) = backoff.next_delay(dropped_at.elapsed(), jitter.f64()) else {
+            tracing::debug!(bot = %config.name, attempts = backoff.attempts(), "resume gave up");
+            session.counters_mut().incr(Counter::ResumeGaveUp);
+            context.stats.resume_settled(false);
+            return Reconnected::Ended(DisconnectReason::ResumeGaveUp);
+        };
+        let attempt_number = backoff.attempts();
+        let attempt = async {
+            tokio::time::sleep(delay).await;
+            let started = std::time::Instant::now();
+            let hello = connect_and_hello(
+                &context.lobby,
+                connection,
+                HelloKind::Resume,
+                session,
+                started,
+            );
+            tokio::time::timeout(JOIN_TIMEOUT, hello).await
+        };
+        let result = tokio::select! {
+            result = attempt => result,
+            stop = &mut control.stop_rx => {
+                // No socket to leave on: the server keeps the seat until its resume window ends.
+                context.stats.resume_settled(false);
+                return Reconnected::Ended(match stop.unwrap_or(StopMode::Leave) {
+                    StopMode::Leave => DisconnectReason::ClientLeave,
+                    StopMode::Drop => DisconnectReason::ClientDrop,
+                });
+            }
+        };
+        match result {
+            Ok(Ok((socket, welcomed_at))) => {
+                return Reconnected::Socket(Box::new(socket), welcomed_at)
+            }
+            Ok(Err(BotError::ResumeRefused { reason, .. })) => {
+                tracing::debug!(bot = %config.name, %reason, "resume refused; new seat");
+                context.stats.resume_settled(false);
+                return rejoin(context, config, session).await;
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(bot = %config.name, attempt_number, %error, "resume attempt failed");
+            }
+            Err(_elapsed) => {
+                tracing::debug!(bot = %config.name, attempt_number, "resume attempt timed out");
+            }
+        }
+    }
+}
+
+/// After a refused resume: a new seat through the lobby, as a fresh join (counted as one).
+async fn rejoin(context: &BotContext, config: &BotConfig, session: &mut Session) -> Reconnected {
+    session.start_over();
+    match join_counted(context, config, session).await {
+        Ok((socket, connection)) => Reconnected::Socket(Box::new(socket), connection),
+        Err(error) => {
+            tracing::debug!(bot = %config.name, %error, "new seat after a refused resume failed");
+            Reconnected::Ended(DisconnectReason::Server(CloseCode::ResumeRefused))
+        }
+    }
+}
