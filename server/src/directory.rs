@@ -8,6 +8,7 @@
 //! Lifetime rule: an entry is inserted when its room actor starts and removed when that actor
 //! stops, so a listed room always has an actor and an actor is always listed.
 
+use crate::cluster::fence::Fence;
 use crate::paging::{select_page, Cursor, PageRequest};
 use crate::room::Room;
 use actix::{Addr, ArbiterHandle};
@@ -60,6 +61,9 @@ struct Entry {
 #[derive(Default)]
 pub struct RoomDirectory {
     rooms: DashMap<RoomId, Entry>,
+    /// Checked by every room before it sends a tick; closed by the cluster's lease task when
+    /// this node can no longer prove it holds its rooms (never, outside a cluster).
+    fence: Fence,
 }
 
 /// The room id is already taken.
@@ -71,6 +75,11 @@ impl RoomDirectory {
     /// An empty directory.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The fence rooms check before sending.
+    pub fn fence(&self) -> &Fence {
+        &self.fence
     }
 
     /// Starts a room on `thread` with `start` and lists it, unless the id is taken. The shard

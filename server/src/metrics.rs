@@ -39,6 +39,12 @@ pub mod names {
     pub const CLUSTER_MEMBERSHIP_CHANGES: &str = "ludus_cluster_membership_changes_total";
     /// Rooms this node stopped serving because another node took their lease.
     pub const LEASES_LOST: &str = "ludus_cluster_leases_lost_total";
+    /// Times this node fenced itself: its node lease could not be renewed before it might lapse,
+    /// so every room it held stopped (4013).
+    pub const FENCES: &str = "ludus_cluster_fences_total";
+    /// Live peers whose region file hash differs from this node's (should be 0; placement
+    /// disagrees between nodes otherwise).
+    pub const REGION_FILE_MISMATCHES: &str = "ludus_cluster_region_file_mismatched_peers";
     /// Operator events a room refused because its event queue was full.
     pub const EVENTS_REFUSED: &str = "ludus_events_refused_total";
     /// HTTP requests and connections refused by a limit, by reason (`rate_limited`,
@@ -84,6 +90,10 @@ pub struct Metrics {
     pub cluster_membership_changes: IntCounterVec,
     /// See [`names::LEASES_LOST`].
     pub leases_lost: IntCounter,
+    /// See [`names::FENCES`].
+    pub fences: IntCounter,
+    /// See [`names::REGION_FILE_MISMATCHES`].
+    pub region_file_mismatches: IntGauge,
     /// See [`names::EVENTS_REFUSED`].
     pub events_refused: IntCounter,
     /// See [`names::HTTP_REFUSED`].
@@ -185,6 +195,14 @@ impl Metrics {
             leases_lost: counter(
                 names::LEASES_LOST,
                 "rooms stopped because another node took their lease",
+            ),
+            fences: counter(
+                names::FENCES,
+                "times this node fenced itself because its lease could not be renewed in time",
+            ),
+            region_file_mismatches: gauge(
+                names::REGION_FILE_MISMATCHES,
+                "live peers whose region file hash differs from this node's",
             ),
             events_refused: counter(
                 names::EVENTS_REFUSED,

@@ -5,22 +5,48 @@
 //! ports, then the nodes start on their listeners, so no port is ever guessed.
 
 use crate::nats::NatsServer;
-use crate::{bind_loopback, eventually, get_json, test_config, TestServer};
+use crate::{bind_loopback, eventually, eventually_within, get_json, test_config, TestServer};
+use anyhow::Context as _;
+use ludus_server::config::ServerConfig;
 use ludus_server::game::GameRegistry;
 use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Heartbeat interval of test clusters, in milliseconds.
 pub const HEARTBEAT_MS: u64 = 200;
 /// Node timeout of test clusters, in milliseconds.
 pub const NODE_TIMEOUT_MS: u64 = 1_200;
 /// Room lease of test clusters, in milliseconds.
-pub const LEASE_MS: u64 = 3_000;
+pub const LEASE_MS: u64 = 4_000;
+
+/// Longest wait for a node to hold its lease and trust its view of the directory (one lease and
+/// a guard after it connects, plus reconnect back-off on a loaded machine).
+pub const SETTLE_WAIT: Duration = Duration::from_secs(20);
+
+/// One node of the cluster: running or crashed, restartable on the same address.
+struct NodeSlot {
+    id: String,
+    addr: SocketAddr,
+    config: ServerConfig,
+    server: Option<TestServer>,
+}
+
+fn node_config(regions_file: &std::path::Path, id: &str) -> ServerConfig {
+    let mut config = test_config();
+    config.server.workers = 1;
+    config.server.room_threads = 1;
+    config.cluster.regions_file = Some(regions_file.to_path_buf());
+    config.cluster.node_id = Some(id.to_owned());
+    config.cluster.lease_ms = LEASE_MS;
+    config
+}
 
 /// A running cluster.
 pub struct TestCluster {
     // Field order is drop order: nodes leave the cluster before NATS goes away.
-    nodes: Vec<(String, Option<TestServer>)>,
+    nodes: Vec<NodeSlot>,
     /// The cluster's NATS.
     pub nats: NatsServer,
     regions_file: PathBuf,
@@ -37,6 +63,16 @@ impl TestCluster {
     /// Starts `nodes` (`(node id, region)` pairs; regions `eu` and `us`) and waits until every
     /// node sees every other.
     pub async fn start(nodes: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_with_external(nodes, &[]).await
+    }
+
+    /// Like [`start`](Self::start), with `external` nodes in the region file too (placeholder
+    /// URLs), to be run as processes with [`external_config`](Self::external_config). Waits only
+    /// for the in-process nodes to see each other.
+    pub async fn start_with_external(
+        nodes: &[(&str, &str)],
+        external: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let turn = std::sync::Arc::clone(&TURN).lock_owned().await;
         let nats = NatsServer::start()?;
         let dir = tempfile::tempdir()?;
@@ -56,18 +92,26 @@ impl TestCluster {
                  http_url = \"http://{addr}\"\nweight = 1\n"
             )?;
         }
+        for (id, region) in external {
+            write!(
+                text,
+                "\n[[nodes]]\nid = \"{id}\"\nregion = \"{region}\"\n\
+                 ws_url = \"ws://127.0.0.1:9\"\nhttp_url = \"http://127.0.0.1:9\"\nweight = 1\n"
+            )?;
+        }
         let regions_file = dir.path().join("regions.toml");
         std::fs::write(&regions_file, text)?;
         let mut started = Vec::new();
         for ((id, _), listener) in nodes.iter().zip(listeners) {
-            let mut config = test_config();
-            config.server.workers = 1;
-            config.server.room_threads = 1;
-            config.cluster.regions_file = Some(regions_file.clone());
-            config.cluster.node_id = Some((*id).to_owned());
-            config.cluster.lease_ms = LEASE_MS;
-            let server = TestServer::start_on(listener, config, GameRegistry::builtin());
-            started.push(((*id).to_owned(), Some(server)));
+            let config = node_config(&regions_file, id);
+            let addr = listener.local_addr()?;
+            let server = TestServer::start_on(listener, config.clone(), GameRegistry::builtin());
+            started.push(NodeSlot {
+                id: (*id).to_owned(),
+                addr,
+                config,
+                server: Some(server),
+            });
         }
         let cluster = Self {
             nats,
@@ -79,15 +123,61 @@ impl TestCluster {
         for (id, _) in nodes {
             cluster.wait_for_live(id, nodes.len()).await?;
         }
+        cluster.wait_until_settled().await?;
         Ok(cluster)
+    }
+
+    /// Waits until every running node holds its lease and trusts its view of the directory
+    /// (`/healthz`), so explicit room ids can be claimed anywhere.
+    pub async fn wait_until_settled(&self) -> anyhow::Result<()> {
+        for server in self.running() {
+            let url = format!("{}/healthz", server.http_url());
+            eventually_within(SETTLE_WAIT, || async {
+                let health = get_json(&url).await?;
+                let cluster = &health["cluster"];
+                Ok(
+                    (cluster["lease_held"] == true && cluster["directory_settled"] == true)
+                        .then_some(()),
+                )
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn running(&self) -> impl Iterator<Item = &TestServer> {
+        self.nodes.iter().filter_map(|slot| slot.server.as_ref())
+    }
+
+    /// Starts a crashed node again, on its old address and with its old config (a fast
+    /// restart after a crash).
+    pub fn restart(&mut self, id: &str) -> anyhow::Result<()> {
+        let slot = self
+            .nodes
+            .iter_mut()
+            .find(|slot| slot.id == id)
+            .with_context(|| format!("no node `{id}`"))?;
+        anyhow::ensure!(slot.server.is_none(), "node `{id}` is running");
+        let listener = TcpListener::bind(slot.addr)?;
+        slot.server = Some(TestServer::start_on(
+            listener,
+            slot.config.clone(),
+            GameRegistry::builtin(),
+        ));
+        Ok(())
+    }
+
+    /// The config of node `id`, e.g. for a node run as a process.
+    pub fn external_config(&self, id: &str) -> ServerConfig {
+        node_config(&self.regions_file, id)
     }
 
     /// The node called `id`.
     pub fn node(&self, id: &str) -> &TestServer {
         self.nodes
             .iter()
-            .find(|(node, _)| node == id)
-            .and_then(|(_, server)| server.as_ref())
+            .find(|slot| slot.id == id)
+            .and_then(|slot| slot.server.as_ref())
             .unwrap_or_else(|| panic!("no running node `{id}`"))
     }
 
@@ -98,8 +188,8 @@ impl TestCluster {
 
     /// Crashes node `id` (no goodbye to the cluster).
     pub fn kill(&mut self, id: &str) {
-        if let Some((_, server)) = self.nodes.iter_mut().find(|(node, _)| node == id) {
-            if let Some(server) = server.take() {
+        if let Some(slot) = self.nodes.iter_mut().find(|slot| slot.id == id) {
+            if let Some(server) = slot.server.take() {
                 server.kill();
             }
         }
@@ -107,7 +197,7 @@ impl TestCluster {
 
     /// Waits until every running node reports its NATS connection up (`GET /healthz`).
     pub async fn wait_for_nats(&self) -> anyhow::Result<()> {
-        for server in self.nodes.iter().filter_map(|(_, server)| server.as_ref()) {
+        for server in self.running() {
             let url = format!("{}/healthz", server.http_url());
             eventually(|| async {
                 let health = get_json(&url).await?;

@@ -51,6 +51,7 @@ pub fn test_config() -> ServerConfig {
     config
 }
 
+pub mod child;
 pub mod cluster;
 pub mod compact;
 pub mod nats;

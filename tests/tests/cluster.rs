@@ -339,22 +339,16 @@ async fn racing_creators_of_one_room_end_with_exactly_one_live_room() -> anyhow:
     let cluster = TestCluster::start(&LAYOUT).await?;
     let creates = LAYOUT.map(|(node, _)| create_room_on(cluster.node(node), "contested", "eu"));
     let answers = futures_util::future::join_all(creates).await;
-    let mut nodes = std::collections::BTreeSet::new();
+    let mut created = 0;
     for answer in answers {
         let answer = answer?;
         match answer.status {
-            201 => {
-                nodes.insert(answer.body["node"].as_str().unwrap_or_default().to_owned());
-            }
+            201 => created += 1,
             409 => assert_eq!(answer.error_code(), Some("room_exists")),
             other => anyhow::bail!("unexpected {other}: {}", answer.body),
         }
     }
-    assert_eq!(
-        nodes.len(),
-        1,
-        "every success names the same node: {nodes:?}"
-    );
+    assert_eq!(created, 1, "exactly one creator gets 201 (D1)");
     assert_eq!(
         rooms_hosted(&cluster).await?,
         1,
@@ -410,14 +404,15 @@ async fn a_node_that_loses_its_lease_stops_serving_the_room() -> anyhow::Result<
     // Another node takes the lease, as it would after eu-1 stalled past its lease.
     let client = async_nats::connect(cluster.nats.url()).await?;
     let store = async_nats::jetstream::new(client)
-        .get_key_value("ludus_rooms")
+        .get_key_value("ludus_directory")
         .await?;
-    let entry = store.entry(room_id.as_str()).await?.expect("leased entry");
+    let key = format!("room.{room_id}");
+    let entry = store.entry(key.as_str()).await?.expect("leased entry");
     let mut record: serde_json::Value = serde_json::from_slice(&entry.value)?;
     record["node"] = "eu-2".into();
     store
         .update(
-            room_id.as_str(),
+            key.as_str(),
             serde_json::to_vec(&record)?.into(),
             entry.revision,
         )
@@ -444,12 +439,14 @@ async fn stopping_and_restarting_nats_keeps_rooms_playing_and_the_cluster_recove
         )
     })
     .await?;
+    // An outage shorter than the lease's fence keeps rooms playing (a longer one fences them:
+    // see tests/tests/ownership.rs).
     let before = player.state.tick();
-    for _ in 0..20 {
+    for _ in 0..5 {
         player.next_tick().await?;
     }
     assert!(
-        player.state.tick() >= before + 20,
+        player.state.tick() >= before + 5,
         "the room kept ticking without NATS"
     );
     cluster.nats.restart()?;
@@ -457,10 +454,10 @@ async fn stopping_and_restarting_nats_keeps_rooms_playing_and_the_cluster_recove
     let client = async_nats::connect(cluster.nats.url()).await?;
     let jetstream = async_nats::jetstream::new(client);
     eventually_within(RECOVERY, || async {
-        let Ok(store) = jetstream.get_key_value("ludus_rooms").await else {
+        let Ok(store) = jetstream.get_key_value("ludus_directory").await else {
             return Ok(None);
         };
-        let entry = store.entry(room_id.as_str()).await.ok().flatten();
+        let entry = store.entry(format!("room.{room_id}")).await.ok().flatten();
         let put = async_nats::jetstream::kv::Operation::Put;
         Ok(entry.filter(|entry| entry.operation == put).map(|_| ()))
     })

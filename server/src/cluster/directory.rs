@@ -1,21 +1,21 @@
-//! The cluster-wide room directory: one JetStream KV entry per room, held as a lease.
+//! The cluster-wide directory: one JetStream KV bucket holding node leases and room entries.
 //!
-//! A room's entry is created with compare-and-swap (`create` succeeds for exactly one node), then
-//! renewed by its node with `update` on the last revision every third of the lease. The bucket's
-//! `max_age` is the lease: an entry its node stops renewing disappears. So:
-//! - creation is idempotent: racing creators of one room id end with exactly one lease holder,
-//!   and only the holder starts an actor;
-//! - a node whose renewal finds another node's entry has lost the lease and stops serving the
-//!   room (close code 4013, `room_moved`);
-//! - while NATS is unreachable nothing can take a lease away, so rooms keep playing; renewals
-//!   resume (re-creating entries a restarted NATS lost) when it returns.
+//! - `node.<node_id>`: a node's lease ([`NodeRecord`]), renewed by compare-and-swap every tenth
+//!   of the lease. It names the node's current incarnation.
+//! - `room.<room_id>`: a room entry ([`RoomRecord`]), created by compare-and-swap (exactly one
+//!   creator wins) and naming the node *and incarnation* that holds it. It is rewritten only
+//!   when its listing changes or, rarely, to keep the bucket's `max_age` from collecting it; a
+//!   room is alive exactly while its node's incarnation is (see [`super::lease`]).
 //!
-//! Every node also keeps a replica of the bucket from a watch, so listings and routing never
-//! wait on NATS; listings hide entries whose node is not live or whose renewal is stale.
+//! Every node keeps a [`Replica`] of the bucket from one watch, stamping node entries with local
+//! receipt time, so listings and routing never wait on NATS and never trust another clock.
+//! The bucket's `max_age` only collects garbage (entries of dead incarnations); nothing relies
+//! on it for correctness.
 //!
 //! nats-server 2.9 (Debian's) answers JetStream's "create KV" call in a shape async-nats 0.51
 //! cannot parse, so the bucket's stream is created directly and then opened as a KV store.
 
+use super::lease::{Incarnation, LeaseTiming, Liveness, PeerLeases};
 use crate::directory::RoomInfo;
 use crate::paging::{select_page, Cursor, PageRequest};
 use async_nats::jetstream::{self, kv, stream};
@@ -23,31 +23,60 @@ use ludus_protocol::RoomId;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// The KV bucket holding room leases.
-pub const BUCKET: &str = "ludus_rooms";
+/// The KV bucket holding node leases and room entries.
+pub const BUCKET: &str = "ludus_directory";
+
+/// How long an entry nobody rewrites survives in the bucket: long, since it only collects
+/// garbage; owners rewrite their room entries every third of it.
+pub fn garbage_age(timing: LeaseTiming) -> Duration {
+    (timing.lease * 10).max(Duration::from_secs(30))
+}
+
+/// The key of a node's lease.
+pub fn node_key(node: &str) -> String {
+    format!("node.{node}")
+}
+
+/// The key of a room's entry.
+pub fn room_key(room_id: &RoomId) -> String {
+    format!("room.{room_id}")
+}
+
+/// A node's lease entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// The node.
+    pub node: String,
+    /// Its current registration.
+    pub incarnation: Incarnation,
+}
 
 /// One room's directory entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoomRecord {
-    /// The node holding the lease (and the room's actor).
+    /// The node holding the room (and its actor).
     pub node: String,
+    /// The registration of that node the room lives under.
+    pub incarnation: Incarnation,
     /// That node's region.
     pub region: String,
     /// The room's epoch.
     pub epoch: u64,
     /// Its listing.
     pub info: RoomInfo,
-    /// When the node last renewed the lease, Unix milliseconds.
-    pub renewed_at_ms: u64,
+}
+
+fn to_bytes(value: &impl Serialize) -> bytes::Bytes {
+    // expect: records are structs of strings, numbers and JSON values, which always serialize.
+    bytes::Bytes::from(serde_json::to_vec(value).expect("records serialize"))
 }
 
 impl RoomRecord {
     /// The JSON stored in the bucket.
     pub fn to_bytes(&self) -> bytes::Bytes {
-        // expect: a struct of strings, numbers and JSON values always serializes.
-        bytes::Bytes::from(serde_json::to_vec(self).expect("records serialize"))
+        to_bytes(self)
     }
 
     /// Parses a stored entry; `None` for foreign or corrupt values.
@@ -56,10 +85,17 @@ impl RoomRecord {
     }
 }
 
+impl NodeRecord {
+    /// The JSON stored in the bucket.
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        to_bytes(self)
+    }
+}
+
 /// Opens the bucket, creating its stream when missing.
 pub async fn open_bucket(
     jetstream: &jetstream::Context,
-    lease: Duration,
+    timing: LeaseTiming,
 ) -> Result<kv::Store, async_nats::Error> {
     if let Ok(store) = jetstream.get_key_value(BUCKET).await {
         return Ok(store);
@@ -69,7 +105,7 @@ pub async fn open_bucket(
             name: format!("KV_{BUCKET}"),
             subjects: vec![format!("$KV.{BUCKET}.>")],
             max_messages_per_subject: 1,
-            max_age: lease,
+            max_age: garbage_age(timing),
             storage: stream::StorageType::Memory,
             allow_rollup: true,
             deny_delete: true,
@@ -82,160 +118,197 @@ pub async fn open_bucket(
     Ok(jetstream.get_key_value(BUCKET).await?)
 }
 
-/// The outcome of trying to take a room's lease.
-#[derive(Debug)]
-pub enum Claim {
-    /// This node holds it now, at this revision.
-    Taken(u64),
-    /// Another holder (possibly this node, from an earlier attempt) has it.
-    Held(Box<RoomRecord>),
-}
-
-/// Creates the room's entry unless one exists.
-pub async fn claim(store: &kv::Store, record: &RoomRecord) -> Result<Claim, async_nats::Error> {
-    let key = record.info.room_id.as_str();
-    match store.create(key, record.to_bytes()).await {
-        Ok(revision) => Ok(Claim::Taken(revision)),
-        Err(error) if error.kind() == kv::CreateErrorKind::AlreadyExists => {
-            let held = store
-                .get(key)
-                .await?
-                .as_deref()
-                .and_then(RoomRecord::from_bytes)
-                .ok_or("the room's entry vanished while claiming it; retry")?;
-            Ok(Claim::Held(Box::new(held)))
-        }
-        Err(error) => Err(error.into()),
-    }
-}
-
-/// What a renewal found.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Renewal {
-    /// Renewed (or re-created after NATS lost it) at this revision.
-    Renewed(u64),
-    /// Another node holds the lease now: stop serving the room.
-    Lost {
-        /// The new holder.
-        holder: String,
-    },
-}
-
-/// Renews `record` at `revision`, reclaiming an entry that expired or was lost with NATS.
-pub async fn renew(
+/// The current entry under `key` with its revision; `None` when absent or deleted.
+pub async fn read(
     store: &kv::Store,
-    record: &RoomRecord,
-    revision: u64,
-) -> Result<Renewal, async_nats::Error> {
-    let key = record.info.room_id.as_str();
-    match store.update(key, record.to_bytes(), revision).await {
-        Ok(revision) => return Ok(Renewal::Renewed(revision)),
-        Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {}
-        Err(error) => return Err(error.into()),
-    }
-    let current = store.entry(key).await?;
-    match current {
-        Some(entry) if entry.operation == kv::Operation::Put => {
-            match RoomRecord::from_bytes(&entry.value) {
-                Some(held) if held.node != record.node => Ok(Renewal::Lost { holder: held.node }),
-                // Our own entry at a revision we lost track of: adopt it and write over it.
-                _ => {
-                    let revision = store.update(key, record.to_bytes(), entry.revision).await?;
-                    Ok(Renewal::Renewed(revision))
-                }
-            }
-        }
-        _ => match claim(store, record).await? {
-            Claim::Taken(revision) => Ok(Renewal::Renewed(revision)),
-            Claim::Held(held) if held.node == record.node => {
-                Err("the room's entry changed while reclaiming it; retry".into())
-            }
-            Claim::Held(held) => Ok(Renewal::Lost { holder: held.node }),
-        },
+    key: &str,
+) -> Result<Option<(u64, bytes::Bytes)>, async_nats::Error> {
+    Ok(store
+        .entry(key)
+        .await?
+        .filter(|entry| entry.operation == kv::Operation::Put)
+        .map(|entry| (entry.revision, entry.value)))
+}
+
+/// Writes `value` under `key` if the entry is still at `expected` (`None`: absent or deleted).
+/// `Ok(None)` when another writer got there first.
+pub async fn swap(
+    store: &kv::Store,
+    key: &str,
+    value: bytes::Bytes,
+    expected: Option<u64>,
+) -> Result<Option<u64>, async_nats::Error> {
+    let written =
+        match expected {
+            Some(revision) => store
+                .update(key, value, revision)
+                .await
+                .map_err(|error| match error.kind() {
+                    kv::UpdateErrorKind::WrongLastRevision => None,
+                    _ => Some(async_nats::Error::from(error)),
+                }),
+            None => store
+                .create(key, value)
+                .await
+                .map_err(|error| match error.kind() {
+                    kv::CreateErrorKind::AlreadyExists => None,
+                    _ => Some(async_nats::Error::from(error)),
+                }),
+        };
+    match written {
+        Ok(revision) => Ok(Some(revision)),
+        Err(None) => Ok(None),
+        Err(Some(error)) => Err(error),
     }
 }
 
-/// Removes the room's entry if this node still holds it at `revision`.
-pub async fn release(store: &kv::Store, room_id: &RoomId, revision: u64) {
-    if let Err(error) = store
-        .delete_expect_revision(room_id.as_str(), Some(revision))
-        .await
-    {
-        tracing::debug!(room_id = %room_id, %error, "lease not released (expired or taken over)");
+/// Removes the entry under `key` if it is still at `revision`.
+pub async fn release(store: &kv::Store, key: &str, revision: u64) {
+    if let Err(error) = store.delete_expect_revision(key, Some(revision)).await {
+        tracing::debug!(%key, %error, "entry not released (expired or taken over)");
     }
+}
+
+#[derive(Default)]
+struct Contents {
+    rooms: HashMap<RoomId, (u64, RoomRecord)>,
+    peers: PeerLeases,
 }
 
 /// This node's replica of the bucket, fed by a watch.
 #[derive(Default)]
 pub struct Replica {
-    records: Mutex<HashMap<RoomId, RoomRecord>>,
+    contents: Mutex<Contents>,
 }
 
 impl Replica {
-    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, RoomRecord>> {
-        self.records
+    fn contents(&self) -> std::sync::MutexGuard<'_, Contents> {
+        self.contents
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Forgets everything (before a fresh watch replays the bucket).
-    pub fn clear(&self) {
-        self.records().clear();
+    /// A new watch starts at `now` (it replays the bucket first).
+    pub fn watch_started(&self, now: Instant) {
+        let mut contents = self.contents();
+        contents.rooms.clear();
+        contents.peers.watch_started(now);
     }
 
-    /// Applies one watched entry.
-    pub fn apply(&self, entry: &kv::Entry) {
-        let Ok(room_id) = RoomId::parse(&entry.key) else {
-            return;
-        };
-        match entry.operation {
-            kv::Operation::Put => {
-                if let Some(record) = RoomRecord::from_bytes(&entry.value) {
-                    self.records().insert(room_id, record);
+    /// The watch broke.
+    pub fn watch_lost(&self) {
+        self.contents().peers.watch_lost();
+    }
+
+    /// Applies one watched entry, received at `now`.
+    pub fn apply(&self, entry: &kv::Entry, now: Instant) {
+        let put = entry.operation == kv::Operation::Put;
+        let mut contents = self.contents();
+        if let Some(node) = entry.key.strip_prefix("node.") {
+            let record = serde_json::from_slice::<NodeRecord>(&entry.value).ok();
+            match record.filter(|_| put) {
+                Some(record) => {
+                    contents
+                        .peers
+                        .observe(node, record.incarnation, entry.revision, now)
                 }
+                None => contents.peers.forget(node),
             }
-            kv::Operation::Delete | kv::Operation::Purge => {
-                self.records().remove(&room_id);
+        } else if let Some(room) = entry.key.strip_prefix("room.") {
+            let Ok(room_id) = RoomId::parse(room) else {
+                return;
+            };
+            match RoomRecord::from_bytes(&entry.value).filter(|_| put) {
+                Some(record) => {
+                    contents.rooms.insert(room_id, (entry.revision, record));
+                }
+                None => {
+                    contents.rooms.remove(&room_id);
+                }
             }
         }
     }
 
-    /// One room's record.
-    pub fn get(&self, room_id: &RoomId) -> Option<RoomRecord> {
-        self.records().get(room_id).cloned()
+    /// Whether the bucket has been watched without a break for long enough to trust absence.
+    pub fn is_settled(&self, now: Instant, timing: LeaseTiming) -> bool {
+        self.contents().peers.is_settled(now, timing)
     }
 
-    /// One page of the records matching `filter`, oldest first, and the next page's cursor;
-    /// only the page's records are copied.
+    /// The liveness of a record's holder.
+    pub fn liveness(&self, record: &RoomRecord, now: Instant, timing: LeaseTiming) -> Liveness {
+        self.contents()
+            .peers
+            .liveness(&record.node, record.incarnation, now, timing)
+    }
+
+    /// The latest revision of `node`'s lease entry this node has received.
+    pub fn node_revision(&self, node: &str) -> Option<u64> {
+        self.contents().peers.revision(node)
+    }
+
+    /// A room's entry and its revision, live or not.
+    pub fn get(&self, room_id: &RoomId) -> Option<(u64, RoomRecord)> {
+        self.contents().rooms.get(room_id).cloned()
+    }
+
+    /// Live records matching `filter`, in no particular order, borrowed for `visit`.
+    fn with_live<T>(
+        &self,
+        live_at: (Instant, LeaseTiming),
+        visit: impl FnOnce(&HashMap<RoomId, (u64, RoomRecord)>, &dyn Fn(&RoomRecord) -> bool) -> T,
+    ) -> T {
+        let contents = self.contents();
+        let (now, timing) = live_at;
+        let is_live = |record: &RoomRecord| {
+            contents
+                .peers
+                .liveness(&record.node, record.incarnation, now, timing)
+                == Liveness::Live
+        };
+        visit(&contents.rooms, &is_live)
+    }
+
+    /// One page of the live records matching `filter`, oldest first, and the next page's
+    /// cursor; only the page's records are copied.
     pub fn page(
         &self,
+        live_at: (Instant, LeaseTiming),
         filter: impl Fn(&RoomRecord) -> bool,
         request: &PageRequest,
     ) -> (Vec<RoomRecord>, Option<Cursor>) {
-        let records = self.records();
-        let keys = records
-            .values()
-            .filter(|record| filter(record))
-            .map(|record| Cursor {
-                created_at_ms: record.info.created_at_ms,
-                room_id: record.info.room_id.clone(),
-            });
-        let (keys, next) = select_page(keys, request);
-        let page = keys
-            .iter()
-            .filter_map(|key| records.get(&key.room_id).cloned())
-            .collect();
-        (page, next)
+        self.with_live(live_at, |rooms, is_live| {
+            let keys = rooms
+                .values()
+                .map(|(_, record)| record)
+                .filter(|record| is_live(record) && filter(record))
+                .map(|record| Cursor {
+                    created_at_ms: record.info.created_at_ms,
+                    room_id: record.info.room_id.clone(),
+                });
+            let (keys, next) = select_page(keys, request);
+            let page = keys
+                .iter()
+                .filter_map(|key| rooms.get(&key.room_id))
+                .map(|(_, record)| record.clone())
+                .collect();
+            (page, next)
+        })
     }
 
-    /// Records matching `filter`, oldest room first.
-    pub fn list(&self, filter: impl Fn(&RoomRecord) -> bool) -> Vec<RoomRecord> {
-        let mut records: Vec<RoomRecord> = self
-            .records()
-            .values()
-            .filter(|record| filter(record))
-            .cloned()
-            .collect();
+    /// Live records matching `filter`, oldest room first.
+    pub fn list(
+        &self,
+        live_at: (Instant, LeaseTiming),
+        filter: impl Fn(&RoomRecord) -> bool,
+    ) -> Vec<RoomRecord> {
+        let mut records: Vec<RoomRecord> = self.with_live(live_at, |rooms, is_live| {
+            rooms
+                .values()
+                .map(|(_, record)| record)
+                .filter(|record| is_live(record) && filter(record))
+                .cloned()
+                .collect()
+        });
         records.sort_by(|a, b| {
             (a.info.created_at_ms, &a.info.room_id).cmp(&(b.info.created_at_ms, &b.info.room_id))
         });

@@ -6,12 +6,19 @@
 //! the region file can join, so a stray process cannot attract rooms. The node itself is always
 //! live in its own view, NATS or not.
 //!
-//! Plain data behind locks, no I/O: the NATS tasks in `cluster::mod` feed it, which keeps the
-//! join/leave rules testable without a broker.
+//! Heartbeats also carry a hash of the sender's region file. Nodes started with different files
+//! place the same id on different nodes; a live peer with another hash is logged once, counted in
+//! `ludus_cluster_region_file_mismatched_peers` and listed in `/healthz`.
+//!
+//! [`Membership`] is plain data behind locks, no I/O, which keeps the join/leave rules testable
+//! without a broker; the two heartbeat tasks at the bottom feed it.
 
+use super::{rpc, Cluster};
+use futures_util::StreamExt;
 use ludus_regions::{NodeId, Placement, RegionConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -24,6 +31,18 @@ pub struct Heartbeat {
     pub rooms: usize,
     /// True in the last heartbeat of a node shutting down.
     pub leaving: bool,
+    /// A hash of its region file (empty from nodes that predate it).
+    #[serde(default)]
+    pub region_hash: String,
+}
+
+/// A live peer started with a different region file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    /// The peer.
+    pub node: String,
+    /// Its region file hash.
+    pub region_file_hash: String,
 }
 
 /// The live nodes and the placement over them, swapped as a whole on every change.
@@ -47,36 +66,56 @@ pub struct MembershipChange {
 /// Heartbeat bookkeeping for one node's view of the cluster.
 pub struct Membership {
     self_id: NodeId,
-    regions: Arc<RegionConfig>,
+    /// The region file in force and its hash; replaced as a whole on reload (SIGHUP).
+    file: RwLock<(Arc<RegionConfig>, String)>,
     node_timeout: Duration,
     last_seen: Mutex<HashMap<NodeId, Instant>>,
+    /// Peers' region file hashes, from their latest heartbeat.
+    hashes: Mutex<HashMap<NodeId, String>>,
     view: RwLock<Arc<LiveView>>,
 }
 
 impl Membership {
     /// A view in which only `self_id` is live.
-    pub fn new(self_id: NodeId, regions: Arc<RegionConfig>, node_timeout: Duration) -> Self {
+    pub fn new(
+        self_id: NodeId,
+        regions: Arc<RegionConfig>,
+        node_timeout: Duration,
+        region_hash: String,
+    ) -> Self {
         let live = BTreeSet::from([self_id.clone()]);
         let placement = Placement::new(&regions, live.iter());
         Self {
             self_id,
-            regions,
+            file: RwLock::new((regions, region_hash)),
             node_timeout,
             last_seen: Mutex::new(HashMap::new()),
+            hashes: Mutex::new(HashMap::new()),
             view: RwLock::new(Arc::new(LiveView { live, placement })),
         }
     }
 
-    /// Records a heartbeat received at `now`; unknown nodes are ignored.
-    pub fn record(&self, heartbeat: &Heartbeat, now: Instant) {
-        let Some(node) = self
-            .regions
+    /// Records a heartbeat received at `now`; unknown nodes are ignored. Returns `true` when
+    /// the sender's region file hash differs from ours and did not before.
+    pub fn record(&self, heartbeat: &Heartbeat, now: Instant) -> bool {
+        let (regions, region_hash) = self.file();
+        let Some(node) = regions
             .nodes()
             .iter()
             .find(|node| node.id.as_str() == heartbeat.node)
         else {
             tracing::warn!(node = %heartbeat.node, "heartbeat from a node not in the region file");
-            return;
+            return false;
+        };
+        let newly_mismatched = {
+            let mut hashes = self
+                .hashes
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            let mismatched = |hash: &str| !hash.is_empty() && hash != region_hash;
+            let before = hashes.insert(node.id.clone(), heartbeat.region_hash.clone());
+            mismatched(&heartbeat.region_hash)
+                && before.as_deref() != Some(heartbeat.region_hash.as_str())
         };
         let mut last_seen = self
             .last_seen
@@ -87,6 +126,29 @@ impl Membership {
         } else {
             last_seen.insert(node.id.clone(), now);
         }
+        newly_mismatched
+    }
+
+    /// Live peers whose region file hash differs from ours.
+    pub fn mismatches(&self) -> Vec<Mismatch> {
+        let view = self.view();
+        let (_, region_hash) = self.file();
+        let hashes = self
+            .hashes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let mut mismatches: Vec<Mismatch> = hashes
+            .iter()
+            .filter(|(node, hash)| {
+                view.live.contains(*node) && !hash.is_empty() && **hash != region_hash
+            })
+            .map(|(node, hash)| Mismatch {
+                node: node.to_string(),
+                region_file_hash: hash.clone(),
+            })
+            .collect();
+        mismatches.sort_by(|a, b| a.node.cmp(&b.node));
+        mismatches
     }
 
     /// Recomputes the live set at `now`; returns what changed, if anything.
@@ -111,12 +173,56 @@ impl Membership {
             joined: live.difference(&current.live).cloned().collect(),
             left: current.live.difference(&live).cloned().collect(),
         };
-        let placement = Placement::new(&self.regions, live.iter());
+        self.set_view(live);
+        Some(change)
+    }
+
+    fn set_view(&self, live: BTreeSet<NodeId>) {
+        let placement = Placement::new(&self.file().0, live.iter());
         *self
             .view
             .write()
             .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(LiveView { live, placement });
-        Some(change)
+    }
+
+    fn file(&self) -> (Arc<RegionConfig>, String) {
+        let file = self
+            .file
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
+        (Arc::clone(&file.0), file.1.clone())
+    }
+
+    /// The region file in force.
+    pub fn regions(&self) -> Arc<RegionConfig> {
+        self.file().0
+    }
+
+    /// Its hash.
+    pub fn region_hash(&self) -> String {
+        self.file().1
+    }
+
+    /// Puts a reloaded region file in force: placement is rebuilt over the live nodes it still
+    /// names; nodes it no longer names are forgotten.
+    pub fn reload(&self, regions: Arc<RegionConfig>, region_hash: String) {
+        let named = |id: &NodeId| regions.nodes().iter().any(|node| &node.id == id);
+        self.last_seen
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .retain(|id, _| named(id));
+        let live: BTreeSet<NodeId> = self
+            .view()
+            .live
+            .iter()
+            .filter(|id| named(id))
+            .cloned()
+            .collect();
+        *self
+            .file
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = (regions, region_hash);
+        self.set_view(live);
     }
 
     /// The current view.
@@ -132,6 +238,97 @@ impl Membership {
     /// Whether `node` is live.
     pub fn is_live(&self, node: &str) -> bool {
         self.view().live.iter().any(|live| live.as_str() == node)
+    }
+}
+
+impl Cluster {
+    pub(super) async fn publish_heartbeat(&self, leaving: bool) {
+        let heartbeat = Heartbeat {
+            node: self.settings.node.id.to_string(),
+            rooms: self.lobby.directory().len(),
+            leaving,
+            region_hash: self.membership.region_hash(),
+        };
+        // expect: a struct of strings, a number and a bool always serializes.
+        let payload = serde_json::to_vec(&heartbeat).expect("heartbeats serialize");
+        if let Err(error) = self
+            .client
+            .publish(rpc::HEARTBEAT_SUBJECT, payload.into())
+            .await
+        {
+            tracing::debug!(%error, "heartbeat not sent");
+        }
+    }
+
+    fn sweep(&self) {
+        let Some(change) = self.membership.sweep(Instant::now()) else {
+            return;
+        };
+        for node in &change.joined {
+            tracing::info!(%node, "node joined");
+            self.metrics
+                .cluster_membership_changes
+                .with_label_values(&["join"])
+                .inc();
+        }
+        for node in &change.left {
+            tracing::warn!(%node, "node left");
+            self.metrics
+                .cluster_membership_changes
+                .with_label_values(&["leave"])
+                .inc();
+        }
+        let live = i64::try_from(self.membership.view().live.len()).unwrap_or(i64::MAX);
+        self.metrics.cluster_nodes.set(live);
+        self.count_mismatches();
+    }
+
+    /// Sets the mismatch gauge from the current view (after a sweep, a heartbeat, a reload).
+    pub(super) fn count_mismatches(&self) {
+        let mismatched = i64::try_from(self.membership.mismatches().len()).unwrap_or(i64::MAX);
+        self.metrics.region_file_mismatches.set(mismatched);
+    }
+
+    pub(super) async fn heartbeat_loop(self: Arc<Self>) {
+        let mut interval =
+            tokio::time::interval(self.settings.regions.cluster().heartbeat_interval);
+        loop {
+            interval.tick().await;
+            // Checked after the wait: a "live" beat sent after the goodbye would re-add this
+            // node to every peer's view for a whole node timeout.
+            if self.leaving.load(Ordering::Acquire) {
+                return;
+            }
+            self.publish_heartbeat(false).await;
+            self.sweep();
+        }
+    }
+
+    pub(super) async fn heartbeat_listener(self: Arc<Self>) {
+        let Ok(mut heartbeats) = self.client.subscribe(rpc::HEARTBEAT_SUBJECT).await else {
+            tracing::error!("cannot subscribe to heartbeats");
+            return;
+        };
+        while let Some(message) = heartbeats.next().await {
+            let Ok(heartbeat) = serde_json::from_slice::<Heartbeat>(&message.payload) else {
+                continue;
+            };
+            if self.is_mine(&heartbeat.node) {
+                continue;
+            }
+            if self.membership.record(&heartbeat, Instant::now()) {
+                tracing::warn!(
+                    node = %heartbeat.node,
+                    theirs = %heartbeat.region_hash,
+                    ours = %self.membership.region_hash(),
+                    "a peer runs with a different region file: placement will disagree"
+                );
+            }
+            if heartbeat.leaving || !self.membership.is_live(&heartbeat.node) {
+                self.sweep();
+            }
+            self.count_mismatches();
+        }
     }
 }
 
@@ -159,7 +356,12 @@ weight = 1
 
     fn membership() -> Membership {
         let regions = ludus_regions::from_str(REGIONS, "test.toml").expect("valid regions");
-        Membership::new(NodeId::new("a"), Arc::new(regions), Duration::from_secs(3))
+        Membership::new(
+            NodeId::new("a"),
+            Arc::new(regions),
+            Duration::from_secs(3),
+            "hash-a".to_owned(),
+        )
     }
 
     fn beat(node: &str, leaving: bool) -> Heartbeat {
@@ -167,6 +369,7 @@ weight = 1
             node: node.to_owned(),
             rooms: 0,
             leaving,
+            region_hash: "hash-a".to_owned(),
         }
     }
 
@@ -197,5 +400,49 @@ weight = 1
         membership.record(&beat("b", true), now);
         assert!(membership.sweep(now).is_some());
         assert!(!membership.is_live("b"));
+    }
+
+    #[test]
+    fn a_live_peer_with_another_region_file_is_reported_once() {
+        let membership = membership();
+        let now = Instant::now();
+        let mut other = beat("b", false);
+        other.region_hash = "hash-b".to_owned();
+        assert!(membership.record(&other, now), "first sight warns");
+        assert!(
+            !membership.record(&other, now),
+            "the same hash again does not"
+        );
+        membership.sweep(now);
+        assert_eq!(
+            membership.mismatches(),
+            vec![Mismatch {
+                node: "b".to_owned(),
+                region_file_hash: "hash-b".to_owned()
+            }]
+        );
+        assert!(!membership.record(&beat("b", false), now));
+        assert!(membership.mismatches().is_empty());
+    }
+
+    #[test]
+    fn a_reloaded_region_file_ends_the_mismatch_and_forgets_dropped_nodes() {
+        let membership = membership();
+        let now = Instant::now();
+        let mut other = beat("b", false);
+        other.region_hash = "hash-b".to_owned();
+        membership.record(&other, now);
+        membership.sweep(now);
+        assert_eq!(membership.mismatches().len(), 1);
+        let only_a = REGIONS
+            .split("[[nodes]]")
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("[[nodes]]");
+        let regions = ludus_regions::from_str(&only_a, "test.toml").expect("valid regions");
+        membership.reload(Arc::new(regions), "hash-b".to_owned());
+        assert!(!membership.is_live("b"), "b is no longer in the file");
+        assert!(membership.mismatches().is_empty());
+        assert_eq!(membership.region_hash(), "hash-b");
     }
 }

@@ -4,10 +4,17 @@
 //! reserve a seat, deliver an event); a missing responder means the node is down, a timeout that
 //! it is overloaded or partitioned. Errors travel as the lobby's stable `{code, message}` pair so
 //! the asking node can answer its HTTP client exactly as the owning node would have.
+//!
+//! Seam for live drain: a `Handoff` request (final state of a room, stopped at a tick boundary)
+//! would join [`NodeRequest`] here, answered by the next owner after its claim.
 
+use super::{Cluster, ClusterError};
 use crate::directory::RoomInfo;
-use crate::lobby::{SeatFor, SeatGrant};
+use crate::lobby::{announcement_event, json_value, CreateRoom, LobbyError, SeatFor, SeatGrant};
+use futures_util::StreamExt;
+use ludus_protocol::RoomId;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The subject a node answers requests on.
 pub fn node_subject(node_id: &str) -> String {
@@ -38,6 +45,10 @@ pub enum NodeRequest {
         metadata: serde_json::Value,
         /// Also reserve a first seat (matchmaking).
         reserve: Option<SeatFor>,
+        /// The id was drawn at random by the placing node, so no live room can hold it and the
+        /// claim need not wait for a settled directory.
+        #[serde(default)]
+        fresh: bool,
     },
     /// Reserve a seat in a room hosted here.
     Reserve {
@@ -86,4 +97,148 @@ pub enum NodeResponse {
         /// Human-readable explanation.
         message: String,
     },
+}
+
+impl Cluster {
+    pub(super) async fn ask(
+        &self,
+        node_id: &str,
+        request: &NodeRequest,
+    ) -> Result<NodeResponse, ClusterError> {
+        self.require_connection()?;
+        // expect: the request enums are plain data and always serialize.
+        let payload = serde_json::to_vec(request).expect("requests serialize");
+        let answer = tokio::time::timeout(
+            self.settings.request_timeout,
+            self.client.request(node_subject(node_id), payload.into()),
+        )
+        .await
+        .map_err(|_| ClusterError::NodeUnavailable(node_id.to_owned()))?
+        .map_err(|_| ClusterError::NodeUnavailable(node_id.to_owned()))?;
+        let response: NodeResponse = serde_json::from_slice(&answer.payload)
+            .map_err(|_| ClusterError::NodeUnavailable(node_id.to_owned()))?;
+        match response {
+            NodeResponse::Failed { code, message } => Err(ClusterError::Remote { code, message }),
+            other => Ok(other),
+        }
+    }
+
+    /// Broadcasts `payload` to every room of `region`, as `{"type": "announcement", ...}`.
+    pub async fn announce(
+        &self,
+        region: &str,
+        payload: serde_json::Value,
+    ) -> Result<String, ClusterError> {
+        self.require_connection()?;
+        let region = self.resolve_region(Some(region))?;
+        let event = announcement_event(region.as_str(), payload);
+        // expect: a JSON value always serializes.
+        let bytes = serde_json::to_vec(&event).expect("JSON serializes");
+        self.client
+            .publish(announce_subject(region.as_str()), bytes.into())
+            .await
+            .map_err(|_| ClusterError::Unavailable)?;
+        Ok(region.to_string())
+    }
+
+    pub(super) async fn request_loop(self: Arc<Self>) {
+        let subject = node_subject(self.settings.node.id.as_str());
+        let Ok(mut requests) = self.client.subscribe(subject).await else {
+            tracing::error!("cannot subscribe to node requests");
+            return;
+        };
+        while let Some(message) = requests.next().await {
+            let Some(reply) = message.reply.clone() else {
+                continue;
+            };
+            let cluster = Arc::clone(&self);
+            actix_rt::spawn(async move {
+                let response = match serde_json::from_slice::<NodeRequest>(&message.payload) {
+                    Ok(request) => cluster.answer(request).await,
+                    Err(error) => NodeResponse::Failed {
+                        code: "invalid_request".to_owned(),
+                        message: error.to_string(),
+                    },
+                };
+                // expect: responses are plain data and always serialize.
+                let payload = serde_json::to_vec(&response).expect("responses serialize");
+                if let Err(error) = cluster.client.publish(reply, payload.into()).await {
+                    tracing::debug!(%error, "reply not sent");
+                }
+            });
+        }
+    }
+
+    async fn answer(&self, request: NodeRequest) -> NodeResponse {
+        let failed = |error: ClusterError| NodeResponse::Failed {
+            code: error.code().to_owned(),
+            message: error.to_string(),
+        };
+        match request {
+            NodeRequest::Create {
+                room_type,
+                room_id,
+                max_players,
+                metadata,
+                reserve,
+                fresh,
+            } => {
+                let request = CreateRoom {
+                    room_type,
+                    room_id: Some(room_id),
+                    max_players,
+                    metadata,
+                    epoch: None,
+                };
+                let node = self.settings.node.id.to_string();
+                match self.create_on(&node, request, reserve, fresh).await {
+                    Ok((info, seat)) => NodeResponse::Created { info, seat },
+                    Err(error) => failed(error),
+                }
+            }
+            NodeRequest::Reserve { room_id, seat } => {
+                let reserved = match RoomId::parse(&room_id) {
+                    Ok(room_id) => self.lobby.reserve_seat(&room_id, seat).await,
+                    Err(error) => Err(error.into()),
+                };
+                match reserved {
+                    Ok(seat) => NodeResponse::Reserved { seat },
+                    Err(error) => failed(error.into()),
+                }
+            }
+            NodeRequest::Dispose { room_id } => {
+                let disposed = RoomId::parse(&room_id)
+                    .map_err(LobbyError::from)
+                    .and_then(|room_id| self.lobby.dispose(&room_id));
+                match disposed {
+                    Ok(()) => NodeResponse::Done,
+                    Err(error) => failed(error.into()),
+                }
+            }
+            NodeRequest::Deliver { room_id, event } => {
+                let delivered = match RoomId::parse(&room_id) {
+                    Ok(room_id) => self.lobby.deliver(&room_id, json_value(&event)).await,
+                    Err(invalid) => Err(LobbyError::from(invalid)),
+                };
+                match delivered {
+                    Ok(()) => NodeResponse::Done,
+                    Err(error) => failed(error.into()),
+                }
+            }
+        }
+    }
+
+    pub(super) async fn announce_loop(self: Arc<Self>) {
+        let subject = announce_subject(self.settings.node.region.as_str());
+        let Ok(mut announcements) = self.client.subscribe(subject).await else {
+            tracing::error!("cannot subscribe to regional announcements");
+            return;
+        };
+        while let Some(message) = announcements.next().await {
+            if let Ok(event) = serde_json::from_slice::<serde_json::Value>(&message.payload) {
+                let rooms = self.lobby.deliver_to_all(&json_value(&event));
+                tracing::info!(rooms, "announcement delivered");
+            }
+        }
+    }
 }

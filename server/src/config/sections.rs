@@ -16,8 +16,9 @@ pub struct ClusterSection {
     pub regions_file: Option<PathBuf>,
     /// This node's id in the region file. Required with `regions_file`.
     pub node_id: Option<String>,
-    /// Lease on each room's directory entry, in milliseconds: a room whose node stops renewing
-    /// it (every third of this) disappears from the directory after this long. Default 6000.
+    /// The node lease, in milliseconds, covering all of a node's rooms: renewed every tenth of
+    /// this; peers drop the node's rooms after this long without a renewal; the node itself
+    /// stops them (4013) a fifth earlier when it cannot renew. Default 6000.
     pub lease_ms: u64,
     /// Longest wait for another node to answer (create, reserve, message), in milliseconds.
     /// Default 2000.

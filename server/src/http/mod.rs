@@ -439,12 +439,7 @@ async fn healthz(state: web::Data<ApiState>) -> HttpResponse {
         return HttpResponse::ServiceUnavailable()
             .json(serde_json::json!({"status": "shutting_down"}));
     }
-    let cluster = state.gateway.cluster().map(|cluster| {
-        serde_json::json!({
-            "node": cluster.node_id().as_str(),
-            "nats_connected": cluster.is_connected(),
-        })
-    });
+    let cluster = state.gateway.cluster().map(|cluster| cluster.health());
     HttpResponse::Ok().json(serde_json::json!({
         "status": "ok",
         "rooms": state.gateway.lobby().directory().len(),

@@ -307,6 +307,11 @@ impl Room {
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let started = Instant::now();
+        if self.directory.fence().is_closed_at(started) {
+            // This node may no longer hold the room: not one more frame (4013 to members).
+            self.close_reason = CloseCode::RoomMoved;
+            return ctx.stop();
+        }
         let interval = self.settings.tick_interval();
         let late = started.saturating_duration_since(self.next_tick_due);
         self.next_tick_due = started.max(self.next_tick_due) + interval;

@@ -1,0 +1,110 @@
+//! Creating a room on this node: claim its id in the directory, then start its actor.
+//!
+//! The claim reads the id's entry straight from the bucket (the replica may not have seen a
+//! creation made a moment ago elsewhere), asks [`decide_claim`] what that means and writes with
+//! compare-and-swap, so of any number of concurrent creators on any nodes exactly one wins and
+//! every other one answers 409 `room_exists` (D1). Taking over the entry of a lapsed incarnation
+//! is first confirmed by a fresh read of its node lease: if the lease moved since this node last
+//! saw it (this node may itself have been paused), the holder is alive after all.
+
+use super::directory::{self, RoomRecord};
+use super::lease::{decide_claim, ClaimDecision, Holder, Incarnation, Liveness};
+use super::owner::{EntryCommand, Published};
+use super::{Cluster, ClusterError};
+use crate::directory::RoomInfo;
+use crate::lobby::{CreateRoom, LobbyError};
+use async_nats::jetstream::kv;
+use std::time::Instant;
+
+impl Cluster {
+    /// Creates a room on this node once its id is claimed. `fresh` ids (drawn at random here or
+    /// by the placing node) cannot belong to a live room, so they do not wait for a settled
+    /// directory.
+    pub async fn create_here(
+        &self,
+        request: CreateRoom,
+        fresh: bool,
+    ) -> Result<RoomInfo, ClusterError> {
+        self.require_connection()?;
+        let incarnation = *self.incarnation_tx.borrow();
+        let Some(incarnation) = incarnation.filter(|_| !self.fence.is_closed()) else {
+            return Err(ClusterError::Unavailable);
+        };
+        let prepared = self.lobby.prepare_room(request)?;
+        let room_id = prepared.info.room_id.clone();
+        let store = self.store().await?;
+        let key = directory::room_key(&room_id);
+        let unavailable = |error: async_nats::Error| {
+            tracing::warn!(%room_id, %error, "cannot claim the room's entry");
+            ClusterError::Unavailable
+        };
+        let current = directory::read(&store, &key).await.map_err(unavailable)?;
+        let (holder, expected) = match &current {
+            None => (Holder::Nobody, None),
+            Some((revision, bytes)) => {
+                let holder = match RoomRecord::from_bytes(bytes) {
+                    Some(held) => self.holder_of(&store, &held, incarnation).await,
+                    // A corrupt entry holds nothing.
+                    None => Holder::Other(Liveness::Lapsed),
+                };
+                (holder, Some(*revision))
+            }
+        };
+        let settled = fresh || self.replica.is_settled(Instant::now(), self.timing);
+        match decide_claim(holder, settled) {
+            ClaimDecision::Exists => return Err(LobbyError::RoomExists(room_id).into()),
+            ClaimDecision::NotSettled => return Err(ClusterError::Settling),
+            ClaimDecision::Create | ClaimDecision::TakeOver => {}
+        }
+        let record = self.record_for(&prepared.info, incarnation);
+        let Some(revision) = directory::swap(&store, &key, record.to_bytes(), expected)
+            .await
+            .map_err(unavailable)?
+        else {
+            // Another creator wrote first.
+            return Err(LobbyError::RoomExists(room_id).into());
+        };
+        let published = Published {
+            room_id: room_id.clone(),
+            revision,
+            incarnation,
+            info: prepared.info.clone(),
+            written_at: Instant::now(),
+            recheck: false,
+        };
+        // The entries task keeps it from here (and releases it if the room never starts).
+        let _ = self.entries_tx.send(EntryCommand::Adopt(published));
+        match self.lobby.start_room(prepared) {
+            Ok(info) => Ok(info),
+            Err(error) => {
+                directory::release(&store, &key, revision).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Who holds an existing entry, as far as a claim of its id is concerned.
+    async fn holder_of(
+        &self,
+        store: &kv::Store,
+        held: &RoomRecord,
+        incarnation: Incarnation,
+    ) -> Holder {
+        if self.is_mine(&held.node) && held.incarnation == incarnation {
+            return Holder::ThisIncarnation;
+        }
+        let liveness = self.replica.liveness(held, Instant::now(), self.timing);
+        if liveness != Liveness::Lapsed || self.is_mine(&held.node) {
+            return Holder::Other(liveness);
+        }
+        // Confirm on the bucket itself: a renewal this node has not received yet means alive.
+        let node_key = directory::node_key(&held.node);
+        match directory::read(store, &node_key).await {
+            Ok(Some((revision, _))) if Some(revision) != self.replica.node_revision(&held.node) => {
+                Holder::Other(Liveness::Live)
+            }
+            Ok(_) => Holder::Other(Liveness::Lapsed),
+            Err(_) => Holder::Other(Liveness::Unknown),
+        }
+    }
+}
