@@ -356,10 +356,9 @@ impl Member {
                 )))
             }
             Some(close) => Some(Heard::End(Ending::Server(close, None))),
-            None => match self.write(Opcode::Ping, Bytes::new()) {
-                Offered::Sent | Offered::Skipped => None,
-                Offered::Gone => Some(Heard::Gone),
-                Offered::TooSlow => Some(Heard::End(Ending::Server(CloseCode::TooSlow, None))),
+            None => match self.write(Opcode::Ping, Bytes::new()).ending()? {
+                None => Some(Heard::Gone),
+                Some(ending) => Some(Heard::End(ending)),
             },
         }
     }
@@ -384,6 +383,7 @@ impl Member {
 
 /// What became of a frame offered to a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
 pub enum Offered {
     /// Written or queued.
     Sent,
@@ -393,6 +393,18 @@ pub enum Offered {
     TooSlow,
     /// The socket failed: the client is gone.
     Gone,
+}
+
+impl Offered {
+    /// Whether the member must go, and how: `Some(None)` when its socket failed (drop it),
+    /// `Some(Some(..))` when it left too much unread (close with `too_slow`), `None` to keep it.
+    pub fn ending(self) -> Option<Option<Ending>> {
+        match self {
+            Self::Sent | Self::Skipped => None,
+            Self::TooSlow => Some(Some(Ending::Server(CloseCode::TooSlow, None))),
+            Self::Gone => Some(None),
+        }
+    }
 }
 
 #[cfg(test)]

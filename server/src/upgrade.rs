@@ -59,16 +59,6 @@ fn websocket_room(path: &str) -> Option<&str> {
         .filter(|room| !room.contains('/'))
 }
 
-fn count_refusal(state: &ApiState, error: &ApiError) {
-    state
-        .gateway
-        .lobby()
-        .metrics()
-        .http_refused
-        .with_label_values(&[error.code()])
-        .inc();
-}
-
 /// Writes `response` (with its body) on the connection, which is then dropped.
 async fn answer(
     framed: &mut Framed<TcpStream, h1::Codec>,
@@ -123,7 +113,7 @@ pub async fn serve(
             "origin_not_allowed",
             "this page's origin may not open WebSockets here (see http.allowed_origins)",
         );
-        count_refusal(&state, &error);
+        let error = state.refused(error);
         return answer(&mut framed, error.error_response().into()).await;
     }
     let peer = framed
@@ -138,7 +128,7 @@ pub async fn serve(
                 "too_many_connections",
                 refused.to_string(),
             );
-            count_refusal(&state, &error);
+            let error = state.refused(error);
             return answer(&mut framed, error.error_response().into()).await;
         }
     };

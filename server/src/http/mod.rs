@@ -77,7 +77,7 @@ pub struct ApiState {
 
 impl ApiState {
     /// Counts a refusal by its code and passes it on.
-    fn refused(&self, error: ApiError) -> ApiError {
+    pub(crate) fn refused(&self, error: ApiError) -> ApiError {
         self.gateway
             .lobby()
             .metrics()

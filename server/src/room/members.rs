@@ -6,7 +6,7 @@
 //! thread, and a socket with nothing to read costs no system call.
 
 use super::Room;
-use crate::member::{Heard, Offered, READ_CHUNK};
+use crate::member::{Heard, READ_CHUNK};
 use crate::session::closing::Ending;
 use actix::Context;
 use bytes::Bytes;
@@ -175,14 +175,10 @@ impl Room {
         let frame = Bytes::from(codec::encode_batch(std::slice::from_ref(message)));
         self.metrics.messages_sent.inc();
         self.metrics.bytes_sent.inc_by(frame.len() as u64);
-        match member.write(crate::outbox::Opcode::Binary, frame) {
-            Offered::Sent | Offered::Skipped => true,
-            Offered::TooSlow => {
-                self.end_member(player, Some(Ending::Server(CloseCode::TooSlow, None)), ctx);
-                false
-            }
-            Offered::Gone => {
-                self.end_member(player, None, ctx);
+        match member.write(crate::outbox::Opcode::Binary, frame).ending() {
+            None => true,
+            Some(ending) => {
+                self.end_member(player, ending, ctx);
                 false
             }
         }

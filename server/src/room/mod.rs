@@ -454,16 +454,14 @@ impl Room {
                 };
                 (FrameKind::Delta { tick, base_tick }, bytes)
             };
-            match member.offer(kind, &bytes, now) {
-                Offered::Sent => {
+            let offered = member.offer(kind, &bytes, now);
+            match offered.ending() {
+                None if offered == Offered::Sent => {
                     sent.0 += 1;
                     sent.1 += bytes.len() as u64;
                 }
-                Offered::Skipped => skipped += 1,
-                Offered::TooSlow => {
-                    closing.push((*player, Some(Ending::Server(CloseCode::TooSlow, None))))
-                }
-                Offered::Gone => closing.push((*player, None)),
+                None => skipped += 1,
+                Some(ending) => closing.push((*player, ending)),
             }
         }
         self.remember(tick, &delta, roster, &delta_frames);
@@ -593,12 +591,8 @@ impl Handler<JoinRoom> for Room {
         self.members.insert(player, member);
         self.publish_listing();
         tracing::debug!(room_id = %self.settings.room_id, %player, "player joined");
-        match offered {
-            Offered::Gone => self.end_member(player, None, ctx),
-            Offered::TooSlow => {
-                self.end_member(player, Some(Ending::Server(CloseCode::TooSlow, None)), ctx)
-            }
-            Offered::Sent | Offered::Skipped => {}
+        if let Some(ending) = offered.ending() {
+            self.end_member(player, ending, ctx);
         }
     }
 }

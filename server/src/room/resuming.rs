@@ -4,7 +4,7 @@
 
 use super::Room;
 use crate::encoding::{self, DeltaFrame, PerVersion};
-use crate::member::{FrameKind, Handoff, Member, Offered};
+use crate::member::{FrameKind, Handoff, Member};
 use crate::resume::{admit_resume, keeps_seat, Away, SeatHolder};
 use crate::session::closing::Ending;
 use crate::session::MAX_QUEUED_BYTES;
@@ -187,12 +187,8 @@ impl Room {
         self.members.insert(player, member);
         self.publish_listing();
         tracing::debug!(room_id = %self.settings.room_id, %player, outcome, "session resumed");
-        match offered {
-            Offered::Gone => self.end_member(player, None, ctx),
-            Offered::TooSlow => {
-                self.end_member(player, Some(Ending::Server(CloseCode::TooSlow, None)), ctx)
-            }
-            Offered::Sent | Offered::Skipped => {}
+        if let Some(ending) = offered.ending() {
+            self.end_member(player, ending, ctx);
         }
     }
 
