@@ -45,9 +45,8 @@ impl<T> PerVersion<T> {
 /// A tick's delta in one protocol version.
 #[derive(Debug)]
 pub struct DeltaFrame {
-    /// The delta message alone, to batch with a member's private messages.
-    pub part: Vec<u8>,
-    /// `[delta]`: the frame every member without private messages gets.
+    /// `[delta]`: the frame every member without private messages gets ([`Self::part`] is the
+    /// message alone).
     pub shared: Bytes,
 }
 
@@ -67,8 +66,18 @@ pub fn delta_frame(
                 .expect("a room's delta always fits its own schema")
         }
     };
-    let shared = Bytes::from(codec::batch_frame(&[&part]));
-    DeltaFrame { part, shared }
+    DeltaFrame {
+        shared: Bytes::from(codec::batch_frame(&[&part])),
+    }
+}
+
+impl DeltaFrame {
+    /// The delta message alone, to batch with a member's private messages or keep for resuming
+    /// clients: `shared` past its array header, which for one message is one byte (`0x91`).
+    /// Shares `shared`'s bytes; nothing is copied.
+    pub fn part(&self) -> Bytes {
+        self.shared.slice(1..)
+    }
 }
 
 /// Encodes the room's current state as a snapshot message for `version`.
@@ -127,6 +136,24 @@ mod tests {
     /// bits (`-0.0` and `0.0` differ), stricter than `==`.
     fn exact(state: &RoomState) -> String {
         format!("{:?}", state.entities().collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_frames_part_is_the_message_alone() {
+        let mut game = ScriptedGame::default();
+        game.schema = scripted_schema();
+        let mut simulation =
+            Simulation::new(Box::new(game), 42, 1, Duration::from_millis(50), 64).expect("create");
+        simulation.join(PlayerId(1), "p").expect("join");
+        let output = simulation.step().expect("step");
+        let frame = delta_frame(
+            &simulation,
+            &output.delta,
+            &output.roster,
+            ProtocolVersion::V1,
+        );
+        assert_eq!(&frame.part()[..], &codec::encode_delta(&output.delta)[..]);
+        assert_eq!(&codec::batch_frame(&[&frame.part()])[..], &frame.shared[..]);
     }
 
     proptest! {

@@ -391,7 +391,7 @@ mod tests {
                 let output = simulation.step().expect("step");
                 let frame =
                     delta_frame(&simulation, &output.delta, &output.roster, ProtocolVersion::V1);
-                history.push(output.delta.tick, Some(Bytes::from(frame.part)), None);
+                history.push(output.delta.tick, Some(frame.part()), None);
                 mirrors.push(RoomState::from_snapshot(simulation.snapshot()));
             }
             let mut mirror = mirrors[pick % mirrors.len()].clone();

@@ -445,9 +445,9 @@ impl Room {
                 let bytes = match player_extras {
                     None => delta_frame.shared.clone(),
                     Some(player_extras) => {
-                        let parts: Vec<&[u8]> = std::iter::once(&delta_frame.part)
-                            .chain(player_extras)
-                            .map(Vec::as_slice)
+                        let part = delta_frame.part();
+                        let parts: Vec<&[u8]> = std::iter::once(&part[..])
+                            .chain(player_extras.iter().map(Vec::as_slice))
                             .collect();
                         Bytes::from(codec::batch_frame(&parts))
                     }

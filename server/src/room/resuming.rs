@@ -100,7 +100,7 @@ impl Room {
             let frame = frames.get_or_init(version, || {
                 encoding::delta_frame(&self.simulation, delta, roster, version)
             });
-            Bytes::from(frame.part.clone())
+            frame.part()
         };
         let v1 = v1.then(|| part(ProtocolVersion::V1));
         let v2 = v2.then(|| part(ProtocolVersion::V2));
