@@ -10,6 +10,7 @@
 //! Embedders (and the test harness) call [`run`] with a bound listener, a validated config, the
 //! game registry and a shutdown future; the `ludus-server` binary does just that.
 
+pub mod checkpoint;
 pub mod cluster;
 pub mod config;
 pub mod conn_limit;
