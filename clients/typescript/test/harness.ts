@@ -1,0 +1,151 @@
+// Test harness: a real `ludus-server` process on 127.0.0.1 port 0, and bounded waits.
+//
+// The binary is `$LUDUS_SERVER_BIN`, else `<repo root>/target/debug/ludus-server`. The server
+// binds port 0 itself (no port is guessed) and logs `ludus listening address=...` on stderr;
+// the harness reads the address from that line. Its operator token is set in the config, so the
+// tests can call the operator routes.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import WebSocket from "ws";
+import { LobbyClient, type RoomSession, type SessionEvents, type WebSocketConstructor, type WebSocketLike } from "../src/index.js";
+
+/** clients/typescript/build/test/harness.js → the repository root. */
+const REPO_ROOT = resolve(fileURLToPath(import.meta.url), "../../../../..");
+export const SERVER_BIN = process.env["LUDUS_SERVER_BIN"] ?? join(REPO_ROOT, "target/debug/ludus-server");
+export const OPERATOR_TOKEN = "ts-client-tests-operator-token-0123456789";
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+export interface TestServer {
+  httpUrl: string;
+  lobby: LobbyClient;
+  operator: LobbyClient;
+  /** Everything the server wrote on stderr, for failure messages. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts a server; `extraToml` is appended to the config file (whole sections). */
+export async function startServer(extraToml = ""): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), "ludus-ts-"));
+  const configFile = join(dir, "ludus.toml");
+  writeFileSync(
+    configFile,
+    [
+      "[server]",
+      'listen = "127.0.0.1:0"',
+      "workers = 1",
+      "room_threads = 1",
+      "shutdown_timeout_ms = 1000",
+      "[operator]",
+      `tokens = ["${OPERATOR_TOKEN}"]`,
+      extraToml,
+    ].join("\n"),
+  );
+  const child = spawn(SERVER_BIN, ["--config", configFile], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, NO_COLOR: "1", RUST_LOG: "info" },
+  });
+  let stderr = "";
+  const address = await new Promise<string>((resolveAddress, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`ludus-server did not report its address within ${START_TIMEOUT_MS} ms:\n${stderr}`));
+    }, START_TIMEOUT_MS);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${SERVER_BIN} (set LUDUS_SERVER_BIN): ${error.message}`));
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`ludus-server exited with ${code} before listening:\n${stderr}`));
+    });
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (chunk: string) => {
+      stderr += chunk;
+      const plain = stderr.replace(/\x1b\[[0-9;]*m/g, "");
+      const match = /ludus listening address=(\S+)/.exec(plain);
+      if (match !== null) {
+        clearTimeout(timer);
+        resolveAddress(match[1] as string);
+      }
+    });
+  });
+  child.removeAllListeners("exit");
+  const httpUrl = `http://${address}`;
+  return {
+    httpUrl,
+    lobby: new LobbyClient({ baseUrl: httpUrl }),
+    operator: new LobbyClient({ baseUrl: httpUrl, operatorToken: OPERATOR_TOKEN }),
+    log: () => stderr,
+    stop: () => stopChild(child).finally(() => rmSync(dir, { recursive: true, force: true })),
+  };
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolveStop) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolveStop();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+/**
+ * The `ws` package's WebSocket, recording every socket it opens, so a test can cut one
+ * abruptly (`terminate()`: the TCP connection is destroyed, no close frame).
+ */
+export function recordingWebSocket(): { WebSocket: WebSocketConstructor; sockets: WebSocket[] } {
+  const sockets: WebSocket[] = [];
+  class Recording extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      sockets.push(this);
+    }
+  }
+  return { WebSocket: Recording as unknown as new (url: string) => WebSocketLike, sockets };
+}
+
+export const NodeWebSocket = WebSocket as unknown as WebSocketConstructor;
+
+/** Resolves once `condition()` is truthy, polling every 10 ms; rejects after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  condition: () => T | null | undefined | false,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = condition();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolveTick) => setTimeout(resolveTick, 10));
+  }
+}
+
+/** Resolves with the first `name` event of `session` that passes `filter`; rejects after `timeoutMs`. */
+export function nextEvent<K extends keyof SessionEvents & string>(
+  session: RoomSession,
+  name: K,
+  filter: (value: SessionEvents[K]) => boolean = () => true,
+  timeoutMs = 10_000,
+): Promise<SessionEvents[K]> {
+  return new Promise((resolveEvent, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for a \`${name}\` event`));
+    }, timeoutMs);
+    const off = session.on(name, (value) => {
+      if (!filter(value)) return;
+      clearTimeout(timer);
+      off();
+      resolveEvent(value);
+    });
+  });
+}
