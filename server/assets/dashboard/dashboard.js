@@ -46,7 +46,9 @@ async function api(method, path) {
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     const message = body && body.error ? body.error.message : response.statusText;
-    throw new Error(`${method} ${path}: ${response.status} ${message}`);
+    const error = new Error(`${method} ${path}: ${response.status} ${message}`);
+    error.code = body && body.error ? body.error.code : null;
+    throw error;
   }
   return body;
 }
@@ -359,6 +361,10 @@ async function start() {
   try {
     renderOverview(await api("GET", "/v1/dashboard/overview"));
   } catch (error) {
+    if (error.code === "not_found") {
+      // A node with `operator.listen` serves operator routes on that listener only.
+      return signOut("This address does not serve operator routes: open /dashboard on the node's operator listener.");
+    }
     return handleError(error);
   }
   $("#auth-error").hidden = true;

@@ -432,6 +432,33 @@ weight = 1
     }
 
     #[test]
+    fn a_peers_latest_report_is_kept_and_a_heartbeat_without_one_still_parses() {
+        let membership = membership();
+        assert_eq!(membership.peer(&NodeId::new("b")), None);
+        let report = NodeReport {
+            sessions: 12,
+            lease_held: true,
+            load: NodeLoad {
+                bytes_out_per_sec: 4_096,
+                ..NodeLoad::default()
+            },
+        };
+        let mut heartbeat = beat("b", false);
+        heartbeat.rooms = 3;
+        heartbeat.report = Some(report);
+        membership.record(&heartbeat, Instant::now());
+        assert_eq!(
+            membership.peer(&NodeId::new("b")),
+            Some((3, Some(report), "hash-a".to_owned()))
+        );
+        // What a node that predates reports sends.
+        let older: Heartbeat =
+            serde_json::from_str(r#"{"node": "b", "rooms": 1, "leaving": false}"#)
+                .expect("an older heartbeat parses");
+        assert_eq!(older.report, None);
+    }
+
+    #[test]
     fn a_leaving_node_leaves_at_once_and_strangers_never_join() {
         let membership = membership();
         let now = Instant::now();
