@@ -26,8 +26,17 @@ struct Dashboard;
 #[folder = "assets/play/"]
 struct Play;
 
-/// The answer for one embedded file, or 304 when the browser's copy is current.
-fn serve(file: Option<EmbeddedFile>, request: &HttpRequest) -> HttpResponse {
+/// What the dashboard may load and who may frame it: its own files only, and nobody (an
+/// operator's clicks cannot be borrowed by a page that frames it).
+const DASHBOARD_POLICY: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
+
+/// The answer for one embedded file, or 304 when the browser's copy is current; `policy` is
+/// the page's `Content-Security-Policy`, if it has one.
+fn serve(
+    file: Option<EmbeddedFile>,
+    request: &HttpRequest,
+    policy: Option<&'static str>,
+) -> HttpResponse {
     let Some(file) = file else {
         return super::ApiError::new(
             StatusCode::NOT_FOUND,
@@ -59,6 +68,9 @@ fn serve(file: Option<EmbeddedFile>, request: &HttpRequest) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"));
+    if let Some(policy) = policy {
+        response.insert_header((header::CONTENT_SECURITY_POLICY, policy));
+    }
     if current {
         return response.finish();
     }
@@ -78,7 +90,11 @@ fn serve(file: Option<EmbeddedFile>, request: &HttpRequest) -> HttpResponse {
 }
 
 async fn dashboard_index(request: HttpRequest) -> HttpResponse {
-    serve(Dashboard::get("index.html"), &request)
+    serve(
+        Dashboard::get("index.html"),
+        &request,
+        Some(DASHBOARD_POLICY),
+    )
 }
 
 async fn dashboard_file(request: HttpRequest, path: web::Path<String>) -> HttpResponse {
@@ -87,11 +103,11 @@ async fn dashboard_file(request: HttpRequest, path: web::Path<String>) -> HttpRe
     } else {
         path.as_str()
     };
-    serve(Dashboard::get(file), &request)
+    serve(Dashboard::get(file), &request, Some(DASHBOARD_POLICY))
 }
 
 async fn play_index(request: HttpRequest) -> HttpResponse {
-    serve(Play::get("index.html"), &request)
+    serve(Play::get("index.html"), &request, None)
 }
 
 async fn play_file(request: HttpRequest, path: web::Path<String>) -> HttpResponse {
@@ -100,7 +116,7 @@ async fn play_file(request: HttpRequest, path: web::Path<String>) -> HttpRespons
     } else {
         path.as_str()
     };
-    serve(Play::get(file), &request)
+    serve(Play::get(file), &request, None)
 }
 
 /// Registers `/dashboard` (every listener: operators reach it wherever their routes are).
@@ -141,6 +157,7 @@ mod tests {
             "text/html; charset=utf-8"
         );
         assert_eq!(header(headers, header::CACHE_CONTROL), "no-cache");
+        assert!(header(headers, header::CONTENT_SECURITY_POLICY).contains("frame-ancestors 'none'"));
         let etag = header(headers, header::ETAG).to_owned();
         let again = TestRequest::get()
             .uri("/dashboard/")
