@@ -3,10 +3,10 @@
 //! Hot paths touch only atomic counters (cloned handles, no registry lookups), and rooms add
 //! per-tick totals once per tick rather than once per recipient.
 
-use crate::stats::NodeCounters;
+use crate::stats::{process_cpu_seconds, NodeCounters};
 use prometheus::core::Metric;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
@@ -70,6 +70,10 @@ pub mod names {
     pub const ROOM_TYPE_BYTES_SENT: &str = "ludus_room_type_bytes_sent_total";
     /// Players an operator removed from their room (close 4016).
     pub const PLAYERS_KICKED: &str = "ludus_players_kicked_total";
+    /// CPU time (user + system) the process used since it started, seconds; read at each
+    /// scrape (the dashboard's CPU column is its rate). Stays 0 where the OS does not say
+    /// (it is read from `/proc`, so on Linux only).
+    pub const PROCESS_CPU_SECONDS: &str = "ludus_process_cpu_seconds";
 }
 
 /// Buckets of the tick-duration histograms, in seconds: 50 µs to 100 ms.
@@ -144,6 +148,8 @@ pub struct Metrics {
     pub room_type_bytes_sent: IntCounterVec,
     /// See [`names::PLAYERS_KICKED`].
     pub players_kicked: IntCounter,
+    /// See [`names::PROCESS_CPU_SECONDS`]; set when rendered.
+    process_cpu_seconds: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -203,6 +209,14 @@ impl Metrics {
         .expect("valid metric");
         registry
             .register(Box::new(tick_duration.clone()))
+            .expect("unique metric");
+        let process_cpu_seconds = Gauge::new(
+            names::PROCESS_CPU_SECONDS,
+            "CPU time the process used since it started, seconds",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(process_cpu_seconds.clone()))
             .expect("unique metric");
         let room_type_tick_duration = HistogramVec::new(
             HistogramOpts::new(
@@ -297,6 +311,7 @@ impl Metrics {
                 names::PLAYERS_KICKED,
                 "players an operator removed from their room",
             ),
+            process_cpu_seconds,
             registry,
         }
     }
@@ -336,6 +351,9 @@ impl Metrics {
 
     /// Renders every metric in the Prometheus text format.
     pub fn render(&self) -> String {
+        if let Some(seconds) = process_cpu_seconds() {
+            self.process_cpu_seconds.set(seconds);
+        }
         let mut buffer = Vec::new();
         // expect: the text encoder only fails on a broken writer, and a Vec never is.
         TextEncoder::new()

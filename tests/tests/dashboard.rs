@@ -96,6 +96,15 @@ async fn the_dashboard_lists_rooms_and_seats_and_a_kick_closes_with_4016() -> an
     );
     assert_eq!(metric(&server, "ludus_players_kicked_total").await?, 1.0);
     assert!(metric(&server, "ludus_room_type_players{room_type=\"arena\"}").await? >= 1.0);
+    assert!(
+        metric(
+            &server,
+            "ludus_room_type_tick_duration_seconds_count{room_type=\"arena\"}"
+        )
+        .await?
+            > 0.0
+    );
+    assert!(metric(&server, "ludus_process_cpu_seconds").await? > 0.0);
     Ok(())
 }
 
