@@ -146,6 +146,7 @@ export class RoomSession extends Emitter<SessionEvents> {
   private leaving: ((end: SessionEnd) => void) | null = null;
   private closedByClient = false;
   private cancelWait: (() => void) | null = null;
+  private resendPending = false;
 
   private constructor(seat: Pick<Seat, "ws_url">, options: SessionOptions) {
     super();
@@ -565,6 +566,10 @@ export class RoomSession extends Emitter<SessionEvents> {
       }
     }
     this.maybeAck(ackNow);
+    if (this.resendPending) {
+      this.resendPending = false;
+      this.resendAfterResume();
+    }
   }
 
   private onWelcome(welcome: Welcome): void {
@@ -572,9 +577,10 @@ export class RoomSession extends Emitter<SessionEvents> {
     this.welcome = welcome;
     if (!resumed) return;
     this.resumes += 1;
+    // Re-send the latest input if the room never applied it: decided once the rest of this
+    // frame (the missed deltas or a snapshot) is applied, before anyone else can send.
+    this.resendPending = true;
     this.emit("resumed", welcome);
-    // Re-send the latest input if the room never applied it (checked after the frame's deltas).
-    queueMicrotask(() => this.resendAfterResume());
   }
 
   private resendAfterResume(): void {

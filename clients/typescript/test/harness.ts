@@ -1,7 +1,7 @@
 // Test harness: a real `ludus-server` process on 127.0.0.1 port 0, and bounded waits.
 //
 // The binary is `$LUDUS_SERVER_BIN`, else `<repo root>/target/debug/ludus-server`. The server
-// binds port 0 itself (no port is guessed) and logs `ludus listening address=...` on stderr;
+// binds port 0 itself (no port is guessed) and logs `ludus listening address=...` (stdout);
 // the harness reads the address from that line. Its operator token is set in the config, so the
 // tests can call the operator routes.
 
@@ -24,7 +24,7 @@ export interface TestServer {
   httpUrl: string;
   lobby: LobbyClient;
   operator: LobbyClient;
-  /** Everything the server wrote on stderr, for failure messages. */
+  /** The end of what the server wrote (its log), for failure messages. */
   log(): string;
   stop(): Promise<void>;
 }
@@ -47,7 +47,9 @@ export async function startServer(extraToml = ""): Promise<TestServer> {
     ].join("\n"),
   );
   const child = spawn(SERVER_BIN, ["--config", configFile], {
-    stdio: ["ignore", "ignore", "pipe"],
+    // The log goes to stdout (tracing's default writer); read both streams, and keep reading,
+    // so that a full pipe never blocks the server.
+    stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NO_COLOR: "1", RUST_LOG: "info" },
   });
   let stderr = "";
@@ -63,16 +65,19 @@ export async function startServer(extraToml = ""): Promise<TestServer> {
       clearTimeout(timer);
       reject(new Error(`ludus-server exited with ${code} before listening:\n${stderr}`));
     });
-    child.stderr?.setEncoding("utf8");
-    child.stderr?.on("data", (chunk: string) => {
-      stderr += chunk;
+    const onOutput = (chunk: string): void => {
+      stderr = (stderr + chunk).slice(-200_000);
       const plain = stderr.replace(/\x1b\[[0-9;]*m/g, "");
       const match = /ludus listening address=(\S+)/.exec(plain);
       if (match !== null) {
         clearTimeout(timer);
         resolveAddress(match[1] as string);
       }
-    });
+    };
+    for (const stream of [child.stdout, child.stderr]) {
+      stream?.setEncoding("utf8");
+      stream?.on("data", onOutput);
+    }
   });
   child.removeAllListeners("exit");
   const httpUrl = `http://${address}`;

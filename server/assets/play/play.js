@@ -2233,6 +2233,7 @@ var RoomSession = class _RoomSession extends Emitter {
     __publicField(this, "leaving", null);
     __publicField(this, "closedByClient", false);
     __publicField(this, "cancelWait", null);
+    __publicField(this, "resendPending", false);
     const WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
     if (WebSocketImpl === void 0) {
       throw new Error("no WebSocket in this environment: pass SessionOptions.WebSocket (e.g. the `ws` package)");
@@ -2628,6 +2629,10 @@ var RoomSession = class _RoomSession extends Emitter {
       }
     }
     this.maybeAck(ackNow);
+    if (this.resendPending) {
+      this.resendPending = false;
+      this.resendAfterResume();
+    }
   }
   onWelcome(welcome2) {
     const resumed = welcome2.resumed && this.welcome !== null;
@@ -2635,8 +2640,8 @@ var RoomSession = class _RoomSession extends Emitter {
     if (!resumed)
       return;
     this.resumes += 1;
+    this.resendPending = true;
     this.emit("resumed", welcome2);
-    queueMicrotask(() => this.resendAfterResume());
   }
   resendAfterResume() {
     const settings = this.options.resume;
