@@ -213,6 +213,17 @@ describe("session", () => {
     });
   }
 
+  it("resumes on request when the application says the network changed (reconnect)", async () => {
+    const session = await join(await freshSeat(), 2, { resume: { baseDelayMs: 20, maxDelayMs: 200 } });
+    const player = session.playerId;
+    const resumed = nextEvent(session, "resumed");
+    session.reconnect();
+    assert.equal(session.state, "resuming");
+    assert.equal((await resumed).player, player);
+    assert.equal(session.state, "open");
+    assert.equal(session.resumes, 1);
+  });
+
   it("reports a forged resume token as a typed refusal (resume_invalid, 4014)", async () => {
     const recording = recordingWebSocket();
     const session = await join(await freshSeat(), 2, {
