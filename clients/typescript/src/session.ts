@@ -67,7 +67,6 @@ export interface SessionOptions {
 export type SessionState = "connecting" | "open" | "resuming" | "closed";
 
 export interface SessionEvents {
-  [name: string]: unknown;
   /** The session's state changed. */
   state: SessionState;
   /** A frame arrived (any frame), with its size in bytes. */
