@@ -289,6 +289,10 @@ async function start(): Promise<void> {
     refreshView();
     closeWith(end.code, end.reason);
   });
+  // The browser knows before TCP does: going offline gives the socket up (the session resumes
+  // once a new one gets through); coming back online retries at once instead of backing off.
+  window.addEventListener("offline", () => active.reconnect());
+  window.addEventListener("online", () => active.reconnect());
   setState("playing");
   refreshView();
   // If keys were held while joining, say so now.

@@ -2,7 +2,7 @@
 
 export type Listener<T> = (value: T) => void;
 
-export class Emitter<Events extends { [name: string]: unknown }> {
+export class Emitter<Events extends object> {
   private readonly listeners: { [K in keyof Events]?: Set<Listener<Events[K]>> } = {};
 
   /** Adds a listener; returns a function that removes it. */

@@ -67,7 +67,6 @@ export interface SessionOptions {
 export type SessionState = "connecting" | "open" | "resuming" | "closed";
 
 export interface SessionEvents {
-  [name: string]: unknown;
   /** The session's state changed. */
   state: SessionState;
   /** A frame arrived (any frame), with its size in bytes. */
@@ -145,7 +144,11 @@ export class RoomSession extends Emitter<SessionEvents> {
   private readonly pings = new Map<number, { sentAt: number; resolve: (rtt: number) => void; reject: (error: Error) => void }>();
   private leaving: ((end: SessionEnd) => void) | null = null;
   private closedByClient = false;
-  private cancelWait: (() => void) | null = null;
+  /** Aborts the connection attempt in flight (when the session is closed meanwhile). */
+  private cancelAttempt: (() => void) | null = null;
+  /** Ends the backoff wait between resume attempts early. */
+  private wakeUp: (() => void) | null = null;
+  private resendPending = false;
 
   private constructor(seat: Pick<Seat, "ws_url">, options: SessionOptions) {
     super();
@@ -302,7 +305,7 @@ export class RoomSession extends Emitter<SessionEvents> {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        this.cancelWait = null;
+        this.cancelAttempt = null;
         resolve(result);
       };
       const giveUp = (end: SessionEnd): void => {
@@ -318,7 +321,7 @@ export class RoomSession extends Emitter<SessionEvents> {
         () => giveUp({ reason: "connection_lost", code: null, error, text: "no answer in time" }),
         this.options.answerTimeoutMs,
       );
-      this.cancelWait = () => giveUp({ reason: "client_closed", code: null, error: null, text: "" });
+      this.cancelAttempt = () => giveUp({ reason: "client_closed", code: null, error: null, text: "" });
       try {
         socket = new this.options.WebSocket(url);
       } catch (constructorError) {
@@ -393,19 +396,34 @@ export class RoomSession extends Emitter<SessionEvents> {
     this.socket = null;
   }
 
+  /**
+   * Tells the session the network changed (a browser's `offline`/`online` events, a mobile
+   * network switch): an open session gives its socket up and resumes on a new one (§20.5); a
+   * session waiting between resume attempts tries at once. No effect once closed.
+   */
+  reconnect(): void {
+    if (this.state === "open") this.dropSocket("reconnect requested");
+    else if (this.state === "resuming") this.wakeUp?.();
+  }
+
   private checkStale(): void {
     if (this.state !== "open" || this.socket === null) return;
     if (now() - this.lastFrameAt < this.options.staleAfterMs) return;
     // No frame for a few ticks' worth of time: the network is gone. Waiting for TCP to say so
     // can take minutes, so give the socket up and resume on a new one.
+    this.dropSocket("no frames");
+  }
+
+  private dropSocket(why: string): void {
     const socket = this.socket;
     this.detach();
     try {
-      socket.close(CLIENT_DROP_CODE, "no frames");
+      // A close frame without `leave` keeps the seat (§20.2), if it gets through at all.
+      socket?.close(CLIENT_DROP_CODE, why);
     } catch {
       // already closing
     }
-    this.lost({ reason: "connection_lost", code: null, error: null, text: "no frames" });
+    this.lost({ reason: "connection_lost", code: null, error: null, text: why });
   }
 
   private onSocketClosed(socket: WebSocketLike, code: number, text: string): void {
@@ -477,10 +495,11 @@ export class RoomSession extends Emitter<SessionEvents> {
   private wait(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        this.cancelWait = null;
+        this.wakeUp = null;
         resolve();
       }, ms);
-      this.cancelWait = () => {
+      this.wakeUp = () => {
+        this.wakeUp = null;
         clearTimeout(timer);
         resolve();
       };
@@ -565,6 +584,10 @@ export class RoomSession extends Emitter<SessionEvents> {
       }
     }
     this.maybeAck(ackNow);
+    if (this.resendPending) {
+      this.resendPending = false;
+      this.resendAfterResume();
+    }
   }
 
   private onWelcome(welcome: Welcome): void {
@@ -572,9 +595,10 @@ export class RoomSession extends Emitter<SessionEvents> {
     this.welcome = welcome;
     if (!resumed) return;
     this.resumes += 1;
+    // Re-send the latest input if the room never applied it: decided once the rest of this
+    // frame (the missed deltas or a snapshot) is applied, before anyone else can send.
+    this.resendPending = true;
     this.emit("resumed", welcome);
-    // Re-send the latest input if the room never applied it (checked after the frame's deltas).
-    queueMicrotask(() => this.resendAfterResume());
   }
 
   private resendAfterResume(): void {
@@ -654,7 +678,8 @@ export class RoomSession extends Emitter<SessionEvents> {
     this.end = end;
     if (this.watchdog !== null) clearInterval(this.watchdog);
     this.watchdog = null;
-    this.cancelWait?.();
+    this.cancelAttempt?.();
+    this.wakeUp?.();
     this.detach();
     this.rejectPings(`session closed: ${end.reason}`);
     this.setState("closed");

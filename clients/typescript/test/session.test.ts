@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { WebSocketServer } from "ws";
 import {
+  LobbyClient,
   LobbyError,
   RoomSession,
   SessionError,
@@ -18,7 +19,8 @@ let server: TestServer;
 const sessions: RoomSession[] = [];
 
 before(async () => {
-  server = await startServer();
+  // Tests create a room each: lift the per-address creation rate (60 a minute, 6 at once).
+  server = await startServer("[lobby]\nrooms_per_minute_per_ip = 6000\nseats_per_minute_per_ip = 6000");
 });
 
 after(async () => {
@@ -30,6 +32,12 @@ async function join(seat: Seat, protocol: ProtocolVersion = 2, options: Paramete
   const session = await RoomSession.join(seat, { protocol, WebSocket: NodeWebSocket, ...options });
   sessions.push(session);
   return session;
+}
+
+/** A seat in a new arena room of its own, so that tests do not share rooms. */
+async function freshSeat(name?: string): Promise<Seat> {
+  const room = await server.lobby.createRoom({ room_type: "arena" });
+  return server.lobby.seat(room.room_id, name ? { name } : {});
 }
 
 function ownPlayer(session: RoomSession): { id: number; x: number; y: number } | null {
@@ -66,15 +74,15 @@ describe("lobby", () => {
     assert.equal(again.status, 409);
     assert.equal(again.code, "room_exists");
 
-    const cases: [Promise<unknown>, number, string][] = [
-      [server.lobby.seat("no-such-room"), 404, "room_not_found"],
-      [server.lobby.matchmake({ room_type: "chess" }), 400, "unknown_room_type"],
-      [server.lobby.seat("bad id!"), 400, "invalid_room_id"],
-      [server.lobby.deleteRoom("ts-lobby-1"), 401, "unauthorized"],
-      [new (server.lobby.constructor as typeof import("../src/index.js").LobbyClient)({ baseUrl: server.httpUrl, operatorToken: "wrong-token-wrong-token-wrong" }).deleteRoom("ts-lobby-1"), 403, "forbidden"],
+    const cases: [() => Promise<unknown>, number, string][] = [
+      [() => server.lobby.seat("no-such-room"), 404, "room_not_found"],
+      [() => server.lobby.matchmake({ room_type: "chess" }), 400, "unknown_room_type"],
+      [() => server.lobby.seat("bad id!"), 400, "invalid_room_id"],
+      [() => server.lobby.deleteRoom("ts-lobby-1"), 401, "unauthorized"],
+      [() => new LobbyClient({ baseUrl: server.httpUrl, operatorToken: "wrong-token-wrong-token-wrong" }).deleteRoom("ts-lobby-1"), 403, "forbidden"],
     ];
     for (const [request, status, code] of cases) {
-      const error = await request.then(() => null, (caught: unknown) => caught);
+      const error = await request().then(() => null, (caught: unknown) => caught);
       assert.ok(error instanceof LobbyError, `expected a LobbyError for ${code}`);
       assert.equal(error.status, status);
       assert.equal(error.code, code);
@@ -124,7 +132,7 @@ describe("session", () => {
   }
 
   it("numbers inputs from 1 and measures input→ack latency", async () => {
-    const session = await join(await server.lobby.matchmake({ room_type: "arena" }));
+    const session = await join(await freshSeat());
     const start = ownPlayer(session);
     const first = session.sendInput({ dx: 1, dy: 0 });
     const second = session.sendInput({ dx: 0, dy: 1 });
@@ -140,16 +148,17 @@ describe("session", () => {
   });
 
   it("measures the round trip of an application ping", async () => {
-    const session = await join(await server.lobby.matchmake({ room_type: "arena" }));
+    const session = await join(await freshSeat());
     const pong = nextEvent(session, "pong");
     const rtt = await session.ping();
     assert.ok(rtt >= 0 && rtt < 5_000);
     assert.equal(session.rttMs, rtt);
-    assert.ok((await pong).tick > 0, "the pong names the last tick sent");
+    // The tick of the last state frame sent: 0 in a room that had not ticked when we joined.
+    assert.ok((await pong).tick <= session.mirror.tick + 1);
   });
 
   it("follows a redirect to the node that hosts the room, with the same hello", async () => {
-    const seat = await server.lobby.matchmake({ room_type: "arena" });
+    const seat = await freshSeat();
     // A stand-in for a cluster node that does not host the room: it answers any hello exactly
     // as §5 step 4 says, with a `redirect` frame and close 4012, pointing at the real node.
     const { encode } = await import("@msgpack/msgpack");
@@ -177,7 +186,7 @@ describe("session", () => {
   for (const protocol of [1, 2] as const) {
     it(`resumes the same player after an abrupt drop (protocol ${protocol})`, async () => {
       const recording = recordingWebSocket();
-      const session = await join(await server.lobby.matchmake({ room_type: "arena" }), protocol, {
+      const session = await join(await freshSeat(), protocol, {
         WebSocket: recording.WebSocket,
         resume: { baseDelayMs: 20, maxDelayMs: 200 },
       });
@@ -200,13 +209,24 @@ describe("session", () => {
       assert.equal(ownPlayer(session)?.id, entity?.id, "the same entity kept its seat");
       // Inputs continue the seq (§20.4 step 7); the mirror keeps following the room.
       assert.equal(session.sendInput({ dx: 0, dy: 1 }), 2);
-      await nextEvent(session, "ack", ({ seq }) => seq === 2);
+      await nextEvent(session, "ack", ({ seq }) => seq >= 2);
     });
   }
 
+  it("resumes on request when the application says the network changed (reconnect)", async () => {
+    const session = await join(await freshSeat(), 2, { resume: { baseDelayMs: 20, maxDelayMs: 200 } });
+    const player = session.playerId;
+    const resumed = nextEvent(session, "resumed");
+    session.reconnect();
+    assert.equal(session.state, "resuming");
+    assert.equal((await resumed).player, player);
+    assert.equal(session.state, "open");
+    assert.equal(session.resumes, 1);
+  });
+
   it("reports a forged resume token as a typed refusal (resume_invalid, 4014)", async () => {
     const recording = recordingWebSocket();
-    const session = await join(await server.lobby.matchmake({ room_type: "arena" }), 2, {
+    const session = await join(await freshSeat(), 2, {
       WebSocket: recording.WebSocket,
       resume: { baseDelayMs: 10, maxDelayMs: 50 },
     });
@@ -221,7 +241,7 @@ describe("session", () => {
   });
 
   it("refuses a used seat token with a typed SessionError (seat_not_reserved, 4001)", async () => {
-    const seat = await server.lobby.matchmake({ room_type: "arena" });
+    const seat = await freshSeat();
     await join(seat);
     const refused = await join(seat).then(() => null, (error: unknown) => error);
     assert.ok(refused instanceof SessionError);
@@ -231,7 +251,7 @@ describe("session", () => {
   });
 
   it("ends with room_disposed (4009) when an operator deletes the room", async () => {
-    const seat = await server.lobby.matchmake({ room_type: "arena" });
+    const seat = await freshSeat();
     const session = await join(seat);
     const closed = nextEvent(session, "closed");
     const answer = await server.operator.deleteRoom(seat.room_id);
@@ -242,7 +262,7 @@ describe("session", () => {
   });
 
   it("delivers operator messages as broadcast events", async () => {
-    const seat = await server.lobby.matchmake({ room_type: "arena" });
+    const seat = await freshSeat();
     const session = await join(seat);
     const event = nextEvent(session, "event", ({ payload }) => (payload as { type?: string }).type === "message");
     await server.operator.sendMessage(seat.room_id, { hello: "players" });

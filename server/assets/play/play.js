@@ -2232,7 +2232,11 @@ var RoomSession = class _RoomSession extends Emitter {
     __publicField(this, "pings", /* @__PURE__ */ new Map());
     __publicField(this, "leaving", null);
     __publicField(this, "closedByClient", false);
-    __publicField(this, "cancelWait", null);
+    /** Aborts the connection attempt in flight (when the session is closed meanwhile). */
+    __publicField(this, "cancelAttempt", null);
+    /** Ends the backoff wait between resume attempts early. */
+    __publicField(this, "wakeUp", null);
+    __publicField(this, "resendPending", false);
     const WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
     if (WebSocketImpl === void 0) {
       throw new Error("no WebSocket in this environment: pass SessionOptions.WebSocket (e.g. the `ws` package)");
@@ -2374,7 +2378,7 @@ var RoomSession = class _RoomSession extends Emitter {
           return;
         settled = true;
         clearTimeout(timer);
-        this.cancelWait = null;
+        this.cancelAttempt = null;
         resolve(result);
       };
       const giveUp = (end) => {
@@ -2386,7 +2390,7 @@ var RoomSession = class _RoomSession extends Emitter {
         settle({ kind: "lost", end });
       };
       const timer = setTimeout(() => giveUp({ reason: "connection_lost", code: null, error, text: "no answer in time" }), this.options.answerTimeoutMs);
-      this.cancelWait = () => giveUp({ reason: "client_closed", code: null, error: null, text: "" });
+      this.cancelAttempt = () => giveUp({ reason: "client_closed", code: null, error: null, text: "" });
       try {
         socket = new this.options.WebSocket(url);
       } catch (constructorError) {
@@ -2457,18 +2461,32 @@ var RoomSession = class _RoomSession extends Emitter {
       socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
     this.socket = null;
   }
+  /**
+   * Tells the session the network changed (a browser's `offline`/`online` events, a mobile
+   * network switch): an open session gives its socket up and resumes on a new one (§20.5); a
+   * session waiting between resume attempts tries at once. No effect once closed.
+   */
+  reconnect() {
+    if (this.state === "open")
+      this.dropSocket("reconnect requested");
+    else if (this.state === "resuming")
+      this.wakeUp?.();
+  }
   checkStale() {
     if (this.state !== "open" || this.socket === null)
       return;
     if (now() - this.lastFrameAt < this.options.staleAfterMs)
       return;
+    this.dropSocket("no frames");
+  }
+  dropSocket(why) {
     const socket = this.socket;
     this.detach();
     try {
-      socket.close(CLIENT_DROP_CODE, "no frames");
+      socket?.close(CLIENT_DROP_CODE, why);
     } catch {
     }
-    this.lost({ reason: "connection_lost", code: null, error: null, text: "no frames" });
+    this.lost({ reason: "connection_lost", code: null, error: null, text: why });
   }
   onSocketClosed(socket, code, text2) {
     if (socket !== this.socket)
@@ -2540,10 +2558,11 @@ var RoomSession = class _RoomSession extends Emitter {
   wait(ms) {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        this.cancelWait = null;
+        this.wakeUp = null;
         resolve();
       }, ms);
-      this.cancelWait = () => {
+      this.wakeUp = () => {
+        this.wakeUp = null;
         clearTimeout(timer);
         resolve();
       };
@@ -2628,6 +2647,10 @@ var RoomSession = class _RoomSession extends Emitter {
       }
     }
     this.maybeAck(ackNow);
+    if (this.resendPending) {
+      this.resendPending = false;
+      this.resendAfterResume();
+    }
   }
   onWelcome(welcome2) {
     const resumed = welcome2.resumed && this.welcome !== null;
@@ -2635,8 +2658,8 @@ var RoomSession = class _RoomSession extends Emitter {
     if (!resumed)
       return;
     this.resumes += 1;
+    this.resendPending = true;
     this.emit("resumed", welcome2);
-    queueMicrotask(() => this.resendAfterResume());
   }
   resendAfterResume() {
     const settings = this.options.resume;
@@ -2718,7 +2741,8 @@ var RoomSession = class _RoomSession extends Emitter {
     if (this.watchdog !== null)
       clearInterval(this.watchdog);
     this.watchdog = null;
-    this.cancelWait?.();
+    this.cancelAttempt?.();
+    this.wakeUp?.();
     this.detach();
     this.rejectPings(`session closed: ${end.reason}`);
     this.setState("closed");
@@ -2969,6 +2993,8 @@ async function start() {
     refreshView();
     closeWith(end.code, end.reason);
   });
+  window.addEventListener("offline", () => active.reconnect());
+  window.addEventListener("online", () => active.reconnect());
   setState("playing");
   refreshView();
   sentDirection = { dx: 0, dy: 0 };
