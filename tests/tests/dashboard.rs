@@ -213,3 +213,36 @@ async fn rooms_are_filtered_sorted_by_players_and_paged() -> anyhow::Result<()> 
     drop(seated);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_node_serves_a_bounded_number_of_streams_and_frees_a_slot_when_one_closes(
+) -> anyhow::Result<()> {
+    let server = TestServer::start();
+    let url = format!("{}/v1/dashboard/stream", server.http_url());
+    let open = || async {
+        let response = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(TEST_OPERATOR_TOKEN)
+            .send()
+            .await?;
+        anyhow::Ok(response)
+    };
+    let mut streams = Vec::new();
+    for _ in 0..ludus_server::http::dashboard::MAX_STREAMS {
+        let stream = open().await?;
+        assert_eq!(stream.status(), 200);
+        streams.push(stream);
+    }
+    let refused = open().await?;
+    assert_eq!(refused.status(), 503);
+    let body: serde_json::Value = refused.json().await?;
+    assert_eq!(body["error"]["code"], "too_many_streams");
+    // A client that goes away frees its slot once the server notices (at its next event).
+    drop(streams.pop());
+    eventually(|| async {
+        let stream = open().await?;
+        Ok((stream.status() == 200).then_some(stream))
+    })
+    .await?;
+    Ok(())
+}

@@ -168,11 +168,11 @@ async fn stream(
 ) -> Result<HttpResponse, ApiError> {
     state.authorize_operator(&request)?;
     let slot = StreamSlot::take(&state).ok_or_else(|| {
-        ApiError::new(
+        state.refused(ApiError::new(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
             "too_many_streams",
             format!("this node serves at most {MAX_STREAMS} dashboard streams at once"),
-        )
+        ))
     })?;
     let ends_at = Instant::now() + STREAM_LIFETIME;
     let ticker = tokio::time::interval(STREAM_INTERVAL);
