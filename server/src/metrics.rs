@@ -51,7 +51,7 @@ pub mod names {
     pub const EVENTS_REFUSED: &str = "ludus_events_refused_total";
     /// HTTP requests and connections refused by a limit, by reason (`rate_limited`,
     /// `too_many_reservations`, `too_many_connections`, `unauthorized`, `forbidden`,
-    /// `request_timeout`, `origin_not_allowed`).
+    /// `request_timeout`, `origin_not_allowed`, `too_many_streams`).
     pub const HTTP_REFUSED: &str = "ludus_http_refused_total";
     /// Session resumes, by outcome: `delta` (caught up from the history), `snapshot`, or
     /// `refused_<reason>` (`expired`, `used`, `invalid`, `wrong_room`, `epoch_changed`).
