@@ -25,7 +25,7 @@ use crate::cluster::overview::{NodeStatus, RegionNodes};
 use crate::directory::RoomInfo;
 use crate::gateway::LOCAL;
 use crate::paging::{RankedCursor, DEFAULT_PAGE, MAX_PAGE};
-use crate::room::RoomInspection;
+use crate::room::{state_json, RoomInspection};
 use crate::stats::TickSummary;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -301,6 +301,11 @@ struct RoomPage {
     room: RoomInfo,
     #[serde(flatten)]
     inspection: RoomInspection,
+    /// The room's state as JSON, unless larger than [`crate::room::MAX_INSPECTED_STATE_BYTES`] or not
+    /// expressible as JSON.
+    state: Option<serde_json::Value>,
+    /// Why `state` is missing, when it is.
+    state_omitted: Option<String>,
 }
 
 async fn room(
@@ -329,10 +334,16 @@ async fn room(
     };
     let info = lobby.directory().info(&room_id).ok_or_else(elsewhere)?;
     let inspection = lobby.inspect(&room_id).await.map_err(|_| elsewhere())?;
+    let (room_state, state_omitted) = match state_json(&inspection.snapshot) {
+        Ok(json) => (Some(json), None),
+        Err(why) => (None, Some(why)),
+    };
     Ok(no_store(HttpResponse::Ok()).json(RoomPage {
         node: node_name(&state),
         room: info,
         inspection,
+        state: room_state,
+        state_omitted,
     }))
 }
 

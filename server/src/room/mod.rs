@@ -22,7 +22,10 @@ mod members;
 mod operator;
 mod resuming;
 
-pub use operator::{InspectRoom, KickPlayer, NotInRoom, RoomInspection, SeatView};
+pub use operator::{
+    state_json, InspectRoom, KickPlayer, NotInRoom, RoomInspection, SeatView,
+    MAX_INSPECTED_STATE_BYTES,
+};
 pub use resuming::ResumeJoin;
 
 use crate::directory::RoomDirectory;

@@ -2,15 +2,16 @@
 //! room page) and removing a player ([`KickPlayer`]).
 //!
 //! Both are answered between ticks from what the room already holds; neither encodes a frame
-//! nor waits on anything. The inspection is plain data copied out of the actor, so its numbers
-//! are computed by [`crate::stats`] and the HTTP layer only serializes them.
+//! nor waits on anything. The inspection is plain data copied out of the actor (its numbers
+//! come from [`crate::stats`]); turning the state into JSON ([`state_json`]) happens on the
+//! HTTP worker that asked, not on the room's thread.
 
 use super::Room;
 use crate::flow::FlowPhase;
 use crate::session::closing::Ending;
 use crate::stats::TickSummary;
 use actix::prelude::*;
-use ludus_protocol::{CloseCode, PlayerId};
+use ludus_protocol::{CloseCode, PlayerId, Snapshot};
 use serde::Serialize;
 
 /// Largest snapshot an inspection carries, in bytes of JSON; a larger state is left out (the
@@ -72,11 +73,9 @@ pub struct RoomInspection {
     pub ticks: TickSummary,
     /// Every seat: connected members, then away players, then reservations, by player id.
     pub seats: Vec<SeatView>,
-    /// The room's state (its snapshot) as JSON, unless larger than
-    /// [`MAX_INSPECTED_STATE_BYTES`] or not expressible as JSON.
-    pub state: Option<serde_json::Value>,
-    /// Why `state` is missing, when it is.
-    pub state_omitted: Option<String>,
+    /// The room's state at this tick, for [`state_json`].
+    #[serde(skip)]
+    pub snapshot: Snapshot,
 }
 
 impl Room {
@@ -132,8 +131,8 @@ impl Room {
     }
 }
 
-/// The snapshot as JSON when it is small enough; otherwise why not.
-fn state_json(snapshot: &ludus_protocol::Snapshot) -> Result<serde_json::Value, String> {
+/// The snapshot as JSON when it is at most [`MAX_INSPECTED_STATE_BYTES`]; otherwise why not.
+pub fn state_json(snapshot: &Snapshot) -> Result<serde_json::Value, String> {
     let text = serde_json::to_string(snapshot)
         .map_err(|error| format!("the state is not expressible as JSON: {error}"))?;
     if text.len() > MAX_INSPECTED_STATE_BYTES {
@@ -149,10 +148,6 @@ impl Handler<InspectRoom> for Room {
     type Result = MessageResult<InspectRoom>;
 
     fn handle(&mut self, _message: InspectRoom, _ctx: &mut Self::Context) -> Self::Result {
-        let (state, state_omitted) = match state_json(&self.simulation.snapshot()) {
-            Ok(state) => (Some(state), None),
-            Err(why) => (None, Some(why)),
-        };
         MessageResult(RoomInspection {
             room_type: self.settings.room_type.clone(),
             tick_hz: self.settings.tick_hz,
@@ -160,8 +155,7 @@ impl Handler<InspectRoom> for Room {
             epoch: self.simulation.epoch(),
             ticks: self.tick_window.summary(),
             seats: self.seats(),
-            state,
-            state_omitted,
+            snapshot: self.simulation.snapshot(),
         })
     }
 }
@@ -190,7 +184,7 @@ impl Handler<KickPlayer> for Room {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ludus_protocol::{Entity, EntityId, Snapshot, Value};
+    use ludus_protocol::{Entity, EntityId, Value};
     use std::collections::BTreeMap;
 
     fn snapshot_with(text: &str) -> Snapshot {
