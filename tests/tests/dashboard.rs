@@ -246,3 +246,38 @@ async fn a_node_serves_a_bounded_number_of_streams_and_frees_a_slot_when_one_clo
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn with_an_operator_listener_the_dashboard_reads_its_data_there_only() -> anyhow::Result<()> {
+    let operator_listener = bind_loopback();
+    let operator_url = format!("http://{}", operator_listener.local_addr()?);
+    let server = TestServer::start_on(
+        ludus_server::Listeners {
+            api: bind_loopback(),
+            operator: Some(operator_listener),
+        },
+        test_config(),
+        ludus_server::game::GameRegistry::builtin(),
+    );
+    for base in [server.http_url(), operator_url.clone()] {
+        let (status, _) = get_text(&format!("{base}/dashboard")).await?;
+        assert_eq!(status, 200, "/dashboard on {base}");
+    }
+    let (status, _) = get_text(&format!("{}/play", server.http_url())).await?;
+    assert_eq!(status, 200);
+    let (status, _) = get_text(&format!("{operator_url}/play")).await?;
+    assert_eq!(status, 404, "players do not come to the operator listener");
+    let on_players = send_with(
+        Method::GET,
+        &format!("{}/v1/dashboard/overview", server.http_url()),
+        Some(TEST_OPERATOR_TOKEN),
+        None,
+    )
+    .await?;
+    assert_eq!(
+        (on_players.status, on_players.error_code()),
+        (404, Some("not_found"))
+    );
+    operator_get(&format!("{operator_url}/v1/dashboard/overview")).await?;
+    Ok(())
+}
