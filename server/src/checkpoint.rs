@@ -158,17 +158,29 @@ pub struct CheckpointSink {
     pub max_bytes: usize,
 }
 
+/// The writer's end of a [`CheckpointSink`].
+#[derive(Debug)]
+pub struct CheckpointQueue {
+    /// Writes in the order rooms queued them.
+    pub writes_rx: mpsc::Receiver<CheckpointWrite>,
+    /// `rooms.max_checkpoint_bytes`, for sizing the store.
+    pub max_bytes: usize,
+}
+
 impl CheckpointSink {
-    /// A sink queueing up to `capacity` writes, and the writer's end.
-    pub fn channel(capacity: usize, max_bytes: usize) -> (Self, mpsc::Receiver<CheckpointWrite>) {
+    /// A sink queueing up to `capacity` writes of at most `max_bytes` each, and the writer's
+    /// end.
+    pub fn channel(capacity: usize, max_bytes: usize) -> (Self, CheckpointQueue) {
         let (writes_tx, writes_rx) = mpsc::channel(capacity.max(1));
-        (
-            Self {
-                writes_tx,
-                max_bytes,
-            },
+        let sink = Self {
+            writes_tx,
+            max_bytes,
+        };
+        let queue = CheckpointQueue {
             writes_rx,
-        )
+            max_bytes,
+        };
+        (sink, queue)
     }
 
     /// Queues `write` without waiting; `false` when the queue is full (the writer is behind:

@@ -41,8 +41,9 @@ pub mod upgrade;
 
 pub use error::ServerError;
 
+use crate::checkpoint::CheckpointSink;
 use crate::cluster::{Cluster, ClusterSettings};
-use crate::config::ServerConfig;
+use crate::config::{PerRoomType, ServerConfig};
 use crate::conn_limit::ConnectionLimiter;
 use crate::game::GameRegistry;
 use crate::gateway::Gateway;
@@ -69,6 +70,10 @@ use std::net::TcpListener;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Checkpoints waiting for the cluster's writer at most; a room whose checkpoint finds the
+/// queue full skips it and writes at its next interval.
+const CHECKPOINT_QUEUE: usize = 4_096;
 
 /// How long an idle keep-alive HTTP connection stays open (actix-web's default).
 const HTTP_KEEP_ALIVE: Duration = Duration::from_secs(5);
@@ -201,6 +206,15 @@ pub async fn run(
     let players = PlayerAuth::from_config(&config.lobby).map_err(ServerError::PlayerAuth)?;
     let operator = operator_tokens(&config, address)?;
     let metrics = Metrics::new();
+    // Rooms of a clustered node checkpoint through the cluster's writer.
+    let (checkpoint_sink, checkpoint_writes) = match &cluster_settings {
+        Some(_) => {
+            let (sink, writes) =
+                CheckpointSink::channel(CHECKPOINT_QUEUE, config.rooms.max_checkpoint_bytes);
+            (Some(sink), Some(writes))
+        }
+        None => (None, None),
+    };
     let room_arbiters: Vec<Arbiter> = (0..threads_or_cores(config.server.room_threads))
         .map(|_| Arbiter::new())
         .collect();
@@ -228,28 +242,30 @@ pub async fn run(
             event_bytes_per_tick: config.rooms.event_bytes_per_tick,
             max_queued_event_bytes: config.rooms.max_queued_event_bytes,
             session_limits: Arc::clone(&session_limits),
-            resume_window: Duration::from_millis(config.rooms.resume_window_ms),
-            resume_windows: config
-                .room_types
-                .iter()
-                .filter_map(|(name, section)| {
-                    Some((
-                        name.clone(),
-                        Duration::from_millis(section.resume_window_ms?),
-                    ))
-                })
-                .collect(),
+            resume_window: PerRoomType::from_config(
+                config.rooms.resume_window_ms,
+                &config.room_types,
+                |section| section.resume_window_ms,
+            ),
             resume_history_bytes: config.rooms.resume_history_bytes,
+            checkpoints: checkpoint_sink.map(|sink| {
+                let intervals = PerRoomType::from_config(
+                    config.rooms.checkpoint_interval_ms,
+                    &config.room_types,
+                    |section| section.checkpoint_interval_ms,
+                );
+                (sink, intervals)
+            }),
         },
         room_arbiters.iter().map(Arbiter::handle).collect(),
     ));
-    let cluster = match cluster_settings {
-        Some(settings) => Some(
-            Cluster::start(settings, Arc::clone(&lobby))
+    let cluster = match (cluster_settings, checkpoint_writes) {
+        (Some(settings), Some(checkpoint_writes)) => Some(
+            Cluster::start(settings, Arc::clone(&lobby), checkpoint_writes)
                 .await
                 .map_err(ServerError::Nats)?,
         ),
-        None => None,
+        _ => None,
     };
     let http = &config.http;
     let state = web::Data::new(ApiState {

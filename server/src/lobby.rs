@@ -5,6 +5,8 @@
 //! (seat reservations are admitted inside [`Room`]). The lobby holds the directory, the game
 //! registry, the token signer and the room threads.
 
+use crate::checkpoint::CheckpointSink;
+use crate::config::PerRoomType;
 use crate::directory::{RoomDirectory, RoomExists, RoomInfo};
 use crate::game::{GameRegistry, RoomOptions, RoomType};
 use crate::metrics::Metrics;
@@ -165,13 +167,12 @@ pub struct LobbySettings {
     pub max_queued_event_bytes: usize,
     /// Connection limits of the rooms' members.
     pub session_limits: Arc<crate::session::SessionLimits>,
-    /// How long a disconnected player's seat waits for a resume, unless its room type says
-    /// otherwise (`resume_windows`).
-    pub resume_window: Duration,
-    /// Resume windows of room types configured apart.
-    pub resume_windows: std::collections::BTreeMap<String, Duration>,
+    /// How long a disconnected player's seat waits for a resume, per room type.
+    pub resume_window: PerRoomType,
     /// Encoded deltas each room keeps for resuming clients, in bytes.
     pub resume_history_bytes: usize,
+    /// In a cluster: where rooms send checkpoints, and how often per room type.
+    pub checkpoints: Option<(CheckpointSink, PerRoomType)>,
 }
 
 /// Rooms, seats and matchmaking for one node.
@@ -377,13 +378,13 @@ impl Lobby {
             max_queued_event_bytes: self.settings.max_queued_event_bytes,
             max_inputs_per_seat: self.settings.max_queued_inputs_per_player,
             limits: Arc::clone(&self.settings.session_limits),
-            resume_window: self
-                .settings
-                .resume_windows
-                .get(&room_type.name)
-                .copied()
-                .unwrap_or(self.settings.resume_window),
+            resume_window: self.settings.resume_window.get(&room_type.name),
             resume_history_bytes: self.settings.resume_history_bytes,
+            checkpoints: self
+                .settings
+                .checkpoints
+                .as_ref()
+                .map(|(sink, intervals)| (sink.clone(), intervals.get(&room_type.name))),
             tokens: self.tokens.clone(),
         };
         let room = Room::new(

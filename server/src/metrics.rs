@@ -58,6 +58,13 @@ pub mod names {
     pub const RESUMES: &str = "ludus_resumes_total";
     /// Bytes of encoded deltas all rooms keep for resuming clients.
     pub const RESUME_HISTORY_BYTES: &str = "ludus_resume_history_bytes";
+    /// Room checkpoints, by `outcome`: `written` (stored in JetStream), `too_large` (over
+    /// `rooms.max_checkpoint_bytes`, not written), `queue_full` (the writer was behind; the
+    /// room writes at its next interval), `failed` (JetStream refused or timed out),
+    /// `game_panicked` (the game's `save` panicked).
+    pub const CHECKPOINTS: &str = "ludus_checkpoints_total";
+    /// Bytes of checkpoints written (÷ `written` checkpoints = bytes per checkpoint).
+    pub const CHECKPOINT_BYTES: &str = "ludus_checkpoint_bytes_total";
     /// Live rooms, by room type. Labelled by type, never by room: the set of types is the
     /// server's registry, so the series stay few however many rooms come and go (per-room
     /// numbers are on the dashboard's own endpoint).
@@ -138,6 +145,10 @@ pub struct Metrics {
     pub resumes: IntCounterVec,
     /// See [`names::RESUME_HISTORY_BYTES`].
     pub resume_history_bytes: IntGauge,
+    /// See [`names::CHECKPOINTS`].
+    pub checkpoints: IntCounterVec,
+    /// See [`names::CHECKPOINT_BYTES`].
+    pub checkpoint_bytes: IntCounter,
     /// See [`names::ROOM_TYPE_ROOMS`].
     pub room_type_rooms: IntGaugeVec,
     /// See [`names::ROOM_TYPE_PLAYERS`].
@@ -291,6 +302,12 @@ impl Metrics {
                 names::RESUME_HISTORY_BYTES,
                 "bytes of encoded deltas kept for resuming clients",
             ),
+            checkpoints: counter_vec(
+                names::CHECKPOINTS,
+                "room checkpoints, by outcome",
+                "outcome",
+            ),
+            checkpoint_bytes: counter(names::CHECKPOINT_BYTES, "bytes of checkpoints written"),
             room_type_rooms: gauge_vec(
                 names::ROOM_TYPE_ROOMS,
                 "live rooms, by room type",

@@ -152,8 +152,7 @@ async fn a_message_flood_is_refused_at_the_door_and_never_exceeds_the_tick_budge
         "arena".to_owned(),
         ludus_server::config::RoomTypeSection {
             tick_hz: Some(2),
-            max_players: None,
-            resume_window_ms: None,
+            ..Default::default()
         },
     );
     let server = TestServer::start_with(config, GameRegistry::builtin());

@@ -15,8 +15,7 @@ async fn a_burst_of_inputs_within_one_tick_is_bounded_per_seat() -> anyhow::Resu
         "arena".to_owned(),
         RoomTypeSection {
             tick_hz: Some(2),
-            max_players: None,
-            resume_window_ms: None,
+            ..Default::default()
         },
     );
     let per_seat = config.rooms.max_queued_inputs_per_player;

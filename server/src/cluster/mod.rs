@@ -20,6 +20,7 @@
 //! Talks to NATS the way async-nats is built to be used: one cloneable client whose connection
 //! task owns the socket, and a few long-lived tasks here that each own one loop.
 
+pub mod checkpoints;
 pub mod claim;
 pub mod directory;
 pub mod fence;
@@ -35,6 +36,7 @@ pub use settings::{
     ClusterError, ClusterSettings, ClusterSetupError, Placed, PlacementExplanation, RegionStatus,
 };
 
+use crate::checkpoint::CheckpointQueue;
 use crate::lobby::Lobby;
 use crate::metrics::Metrics;
 use async_nats::jetstream::{self, kv};
@@ -112,6 +114,7 @@ impl Cluster {
     pub async fn start(
         settings: ClusterSettings,
         lobby: Arc<Lobby>,
+        checkpoints: CheckpointQueue,
     ) -> Result<Arc<Self>, async_nats::ConnectError> {
         let connections = Arc::new(watch::Sender::new(0_u64));
         let on_event = Arc::clone(&connections);
@@ -193,6 +196,13 @@ impl Cluster {
         ];
         // Not aborted on leaving: it ends itself after releasing every entry.
         actix_rt::spawn(Arc::clone(&cluster).entries_loop(entries_rx));
+        // Not aborted either: it runs for the node's life, so rooms stopping at shutdown still
+        // have what they queued stored.
+        actix_rt::spawn(checkpoints::run(
+            cluster.jetstream.clone(),
+            checkpoints,
+            cluster.metrics.clone(),
+        ));
         *cluster
             .tasks
             .lock()

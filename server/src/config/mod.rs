@@ -10,10 +10,12 @@
 //! path, e.g. `LUDUS__SESSION__IDLE_TIMEOUT_MS=30000`); the value is read as TOML (a number, a
 //! boolean, or else a string). They arrive as a map so tests control them.
 
+mod per_type;
 mod sections;
 mod security;
 mod validate;
 
+pub use per_type::PerRoomType;
 pub use sections::{ClusterSection, RoomTypeSection, RoomsSection, ServerSection, SessionSection};
 pub use security::{HttpSection, LobbyAuthMode, LobbySection, OperatorSection};
 pub use validate::{GameLimits, JWT_ALGORITHMS, MIN_OPERATOR_TOKEN_BYTES};

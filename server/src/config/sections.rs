@@ -148,6 +148,14 @@ pub struct RoomsSection {
     /// Encoded deltas a room keeps for resuming clients, in bytes; a client that missed more
     /// resumes with a snapshot. Default 262144.
     pub resume_history_bytes: usize,
+    /// In a cluster, how often each room writes a checkpoint to JetStream, in milliseconds
+    /// (at most once per tick); 0 disables checkpoints. Ignored on a node without NATS.
+    /// Default 1000.
+    pub checkpoint_interval_ms: u64,
+    /// Largest encoded checkpoint, in bytes (1024 to 1000000: NATS refuses messages over its
+    /// `max_payload`, 1 MiB by default). A room whose checkpoint is larger writes none and
+    /// counts `too_large` in `ludus_checkpoints_total`. Default 262144.
+    pub max_checkpoint_bytes: usize,
 }
 
 impl Default for RoomsSection {
@@ -162,6 +170,8 @@ impl Default for RoomsSection {
             max_queued_event_bytes: 65_536,
             resume_window_ms: 30_000,
             resume_history_bytes: 262_144,
+            checkpoint_interval_ms: 1_000,
+            max_checkpoint_bytes: 262_144,
         }
     }
 }
@@ -177,6 +187,8 @@ pub struct RoomTypeSection {
     pub max_players: Option<u32>,
     /// This room type's resume window, in milliseconds (0 to 600000; 0 disables resume).
     pub resume_window_ms: Option<u64>,
+    /// This room type's checkpoint interval, in milliseconds (0 to 600000; 0 disables).
+    pub checkpoint_interval_ms: Option<u64>,
 }
 
 impl SessionSection {

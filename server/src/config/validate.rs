@@ -231,15 +231,21 @@ pub(super) fn problems(config: &ServerConfig, games: &[GameLimits<'_>]) -> Vec<(
                 " Hz",
             );
         }
-        if let Some(window) = section.resume_window_ms {
-            check_range(
-                &mut found,
-                &format!("room_types.{name}.resume_window_ms"),
-                window,
-                0,
-                600_000,
-                " ms",
-            );
+        let windows = [
+            ("resume_window_ms", section.resume_window_ms),
+            ("checkpoint_interval_ms", section.checkpoint_interval_ms),
+        ];
+        for (field, window) in windows {
+            if let Some(window) = window {
+                check_range(
+                    &mut found,
+                    &format!("room_types.{name}.{field}"),
+                    window,
+                    0,
+                    600_000,
+                    " ms",
+                );
+            }
         }
         if let Some(max_players) = section.max_players {
             check_range(
@@ -427,6 +433,22 @@ fn security_problems(config: &ServerConfig, found: &mut Vec<(String, String)>) {
         rooms.resume_history_bytes,
         0,
         1 << 26,
+        " bytes",
+    );
+    check_range(
+        found,
+        "rooms.checkpoint_interval_ms",
+        rooms.checkpoint_interval_ms,
+        0,
+        600_000,
+        " ms",
+    );
+    check_range(
+        found,
+        "rooms.max_checkpoint_bytes",
+        rooms.max_checkpoint_bytes,
+        1_024,
+        1_000_000,
         " bytes",
     );
     check_range(

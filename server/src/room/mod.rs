@@ -18,6 +18,7 @@
 //! Seat reservations are admitted here, inside the actor, and count toward the room's maximum
 //! until used or expired, so concurrent matchmaking can never overfill a room.
 
+mod checkpointing;
 mod members;
 mod operator;
 mod resuming;
@@ -28,6 +29,7 @@ pub use operator::{
 };
 pub use resuming::ResumeJoin;
 
+use crate::checkpoint::CheckpointSink;
 use crate::directory::RoomDirectory;
 use crate::encoding::{self, PerVersion};
 use crate::event_queue::{EventQueue, QueueFull};
@@ -83,6 +85,8 @@ pub struct RoomSettings {
     pub resume_history_bytes: usize,
     /// Signs the resume tokens of welcomes.
     pub tokens: SeatTokens,
+    /// In a cluster: where checkpoints go, and how often.
+    pub checkpoints: Option<(CheckpointSink, Duration)>,
 }
 
 impl RoomSettings {
@@ -187,6 +191,8 @@ pub struct Room {
     players_counted: i64,
     /// The last ticks' durations and bytes, for the operator dashboard.
     tick_window: TickWindow,
+    /// The tick of the last checkpoint taken (None: none yet).
+    last_checkpoint_tick: Option<u64>,
 }
 
 impl Room {
@@ -237,6 +243,7 @@ impl Room {
             metrics,
             players_counted: 0,
             tick_window: TickWindow::default(),
+            last_checkpoint_tick: None,
         })
     }
 
@@ -386,6 +393,7 @@ impl Room {
             member.inputs_this_tick = 0;
         }
         let bytes_sent = self.fan_out(output.delta, &output.roster, &extras, ctx);
+        self.checkpoint_if_due();
         self.heartbeats(started, ctx);
 
         self.ticks_since_listing += 1;
@@ -537,6 +545,7 @@ impl Actor for Room {
             member.close(Ending::Server(self.close_reason, None));
         }
         self.directory.remove(&self.settings.room_id);
+        self.forget_checkpoint();
         Running::Stop
     }
 

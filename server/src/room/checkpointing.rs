@@ -1,0 +1,99 @@
+//! The room's side of checkpoints: at a tick boundary, every interval, save the simulation and
+//! the seats, encode, and hand the bytes to the cluster's writer without waiting; when the room
+//! ends for good, ask the writer to forget it. What a checkpoint holds and when one is due are
+//! decided in [`crate::checkpoint`].
+
+use super::Room;
+use crate::checkpoint::{self, Checkpoint, CheckpointWrite, SeatRecord, CHECKPOINT_FORMAT};
+use crate::lobby::unix_millis;
+use ludus_protocol::CloseCode;
+use std::time::SystemTime;
+
+impl Room {
+    /// Writes a checkpoint when one is due after the tick just completed.
+    pub(super) fn checkpoint_if_due(&mut self) {
+        let Some((sink, interval)) = &self.settings.checkpoints else {
+            return;
+        };
+        let tick = self.simulation.tick();
+        if !checkpoint::due(
+            self.last_checkpoint_tick,
+            tick,
+            *interval,
+            self.settings.tick_interval(),
+        ) {
+            return;
+        }
+        self.last_checkpoint_tick = Some(tick);
+        let outcomes = &self.metrics.checkpoints;
+        let simulation = match self.simulation.save() {
+            Ok(state) => state,
+            Err(panicked) => {
+                tracing::warn!(room_id = %self.settings.room_id, error = %panicked, "checkpoint skipped");
+                outcomes.with_label_values(&["game_panicked"]).inc();
+                return;
+            }
+        };
+        let checkpoint = Checkpoint {
+            format: CHECKPOINT_FORMAT,
+            room_id: self.settings.room_id.to_string(),
+            room_type: self.settings.room_type.clone(),
+            epoch: self.simulation.epoch(),
+            written_at_ms: unix_millis(SystemTime::now()),
+            seats: self.seat_records(),
+            simulation,
+        };
+        let bytes = match checkpoint.encode(sink.max_bytes) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::warn!(room_id = %self.settings.room_id, %error, "checkpoint not written");
+                outcomes.with_label_values(&["too_large"]).inc();
+                return;
+            }
+        };
+        let room_id = self.settings.room_id.clone();
+        if !sink.offer(CheckpointWrite::Put { room_id, bytes }) {
+            outcomes.with_label_values(&["queue_full"]).inc();
+        }
+    }
+
+    /// Every seat: connected members and players inside their resume window.
+    fn seat_records(&self) -> Vec<SeatRecord> {
+        let mut seats: Vec<SeatRecord> = self
+            .simulation
+            .applied_inputs()
+            .filter_map(|(player, applied_seq)| {
+                let (session, away) = match self.members.get(&player) {
+                    Some(member) => (member.session_id, false),
+                    None => (self.away.get(player)?.session, true),
+                };
+                Some(SeatRecord {
+                    player,
+                    session,
+                    applied_seq,
+                    away,
+                })
+            })
+            .collect();
+        seats.sort_unstable_by_key(|seat| seat.player);
+        seats
+    }
+
+    /// When the room ends for good, its checkpoint must not bring it back. A node shutting
+    /// down keeps its rooms' checkpoints (the room did not end; it lost its node).
+    pub(super) fn forget_checkpoint(&self) {
+        let Some((sink, _)) = &self.settings.checkpoints else {
+            return;
+        };
+        if self.close_reason == CloseCode::ServerShutdown {
+            return;
+        }
+        let room_id = self.settings.room_id.clone();
+        if !sink.offer(CheckpointWrite::Forget { room_id }) {
+            self.metrics
+                .checkpoints
+                .with_label_values(&["queue_full"])
+                .inc();
+        }
+    }
+}
