@@ -513,6 +513,7 @@ export class RoomSession extends Emitter<SessionEvents> {
       data instanceof ArrayBuffer ? new Uint8Array(data) : data instanceof Uint8Array ? data : null;
     if (bytes === null) {
       this.emit("protocolError", new ProtocolError("shape", "a text frame: the server sends binary frames only"));
+      if (this.state === "open") this.resync();
       return null;
     }
     this.bytesReceived += bytes.byteLength;

@@ -2573,6 +2573,8 @@ var RoomSession = class _RoomSession extends Emitter {
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data instanceof Uint8Array ? data : null;
     if (bytes === null) {
       this.emit("protocolError", new ProtocolError("shape", "a text frame: the server sends binary frames only"));
+      if (this.state === "open")
+        this.resync();
       return null;
     }
     this.bytesReceived += bytes.byteLength;
