@@ -131,6 +131,23 @@ describe("session", () => {
     });
   }
 
+  it("mirrors tictactoe's `any` fields (cells, nil turn) in v2 exactly as a v1 snapshot has them", async () => {
+    const room = await server.lobby.createRoom({ room_type: "tictactoe" });
+    const x = await join(await server.lobby.seat(room.room_id, { name: "x" }), 2);
+    const o = await join(await server.lobby.seat(room.room_id, { name: "o" }), 1);
+    const mirrored = recordDeltaTicks(x);
+    x.sendInput({ cell: 4 });
+    await waitFor("X's move applied", () => o.mirror.acks.get(x.playerId as number) === 1);
+    o.sendInput({ cell: 0 });
+    await waitFor("O's move applied", () => x.mirror.acks.get(o.playerId as number) === 1);
+    const board = [...x.mirror.entities.values()].find((entity) => entity.kind === "board");
+    assert.deepEqual(board?.fields["cells"], [2, 0, 0, 0, 1, 0, 0, 0, 0]);
+    const snapshot = nextEvent(o, "tick", ({ snapshot }) => snapshot);
+    o.resync();
+    const { tick } = await snapshot;
+    assert.deepEqual(await waitFor(`X's mirror at tick ${tick}`, () => mirrored.get(tick)), o.mirror.content());
+  });
+
   it("numbers inputs from 1 and measures input→ack latency", async () => {
     const session = await join(await freshSeat());
     const start = ownPlayer(session);
