@@ -94,6 +94,7 @@ export interface SessionEvents {
 }
 
 const OPEN = 1;
+const RESYNC_RETRY_MS = 1_000;
 const CLIENT_DROP_CODE = 4100; // a client close code (3000–4999) for a connection we gave up on
 
 interface Attempt {
@@ -149,6 +150,7 @@ export class RoomSession extends Emitter<SessionEvents> {
   /** Ends the backoff wait between resume attempts early. */
   private wakeUp: (() => void) | null = null;
   private resendPending = false;
+  private lastResyncAt = 0;
 
   private constructor(seat: Pick<Seat, "ws_url">, options: SessionOptions) {
     super();
@@ -253,6 +255,7 @@ export class RoomSession extends Emitter<SessionEvents> {
   /** Asks for a fresh snapshot (§7); deltas are ignored until it comes. */
   resync(): void {
     this.awaitingSnapshot = true;
+    this.lastResyncAt = now();
     this.send({ resync: {} });
   }
 
@@ -556,7 +559,12 @@ export class RoomSession extends Emitter<SessionEvents> {
           break;
         case "delta":
         case "d": {
-          if (this.awaitingSnapshot) break;
+          if (this.awaitingSnapshot) {
+            // The snapshot normally comes with the next tick frame. If it has not after a
+            // second of deltas (it was in a frame we could not read), ask again.
+            if (now() - this.lastResyncAt > RESYNC_RETRY_MS) this.resync();
+            break;
+          }
           const outcome =
             message.type === "delta" ? this.mirror.applyDelta(message.body) : this.mirror.applyCompactDelta(message.body);
           if (!outcome.applied) {

@@ -2195,6 +2195,7 @@ function readAny(reader) {
 
 // ../typescript/dist/session.js
 var OPEN = 1;
+var RESYNC_RETRY_MS = 1e3;
 var CLIENT_DROP_CODE = 4100;
 var RoomSession = class _RoomSession extends Emitter {
   constructor(seat, options) {
@@ -2237,6 +2238,7 @@ var RoomSession = class _RoomSession extends Emitter {
     /** Ends the backoff wait between resume attempts early. */
     __publicField(this, "wakeUp", null);
     __publicField(this, "resendPending", false);
+    __publicField(this, "lastResyncAt", 0);
     const WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
     if (WebSocketImpl === void 0) {
       throw new Error("no WebSocket in this environment: pass SessionOptions.WebSocket (e.g. the `ws` package)");
@@ -2328,6 +2330,7 @@ var RoomSession = class _RoomSession extends Emitter {
   /** Asks for a fresh snapshot (§7); deltas are ignored until it comes. */
   resync() {
     this.awaitingSnapshot = true;
+    this.lastResyncAt = now();
     this.send({ resync: {} });
   }
   /** Leaves the room (the seat is freed) and resolves once the server closed (1000 `normal`). */
@@ -2618,8 +2621,11 @@ var RoomSession = class _RoomSession extends Emitter {
           break;
         case "delta":
         case "d": {
-          if (this.awaitingSnapshot)
+          if (this.awaitingSnapshot) {
+            if (now() - this.lastResyncAt > RESYNC_RETRY_MS)
+              this.resync();
             break;
+          }
           const outcome = message.type === "delta" ? this.mirror.applyDelta(message.body) : this.mirror.applyCompactDelta(message.body);
           if (!outcome.applied) {
             if (outcome.reason === "malformed")
