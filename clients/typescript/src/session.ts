@@ -312,7 +312,7 @@ export class RoomSession extends Emitter<SessionEvents> {
         resolve(result);
       };
       const giveUp = (end: SessionEnd): void => {
-        socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+        silence(socket);
         try {
           socket.close(CLIENT_DROP_CODE, "gave up");
         } catch {
@@ -353,11 +353,11 @@ export class RoomSession extends Emitter<SessionEvents> {
         if (first?.type === "welcome") {
           settle({ kind: "joined" });
           this.adopt(socket, url);
-          this.onFrame(frame.messages, frame.bytes);
+          this.onFrame(frame.messages);
           return;
         }
         if (first?.type === "redirect") {
-          socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+          silence(socket);
           socket.close(1000, "redirected");
           settle({ kind: "redirect", url: first.body.ws_url });
           return;
@@ -381,7 +381,7 @@ export class RoomSession extends Emitter<SessionEvents> {
     this.lastFrameAt = now();
     socket.onmessage = (event) => {
       const frame = this.readFrame(event.data);
-      if (frame !== null) this.onFrame(frame.messages, frame.bytes);
+      if (frame !== null) this.onFrame(frame.messages);
     };
     socket.onclose = (event) => this.onSocketClosed(socket, event.code, event.reason);
     socket.onerror = () => {};
@@ -394,8 +394,7 @@ export class RoomSession extends Emitter<SessionEvents> {
 
   /** Stops listening to the current socket (it may still close later; we no longer care). */
   private detach(): void {
-    const socket = this.socket;
-    if (socket !== null) socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+    if (this.socket !== null) silence(this.socket);
     this.socket = null;
   }
 
@@ -533,7 +532,7 @@ export class RoomSession extends Emitter<SessionEvents> {
     }
   }
 
-  private onFrame(messages: ServerMessage[], _bytes: number): void {
+  private onFrame(messages: ServerMessage[]): void {
     let ackNow = false;
     for (const message of messages) {
       switch (message.type) {
@@ -697,6 +696,16 @@ export class RoomSession extends Emitter<SessionEvents> {
     leaving?.(end);
     this.emit("closed", end);
   }
+}
+
+/**
+ * Stops listening to a socket we gave up on. Errors still get a no-op listener: the `ws`
+ * package emits `error` when a socket is closed while connecting, and an EventEmitter with no
+ * `error` listener throws.
+ */
+function silence(socket: WebSocketLike): void {
+  socket.onopen = socket.onmessage = socket.onclose = null;
+  socket.onerror = () => {};
 }
 
 function now(): number {

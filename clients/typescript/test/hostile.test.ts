@@ -4,9 +4,10 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { createServer } from "node:net";
 import { decode, encode } from "@msgpack/msgpack";
 import { WebSocketServer, type WebSocket } from "ws";
-import { RoomSession, type ProtocolError } from "../src/index.js";
+import { RoomSession, SessionError, type ProtocolError } from "../src/index.js";
 import { NodeWebSocket, waitFor } from "./harness.js";
 
 const WELCOME = { session: 1, player: 42, room: "r-1", room_type: "arena", epoch: 9, tick_hz: 20, window: 40 };
@@ -72,6 +73,24 @@ describe("a hostile peer", () => {
       session.close();
       for (const client of peer.clients) client.terminate();
       peer.close();
+    }
+  });
+
+  it("rejects a join that gets no answer in time with connection_lost, and nothing leaks", async () => {
+    // A TCP peer that accepts and never answers the upgrade: the socket is given up while still
+    // connecting (the `ws` package then emits an error, which must not go unhandled).
+    const silent = createServer(() => {});
+    await new Promise<void>((ready) => silent.listen(0, "127.0.0.1", ready));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const refused = await RoomSession.join(
+        { ws_url: `ws://127.0.0.1:${port}/v1/rooms/r-1/ws`, token: "tok" },
+        { WebSocket: NodeWebSocket, answerTimeoutMs: 300 },
+      ).then(() => null, (error: unknown) => error);
+      assert.ok(refused instanceof SessionError);
+      assert.deepEqual([refused.end.reason, refused.end.code], ["connection_lost", null]);
+    } finally {
+      silent.close();
     }
   });
 });

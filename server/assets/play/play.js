@@ -2385,7 +2385,7 @@ var RoomSession = class _RoomSession extends Emitter {
         resolve(result);
       };
       const giveUp = (end) => {
-        socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+        silence(socket);
         try {
           socket.close(CLIENT_DROP_CODE, "gave up");
         } catch {
@@ -2419,11 +2419,11 @@ var RoomSession = class _RoomSession extends Emitter {
         if (first?.type === "welcome") {
           settle({ kind: "joined" });
           this.adopt(socket, url);
-          this.onFrame(frame.messages, frame.bytes);
+          this.onFrame(frame.messages);
           return;
         }
         if (first?.type === "redirect") {
-          socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+          silence(socket);
           socket.close(1e3, "redirected");
           settle({ kind: "redirect", url: first.body.ws_url });
           return;
@@ -2446,7 +2446,7 @@ var RoomSession = class _RoomSession extends Emitter {
     socket.onmessage = (event) => {
       const frame = this.readFrame(event.data);
       if (frame !== null)
-        this.onFrame(frame.messages, frame.bytes);
+        this.onFrame(frame.messages);
     };
     socket.onclose = (event) => this.onSocketClosed(socket, event.code, event.reason);
     socket.onerror = () => {
@@ -2459,9 +2459,8 @@ var RoomSession = class _RoomSession extends Emitter {
   }
   /** Stops listening to the current socket (it may still close later; we no longer care). */
   detach() {
-    const socket = this.socket;
-    if (socket !== null)
-      socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+    if (this.socket !== null)
+      silence(this.socket);
     this.socket = null;
   }
   /**
@@ -2594,7 +2593,7 @@ var RoomSession = class _RoomSession extends Emitter {
       return null;
     }
   }
-  onFrame(messages, _bytes) {
+  onFrame(messages) {
     let ackNow = false;
     for (const message of messages) {
       switch (message.type) {
@@ -2760,6 +2759,11 @@ var RoomSession = class _RoomSession extends Emitter {
     this.emit("closed", end);
   }
 };
+function silence(socket) {
+  socket.onopen = socket.onmessage = socket.onclose = null;
+  socket.onerror = () => {
+  };
+}
 function now() {
   return typeof performance !== "undefined" ? performance.now() : Date.now();
 }
