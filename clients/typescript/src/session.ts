@@ -5,6 +5,7 @@
 // Ordering rules for each server frame: process its messages in order (§4); after the whole
 // frame, acknowledge (at once after a snapshot or a welcome, else every `ackEvery` ticks, §9).
 
+import { backoffDelay } from "./backoff.js";
 import { decodeServerFrame, encodeClientMessage } from "./codec.js";
 import { Emitter } from "./emitter.js";
 import { ProtocolError, SessionError, type SessionEnd } from "./errors.js";
@@ -460,8 +461,7 @@ export class RoomSession extends Emitter<SessionEvents> {
     let skipWait = false;
     while (now() < deadline) {
       if (!skipWait) {
-        const bound = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** attemptNumber);
-        const delayMs = Math.min(this.options.random() * bound, Math.max(0, deadline - now()));
+        const delayMs = Math.min(backoffDelay(attemptNumber, settings, this.options.random), Math.max(0, deadline - now()));
         this.emit("resuming", { attempt: attemptNumber, delayMs });
         await this.wait(delayMs);
         if (this.state !== "resuming") return; // closed meanwhile

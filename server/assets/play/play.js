@@ -109,6 +109,14 @@ var LobbyClient = class {
   }
 };
 
+// ../typescript/dist/backoff.js
+function backoffBound(attempt, backoff) {
+  return Math.min(backoff.maxDelayMs, backoff.baseDelayMs * 2 ** attempt);
+}
+function backoffDelay(attempt, backoff, random) {
+  return random() * backoffBound(attempt, backoff);
+}
+
 // ../typescript/node_modules/@msgpack/msgpack/dist.esm/utils/utf8.mjs
 function utf8Count(str2) {
   const strLength = str2.length;
@@ -2521,8 +2529,7 @@ var RoomSession = class _RoomSession extends Emitter {
     let skipWait = false;
     while (now() < deadline) {
       if (!skipWait) {
-        const bound = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** attemptNumber);
-        const delayMs = Math.min(this.options.random() * bound, Math.max(0, deadline - now()));
+        const delayMs = Math.min(backoffDelay(attemptNumber, settings, this.options.random), Math.max(0, deadline - now()));
         this.emit("resuming", { attempt: attemptNumber, delayMs });
         await this.wait(delayMs);
         if (this.state !== "resuming")
