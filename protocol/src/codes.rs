@@ -122,11 +122,13 @@ pub enum CloseCode {
     ResumeRefused,
     /// 4015: another connection resumed this session; this one is replaced.
     SessionReplaced,
+    /// 4016: an operator removed the player from the room; the seat is gone (no resume).
+    Kicked,
 }
 
 impl CloseCode {
     /// Every close code, for documentation and tests.
-    pub const ALL: [CloseCode; 17] = [
+    pub const ALL: [CloseCode; 18] = [
         Self::Normal,
         Self::ProtocolError,
         Self::Unauthorized,
@@ -144,6 +146,7 @@ impl CloseCode {
         Self::RoomMoved,
         Self::ResumeRefused,
         Self::SessionReplaced,
+        Self::Kicked,
     ];
 
     /// The numeric WebSocket close code.
@@ -166,6 +169,7 @@ impl CloseCode {
             Self::RoomMoved => 4013,
             Self::ResumeRefused => 4014,
             Self::SessionReplaced => 4015,
+            Self::Kicked => 4016,
         }
     }
 
@@ -189,6 +193,7 @@ impl CloseCode {
             Self::RoomMoved => "room_moved",
             Self::ResumeRefused => "resume_refused",
             Self::SessionReplaced => "session_replaced",
+            Self::Kicked => "kicked",
         }
     }
 

@@ -9,8 +9,9 @@
 //! stops, so a listed room always has an actor and an actor is always listed.
 
 use crate::cluster::fence::Fence;
-use crate::paging::{select_page, Cursor, PageRequest};
+use crate::paging::{select_page, select_page_by, Cursor, PageRequest, RankedCursor};
 use crate::room::Room;
+use crate::stats::TickSummary;
 use actix::{Addr, ArbiterHandle};
 use dashmap::DashMap;
 use ludus_protocol::RoomId;
@@ -55,6 +56,9 @@ struct Entry {
     addr: Addr<Room>,
     thread: ArbiterHandle,
     info: RoomInfo,
+    /// The room's recent ticks, refreshed once a second (for the operator dashboard only: it
+    /// stays out of [`RoomInfo`], which players and other nodes see).
+    load: TickSummary,
 }
 
 /// Rooms on this node.
@@ -94,7 +98,12 @@ impl RoomDirectory {
             dashmap::Entry::Occupied(_) => Err(RoomExists(info.room_id)),
             dashmap::Entry::Vacant(vacant) => {
                 let addr = start(&thread);
-                vacant.insert(Entry { addr, thread, info });
+                vacant.insert(Entry {
+                    addr,
+                    thread,
+                    info,
+                    load: TickSummary::default(),
+                });
                 Ok(())
             }
         }
@@ -110,6 +119,46 @@ impl RoomDirectory {
         if let Some(mut entry) = self.rooms.get_mut(room_id) {
             change(&mut entry.info);
         }
+    }
+
+    /// Replaces a room's tick summary (the room calls it once a second).
+    pub fn update_load(&self, room_id: &RoomId, load: TickSummary) {
+        if let Some(mut entry) = self.rooms.get_mut(room_id) {
+            entry.load = load;
+        }
+    }
+
+    /// One page of the rooms matching `filter` with their tick summaries, ordered by `rank`
+    /// (smallest first, then oldest), and the cursor of the next page; only the page's rooms
+    /// are copied.
+    pub fn ranked_page(
+        &self,
+        filter: impl Fn(&RoomInfo) -> bool,
+        rank: impl Fn(&RoomInfo, &TickSummary) -> u64,
+        after: Option<&RankedCursor>,
+        limit: usize,
+    ) -> (Vec<(RoomInfo, TickSummary)>, Option<RankedCursor>) {
+        let keys = self
+            .rooms
+            .iter()
+            .filter(|entry| filter(&entry.info))
+            .map(|entry| RankedCursor {
+                rank: rank(&entry.info, &entry.load),
+                key: Cursor {
+                    created_at_ms: entry.info.created_at_ms,
+                    room_id: entry.info.room_id.clone(),
+                },
+            });
+        // The iteration (and its shard locks) ends inside `select_page_by`, before any lookup.
+        let (keys, next) = select_page_by(keys, after, limit);
+        let rooms = keys
+            .iter()
+            .filter_map(|key| {
+                let entry = self.rooms.get(&key.key.room_id)?;
+                Some((entry.info.clone(), entry.load))
+            })
+            .collect();
+        (rooms, next)
     }
 
     /// The actor of a room.

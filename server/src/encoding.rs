@@ -57,17 +57,17 @@ pub fn delta_frame(
     roster: &Roster,
     version: ProtocolVersion,
 ) -> DeltaFrame {
-    let part = match version {
-        ProtocolVersion::V1 => codec::encode_delta(delta),
+    let frame = match version {
+        ProtocolVersion::V1 => codec::batch_frame(&[&codec::encode_delta(delta)]),
         ProtocolVersion::V2 => {
             let kind_of = |id| simulation.entity_kind(id);
-            v2::encode_delta(simulation.schema(), delta, roster, kind_of)
+            v2::encode_delta_frame(simulation.schema(), delta, roster, kind_of)
                 // expect: see the module doc; the store normalized every value it holds.
                 .expect("a room's delta always fits its own schema")
         }
     };
     DeltaFrame {
-        shared: Bytes::from(codec::batch_frame(&[&part])),
+        shared: Bytes::from(frame),
     }
 }
 
@@ -139,7 +139,7 @@ mod tests {
     }
 
     #[test]
-    fn a_frames_part_is_the_message_alone() {
+    fn a_frames_part_is_the_message_alone_in_both_versions() {
         let mut game = ScriptedGame::default();
         game.schema = scripted_schema();
         let mut simulation =
@@ -154,6 +154,17 @@ mod tests {
         );
         assert_eq!(&frame.part()[..], &codec::encode_delta(&output.delta)[..]);
         assert_eq!(&codec::batch_frame(&[&frame.part()])[..], &frame.shared[..]);
+        let compact = delta_frame(
+            &simulation,
+            &output.delta,
+            &output.roster,
+            ProtocolVersion::V2,
+        );
+        let kind_of = |id| simulation.entity_kind(id);
+        let message = v2::encode_delta(simulation.schema(), &output.delta, &output.roster, kind_of)
+            .expect("encode");
+        assert_eq!(&compact.part()[..], &message[..]);
+        assert_eq!(&codec::batch_frame(&[&message])[..], &compact.shared[..]);
     }
 
     proptest! {

@@ -202,6 +202,33 @@ impl EntityStore {
             .collect()
     }
 
+    /// The id the next spawned entity gets (for checkpoints: ids are never reused).
+    pub fn next_id(&self) -> u32 {
+        self.next_id
+    }
+
+    /// A store holding `entities` (as a checkpoint saved them, all clean) whose next entity
+    /// gets `next_id`. `None` when two entities share an id or one is not below `next_id`
+    /// (a checkpoint that cannot be the state of any store).
+    pub fn restored(schema: Arc<Schema>, entities: &[Entity], next_id: u32) -> Option<Self> {
+        let mut store = Self::with_schema(schema);
+        store.next_id = next_id;
+        for entity in entities {
+            if entity.id.0 >= next_id {
+                return None;
+            }
+            let stored = StoredEntity {
+                kind: entity.kind.clone(),
+                fields: entity.fields.clone(),
+                dirty: Dirty::Clean,
+            };
+            if store.entities.insert(entity.id, stored).is_some() {
+                return None;
+            }
+        }
+        Some(store)
+    }
+
     /// Returns the changes since the previous call and marks everything clean.
     pub fn take_changes(&mut self) -> Changes {
         let mut dirty_ids = std::mem::take(&mut self.dirty_ids);

@@ -28,6 +28,18 @@ pub enum FrameVerdict {
     SkipAndResync,
 }
 
+/// Where a session stands in flow control, as the operator dashboard shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowPhase {
+    /// Only a snapshot gets through next (just joined, resynced, or caught up after a pause).
+    AwaitingSnapshot,
+    /// Deltas flow.
+    Streaming,
+    /// The window is full: deltas are dropped until the client acknowledges.
+    Paused,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FlowState {
     /// Nothing forwarded yet, or a snapshot was requested: only a snapshot gets through.
@@ -123,6 +135,20 @@ impl FlowControl {
             return true;
         }
         false
+    }
+
+    /// The session's phase.
+    pub fn phase(&self) -> FlowPhase {
+        match self.state {
+            FlowState::AwaitingSnapshot => FlowPhase::AwaitingSnapshot,
+            FlowState::Streaming { .. } => FlowPhase::Streaming,
+            FlowState::Paused { .. } => FlowPhase::Paused,
+        }
+    }
+
+    /// The last tick the client acknowledged (as far as it was sent).
+    pub fn acked(&self) -> u64 {
+        self.acked
     }
 
     /// How long the session has been paused, if it is.

@@ -183,6 +183,21 @@ impl Gateway {
         }
     }
 
+    /// Removes a player from a room; its connection is closed with `kicked` (4016).
+    pub async fn kick(
+        &self,
+        room_id: &RoomId,
+        player: ludus_protocol::PlayerId,
+    ) -> Result<Placed<()>, ClusterError> {
+        match &self.cluster {
+            Some(cluster) => cluster.kick(room_id, player).await,
+            None => {
+                self.lobby.kick(room_id, player).await?;
+                Ok(local((), "local room"))
+            }
+        }
+    }
+
     /// Broadcasts an announcement to every room of a region; returns the region.
     pub async fn announce(
         &self,

@@ -10,6 +10,7 @@
 //! Embedders (and the test harness) call [`run`] with a bound listener, a validated config, the
 //! game registry and a shutdown future; the `ludus-server` binary does just that.
 
+pub mod checkpoint;
 pub mod cluster;
 pub mod config;
 pub mod conn_limit;
@@ -34,6 +35,7 @@ pub mod resume;
 pub mod room;
 pub mod session;
 pub mod simulation;
+pub mod stats;
 pub mod token;
 pub mod upgrade;
 
@@ -265,6 +267,7 @@ pub async fn run(
         max_event_bytes: config.rooms.max_event_bytes,
         origins: Origins::new(&http.allowed_origins),
         websockets: ConnectionLimiter::new(http.max_websockets, http.max_websockets_per_ip),
+        dashboard_streams: std::sync::atomic::AtomicUsize::new(0),
     });
     let shutdown_timeout = Duration::from_millis(config.server.shutdown_timeout_ms);
     let http_listening = HttpListening {

@@ -8,14 +8,18 @@
 use crate::directory::{RoomDirectory, RoomExists, RoomInfo};
 use crate::game::{GameRegistry, RoomOptions, RoomType};
 use crate::metrics::Metrics;
-use crate::room::{CloseRoom, DeliverEvent, JoinRefused, ReserveSeat, Room, RoomSettings};
+use crate::room::{
+    CloseRoom, DeliverEvent, InspectRoom, JoinRefused, KickPlayer, ReserveSeat, Room,
+    RoomInspection, RoomSettings,
+};
 use crate::simulation::Simulation;
+use crate::stats::{process_cpu_seconds, LoadSampler, NodeLoad};
 use crate::token::SeatTokens;
 use actix::{Actor, ArbiterHandle};
 use ludus_protocol::{CloseCode, PlayerId, RoomId, Value};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
 /// Matchmaking tries this many open rooms before creating a new one.
@@ -64,6 +68,14 @@ pub enum LobbyError {
     /// The room's game panicked while being created or seating a player.
     #[error("room `{0}` crashed")]
     RoomCrashed(RoomId),
+    /// The player has no seat (nor a held seat or reservation) in the room.
+    #[error("player {player} is not in room `{room_id}`")]
+    PlayerNotFound {
+        /// The room.
+        room_id: RoomId,
+        /// The player.
+        player: PlayerId,
+    },
 }
 
 impl LobbyError {
@@ -81,6 +93,7 @@ impl LobbyError {
             Self::AtCapacity(_) => "at_capacity",
             Self::ShuttingDown => "shutting_down",
             Self::RoomCrashed(_) => "room_crashed",
+            Self::PlayerNotFound { .. } => "player_not_found",
         }
     }
 }
@@ -174,6 +187,8 @@ pub struct Lobby {
     /// Whether shutdown has begun; a watch so that every session, whatever its phase, can close
     /// the moment it begins ([`Lobby::shutdown_signal`]).
     shutdown_tx: watch::Sender<bool>,
+    /// The node's load, shared by the dashboard and the cluster heartbeat.
+    load: LoadSampler,
 }
 
 /// A fresh room id: `r-` and ten random lowercase letters and digits.
@@ -234,6 +249,7 @@ impl Lobby {
         settings: LobbySettings,
         room_threads: Vec<ArbiterHandle>,
     ) -> Self {
+        let load = LoadSampler::primed(Instant::now(), metrics.counters(process_cpu_seconds()));
         Self {
             directory: Arc::new(RoomDirectory::new()),
             registry,
@@ -244,6 +260,7 @@ impl Lobby {
             next_thread: AtomicUsize::new(0),
             next_session: AtomicU64::new(1),
             shutdown_tx: watch::Sender::new(false),
+            load,
         }
     }
 
@@ -260,6 +277,13 @@ impl Lobby {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The node's load over about the last second.
+    pub fn load(&self) -> NodeLoad {
+        self.load.sample(Instant::now(), || {
+            self.metrics.counters(process_cpu_seconds())
+        })
     }
 
     /// A fresh session id.
@@ -397,6 +421,33 @@ impl Lobby {
             reason: CloseCode::RoomDisposed,
         });
         Ok(())
+    }
+
+    /// Removes `player` from a room on this node: its connection is closed with 4016 `kicked`
+    /// and its seat freed.
+    pub async fn kick(&self, room_id: &RoomId, player: PlayerId) -> Result<(), LobbyError> {
+        let room = self
+            .directory
+            .addr(room_id)
+            .ok_or_else(|| LobbyError::RoomNotFound(room_id.clone()))?;
+        room.send(KickPlayer { player })
+            .await
+            .map_err(|_| LobbyError::RoomNotFound(room_id.clone()))?
+            .map_err(|_| LobbyError::PlayerNotFound {
+                room_id: room_id.clone(),
+                player,
+            })
+    }
+
+    /// A look inside a room on this node (for the operator dashboard).
+    pub async fn inspect(&self, room_id: &RoomId) -> Result<RoomInspection, LobbyError> {
+        let room = self
+            .directory
+            .addr(room_id)
+            .ok_or_else(|| LobbyError::RoomNotFound(room_id.clone()))?;
+        room.send(InspectRoom)
+            .await
+            .map_err(|_| LobbyError::RoomNotFound(room_id.clone()))
     }
 
     /// Queues `event` for the room's coming ticks; `room_busy` when its event queue is full.

@@ -169,6 +169,16 @@ impl Member {
         }
     }
 
+    /// The member's flow control, for the operator dashboard.
+    pub fn flow(&self) -> &FlowControl {
+        &self.flow
+    }
+
+    /// Bytes written to the member that wait for its socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.outbox.queued_bytes()
+    }
+
     /// The socket, for registering it with the room's readiness set.
     pub fn socket(&self) -> &TcpStream {
         self.outbox.socket()

@@ -3,9 +3,11 @@
 //! Hot paths touch only atomic counters (cloned handles, no registry lookups), and rooms add
 //! per-tick totals once per tick rather than once per recipient.
 
+use crate::stats::{process_cpu_seconds, NodeCounters};
+use prometheus::core::Metric;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Metric names, as an operator sees them on `/metrics`.
@@ -49,13 +51,47 @@ pub mod names {
     pub const EVENTS_REFUSED: &str = "ludus_events_refused_total";
     /// HTTP requests and connections refused by a limit, by reason (`rate_limited`,
     /// `too_many_reservations`, `too_many_connections`, `unauthorized`, `forbidden`,
-    /// `request_timeout`, `origin_not_allowed`).
+    /// `request_timeout`, `origin_not_allowed`, `too_many_streams`).
     pub const HTTP_REFUSED: &str = "ludus_http_refused_total";
     /// Session resumes, by outcome: `delta` (caught up from the history), `snapshot`, or
     /// `refused_<reason>` (`expired`, `used`, `invalid`, `wrong_room`, `epoch_changed`).
     pub const RESUMES: &str = "ludus_resumes_total";
     /// Bytes of encoded deltas all rooms keep for resuming clients.
     pub const RESUME_HISTORY_BYTES: &str = "ludus_resume_history_bytes";
+    /// Live rooms, by room type. Labelled by type, never by room: the set of types is the
+    /// server's registry, so the series stay few however many rooms come and go (per-room
+    /// numbers are on the dashboard's own endpoint).
+    pub const ROOM_TYPE_ROOMS: &str = "ludus_room_type_rooms";
+    /// Seated players (connected or away within the resume window), by room type.
+    pub const ROOM_TYPE_PLAYERS: &str = "ludus_room_type_players";
+    /// Tick duration, by room type.
+    pub const ROOM_TYPE_TICK_DURATION: &str = "ludus_room_type_tick_duration_seconds";
+    /// Bytes written to clients in ticks' frames, by room type.
+    pub const ROOM_TYPE_BYTES_SENT: &str = "ludus_room_type_bytes_sent_total";
+    /// Players an operator removed from their room (close 4016).
+    pub const PLAYERS_KICKED: &str = "ludus_players_kicked_total";
+    /// CPU time (user + system) the process used since it started, seconds; read at each
+    /// scrape (the dashboard's CPU column is its rate). Stays 0 where the OS does not say
+    /// (it is read from `/proc`, so on Linux only).
+    pub const PROCESS_CPU_SECONDS: &str = "ludus_process_cpu_seconds";
+}
+
+/// Buckets of the tick-duration histograms, in seconds: 50 µs to 100 ms.
+const TICK_BUCKETS: [f64; 11] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+];
+
+/// The per-room-type handles one room uses, looked up once when it starts.
+#[derive(Clone)]
+pub struct RoomTypeMetrics {
+    /// See [`names::ROOM_TYPE_ROOMS`].
+    pub rooms: IntGauge,
+    /// See [`names::ROOM_TYPE_PLAYERS`].
+    pub players: IntGauge,
+    /// See [`names::ROOM_TYPE_TICK_DURATION`].
+    pub tick_duration: Histogram,
+    /// See [`names::ROOM_TYPE_BYTES_SENT`].
+    pub bytes_sent: IntCounter,
 }
 
 /// Handles to every metric; cheap to clone (each handle is an `Arc`).
@@ -102,6 +138,18 @@ pub struct Metrics {
     pub resumes: IntCounterVec,
     /// See [`names::RESUME_HISTORY_BYTES`].
     pub resume_history_bytes: IntGauge,
+    /// See [`names::ROOM_TYPE_ROOMS`].
+    pub room_type_rooms: IntGaugeVec,
+    /// See [`names::ROOM_TYPE_PLAYERS`].
+    pub room_type_players: IntGaugeVec,
+    /// See [`names::ROOM_TYPE_TICK_DURATION`].
+    pub room_type_tick_duration: HistogramVec,
+    /// See [`names::ROOM_TYPE_BYTES_SENT`].
+    pub room_type_bytes_sent: IntCounterVec,
+    /// See [`names::PLAYERS_KICKED`].
+    pub players_kicked: IntCounter,
+    /// See [`names::PROCESS_CPU_SECONDS`]; set when rendered.
+    process_cpu_seconds: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -144,18 +192,43 @@ impl Metrics {
                 .expect("unique metric");
             counter
         };
+        let gauge_vec = |name: &str, help: &str, label: &str| {
+            let gauge = IntGaugeVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+            registry
+                .register(Box::new(gauge.clone()))
+                .expect("unique metric");
+            gauge
+        };
         let tick_duration = Histogram::with_opts(
             HistogramOpts::new(
                 names::TICK_DURATION,
                 "time to compute, encode and fan out one tick",
             )
-            .buckets(vec![
-                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
-            ]),
+            .buckets(TICK_BUCKETS.to_vec()),
         )
         .expect("valid metric");
         registry
             .register(Box::new(tick_duration.clone()))
+            .expect("unique metric");
+        let process_cpu_seconds = Gauge::new(
+            names::PROCESS_CPU_SECONDS,
+            "CPU time the process used since it started, seconds",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(process_cpu_seconds.clone()))
+            .expect("unique metric");
+        let room_type_tick_duration = HistogramVec::new(
+            HistogramOpts::new(
+                names::ROOM_TYPE_TICK_DURATION,
+                "time to compute, encode and fan out one tick, by room type",
+            )
+            .buckets(TICK_BUCKETS.to_vec()),
+            &["room_type"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(room_type_tick_duration.clone()))
             .expect("unique metric");
         Self {
             rooms: gauge(names::ROOMS, "live rooms"),
@@ -218,6 +291,27 @@ impl Metrics {
                 names::RESUME_HISTORY_BYTES,
                 "bytes of encoded deltas kept for resuming clients",
             ),
+            room_type_rooms: gauge_vec(
+                names::ROOM_TYPE_ROOMS,
+                "live rooms, by room type",
+                "room_type",
+            ),
+            room_type_players: gauge_vec(
+                names::ROOM_TYPE_PLAYERS,
+                "seated players, by room type",
+                "room_type",
+            ),
+            room_type_tick_duration,
+            room_type_bytes_sent: counter_vec(
+                names::ROOM_TYPE_BYTES_SENT,
+                "bytes written to clients in ticks' frames, by room type",
+                "room_type",
+            ),
+            players_kicked: counter(
+                names::PLAYERS_KICKED,
+                "players an operator removed from their room",
+            ),
+            process_cpu_seconds,
             registry,
         }
     }
@@ -228,8 +322,38 @@ impl Metrics {
         self.sessions_closed.with_label_values(&[reason]).inc();
     }
 
+    /// The handles of one room type's metrics.
+    pub fn room_type(&self, room_type: &str) -> RoomTypeMetrics {
+        RoomTypeMetrics {
+            rooms: self.room_type_rooms.with_label_values(&[room_type]),
+            players: self.room_type_players.with_label_values(&[room_type]),
+            tick_duration: self.room_type_tick_duration.with_label_values(&[room_type]),
+            bytes_sent: self.room_type_bytes_sent.with_label_values(&[room_type]),
+        }
+    }
+
+    /// The node's cumulative counters now, for [`crate::stats::NodeLoad::between`].
+    pub fn counters(&self, cpu_seconds: Option<f64>) -> NodeCounters {
+        let histogram = self.tick_duration.metric();
+        let histogram = histogram.get_histogram();
+        NodeCounters {
+            cpu_seconds,
+            bytes_sent: self.bytes_sent.get(),
+            tick_overruns: self.tick_overruns.get(),
+            tick_buckets: histogram
+                .get_bucket()
+                .iter()
+                .map(|bucket| (bucket.upper_bound(), bucket.cumulative_count()))
+                .collect(),
+            ticks: histogram.get_sample_count(),
+        }
+    }
+
     /// Renders every metric in the Prometheus text format.
     pub fn render(&self) -> String {
+        if let Some(seconds) = process_cpu_seconds() {
+            self.process_cpu_seconds.set(seconds);
+        }
         let mut buffer = Vec::new();
         // expect: the text encoder only fails on a broken writer, and a Vec never is.
         TextEncoder::new()

@@ -4,6 +4,11 @@
 //! Why: one unpaginated listing of 1,500 rooms with 16 KiB of metadata each was 22 MiB per
 //! response. A page holds at most [`MAX_PAGE`] rooms, and choosing it keeps only the page's keys
 //! in memory ([`select_page`]), however many rooms the node or cluster lists.
+//!
+//! The operator dashboard sorts by other keys (most players, slowest ticks) with the same
+//! selection ([`select_page_by`]) and a [`RankedCursor`]: a rank first, then the listing order.
+//! Those keys change while an operator pages, so a room may move between pages; a page never
+//! holds a room twice and never more than [`MAX_PAGE`].
 
 use ludus_protocol::RoomId;
 use std::collections::BinaryHeap;
@@ -38,6 +43,31 @@ impl Cursor {
     }
 }
 
+/// Where a room sits in a ranked listing: by `rank` (smallest first), then creation, then id.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RankedCursor {
+    /// The sort key (e.g. `u64::MAX - players` for most players first).
+    pub rank: u64,
+    /// Ties keep the listing order.
+    pub key: Cursor,
+}
+
+impl RankedCursor {
+    /// Parses a cursor as [`RankedCursor::encode`] wrote it.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (rank, key) = text.split_once('.')?;
+        Some(Self {
+            rank: rank.parse().ok()?,
+            key: Cursor::parse(key)?,
+        })
+    }
+
+    /// The cursor as the dashboard passes it back: opaque to it.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.rank, self.key.encode())
+    }
+}
+
 /// One page to list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PageRequest {
@@ -63,11 +93,21 @@ pub fn select_page(
     keys: impl Iterator<Item = Cursor>,
     request: &PageRequest,
 ) -> (Vec<Cursor>, Option<Cursor>) {
-    let limit = request.limit.clamp(1, MAX_PAGE);
+    select_page_by(keys, request.after.as_ref(), request.limit)
+}
+
+/// The `limit` smallest keys after `after` (exclusive), in order, and the cursor of the next
+/// page if there are more; any key order. Keeps at most `limit + 1` keys in memory.
+pub fn select_page_by<K: Ord + Clone>(
+    keys: impl Iterator<Item = K>,
+    after: Option<&K>,
+    limit: usize,
+) -> (Vec<K>, Option<K>) {
+    let limit = limit.clamp(1, MAX_PAGE);
     // A max-heap of the smallest `limit + 1` keys seen: the largest is evicted first.
-    let mut smallest: BinaryHeap<Cursor> = BinaryHeap::with_capacity(limit + 2);
+    let mut smallest: BinaryHeap<K> = BinaryHeap::with_capacity(limit + 2);
     for key in keys {
-        if request.after.as_ref().is_some_and(|after| key <= *after) {
+        if after.is_some_and(|after| key <= *after) {
             continue;
         }
         smallest.push(key);
@@ -100,6 +140,24 @@ mod tests {
         assert_eq!(Cursor::parse(&cursor.encode()), Some(cursor));
         assert_eq!(Cursor::parse("nonsense"), None);
         assert_eq!(Cursor::parse("12.bad id"), None);
+    }
+
+    #[test]
+    fn ranked_cursors_round_trip_and_order_by_rank_first() {
+        let busy = RankedCursor {
+            rank: u64::MAX - 9,
+            key: key(5, "r-busy"),
+        };
+        let quiet = RankedCursor {
+            rank: u64::MAX - 1,
+            key: key(1, "r-quiet"),
+        };
+        assert_eq!(RankedCursor::parse(&busy.encode()), Some(busy.clone()));
+        assert_eq!(RankedCursor::parse("x.1.r"), None);
+        let (page, next) = select_page_by([quiet.clone(), busy.clone()].into_iter(), None, 1);
+        assert_eq!(page, vec![busy.clone()]);
+        let (page, next) = select_page_by([quiet.clone(), busy].into_iter(), next.as_ref(), 1);
+        assert_eq!((page, next), (vec![quiet], None));
     }
 
     #[test]

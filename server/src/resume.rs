@@ -138,6 +138,11 @@ impl AwaySeats {
         self.seats.is_empty()
     }
 
+    /// Every held seat.
+    pub fn players(&self) -> impl Iterator<Item = (PlayerId, Away)> + '_ {
+        self.seats.iter().map(|(player, away)| (*player, *away))
+    }
+
     /// The protocol versions the history must keep deltas in for these players.
     pub fn versions(&self) -> impl Iterator<Item = ProtocolVersion> + '_ {
         self.seats.values().map(|away| away.protocol)

@@ -3,6 +3,7 @@
 use ludus_protocol::{CloseCode, ServerMessage, Value};
 use ludus_regions::{NodeId, Placement, RegionName};
 use ludus_tests::cluster::{TestCluster, LEASE_MS};
+use ludus_tests::resume::{CaughtUp, Dropped};
 use ludus_tests::*;
 use std::time::Duration;
 
@@ -219,6 +220,59 @@ async fn a_client_connecting_to_the_wrong_node_is_redirected() -> anyhow::Result
         anyhow::bail!("closed")
     };
     assert!(matches!(welcome.first(), Some(ServerMessage::Welcome(_))));
+    Ok(())
+}
+
+/// Resume tokens are signed with the cluster's shared secret, so a resume that reaches a node
+/// other than the room's owner is checked there and redirected like a fresh `hello`; on the
+/// owner it resumes the same seat with the missed deltas.
+#[tokio::test]
+async fn a_resume_that_reaches_the_wrong_node_is_redirected_and_resumes_on_the_owner(
+) -> anyhow::Result<()> {
+    let cluster = TestCluster::start(&LAYOUT).await?;
+    let room_id = id_owned_by(&cluster, "eu-1", "eu")?;
+    create_room_on(cluster.node("eu-1"), &room_id, "eu").await?;
+    let seat = seat_on(cluster.node("eu-1"), &room_id).await?;
+    let mut player = Player::join(&seat).await?;
+    let me = player.id();
+    player.input(arena_move(1.0, 0.0)).await?;
+    player.next_tick().await?;
+    player.connection.cut().await?;
+    let wrong_url = seat.ws_url.replace(
+        &cluster.node("eu-1").addr().to_string(),
+        &cluster.node("us-1").addr().to_string(),
+    );
+    eventually(|| async {
+        let listed = listed_ids(cluster.node("us-1")).await?;
+        Ok(listed.contains(&room_id).then_some(()))
+    })
+    .await?;
+    let dropped = Dropped {
+        ws_url: wrong_url.clone(),
+        player,
+    };
+    let mut wrong = Connection::open(&wrong_url).await?;
+    wrong.send(&dropped.hello()?).await?;
+    let Received::Batch(messages) = wrong.receive().await? else {
+        anyhow::bail!("closed without redirect")
+    };
+    let Some(ServerMessage::Redirect(redirect)) = messages.into_iter().next() else {
+        anyhow::bail!("expected a redirect")
+    };
+    assert_eq!(redirect.node, "eu-1");
+    assert_eq!(redirect.ws_url, seat.ws_url);
+    let (_, close) = wrong.expect_close().await?;
+    assert_eq!(close, Some(CloseCode::Redirect));
+    let dropped = Dropped {
+        ws_url: redirect.ws_url,
+        player: dropped.player,
+    };
+    let (player, caught_up) = dropped.resume().await?;
+    assert_eq!(player.id(), me, "the same seat");
+    assert!(
+        matches!(caught_up, CaughtUp::Deltas(_)),
+        "a resume on the same epoch catches up by delta: {caught_up:?}"
+    );
     Ok(())
 }
 

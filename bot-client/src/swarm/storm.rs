@@ -6,7 +6,7 @@
 //! a margin), so a server that never answers still ends the run. The figures say how many bots
 //! were cut, how many resumed, and the time from the cut to the last resume.
 
-use super::{Interrupt, Swarm};
+use super::{unix_ms, Interrupt, Swarm};
 use crate::bot::JOIN_TIMEOUT;
 use crate::cli::StormArgs;
 use crate::reconnect::BackoffPolicy;
@@ -33,6 +33,9 @@ pub struct StormFigures {
     pub not_resumed: u64,
     /// Every cut bot resumed.
     pub all_resumed: bool,
+    /// When the connections were cut, in Unix milliseconds (null when the storm never cut), so
+    /// a benchmark can line the storm up with the server's own CPU samples.
+    pub cut_unix_ms: Option<u64>,
     /// From the cut to the last completed resume, in milliseconds (null when none resumed).
     pub time_to_last_resume_ms: Option<f64>,
     /// Whether the wait for resumes hit its bound (some bots neither resumed nor gave up).
@@ -54,6 +57,7 @@ pub(super) async fn hold(
     let bots_cut = swarm.bots.len() as u64;
     let (resumed_before, settled_before) = stats.resumes_settled();
     let cut_at = Instant::now();
+    let cut_unix_ms = unix_ms();
     for position in 0..swarm.bots.len() {
         swarm.cut(position);
     }
@@ -99,6 +103,7 @@ pub(super) async fn hold(
         resumed,
         not_resumed,
         all_resumed: bots_cut > 0 && resumed == bots_cut,
+        cut_unix_ms: Some(cut_unix_ms),
         time_to_last_resume_ms,
         wait_timed_out,
     }

@@ -30,11 +30,22 @@ pub enum BitError {
 }
 
 /// Appends bits to a byte vector.
+///
+/// Bits gather in a 64-bit accumulator that goes to the bytes eight at a time, so a value
+/// costs a shift, an or and a branch (a room packs every tick).
 #[derive(Debug, Default)]
 pub struct BitWriter {
     bytes: Vec<u8>,
-    /// Bits already used in the last byte (0 when the stream is byte-aligned).
-    used: u32,
+    /// Written bits not yet in `bytes`: the low `pending` bits, oldest first.
+    accumulator: u64,
+    /// How many bits `accumulator` holds; always below 64.
+    pending: u32,
+}
+
+/// The low `count` bits set (`count` ≤ 64).
+#[inline]
+fn low_bits(count: u32) -> u64 {
+    u64::MAX.checked_shr(u64::BITS - count).unwrap_or(0)
 }
 
 impl BitWriter {
@@ -42,46 +53,75 @@ impl BitWriter {
     pub fn with_capacity(bytes: usize) -> Self {
         Self {
             bytes: Vec::with_capacity(bytes),
-            used: 0,
+            ..Self::default()
         }
     }
 
     /// Writes the low `count` bits of `value` (`count` ≤ 64), most significant first.
+    #[inline]
     pub fn write_bits(&mut self, value: u64, count: u32) {
-        let mut remaining = count;
-        while remaining > 0 {
-            if self.used == 0 {
-                self.bytes.push(0);
-            }
-            let free = 8 - self.used;
-            let take = free.min(remaining);
-            let shift = remaining - take;
-            let chunk = (value >> shift) & ((1u64 << take) - 1);
-            // The chunk fits in `take` ≤ 8 bits, placed just below the used bits.
-            let byte = (chunk as u8) << (free - take);
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= byte;
-            }
-            self.used = (self.used + take) % 8;
-            remaining = shift;
+        let count = count.min(u64::BITS);
+        let value = value & low_bits(count);
+        let free = u64::BITS - self.pending;
+        if count < free {
+            self.accumulator = (self.accumulator << count) | value;
+            self.pending += count;
+            return;
         }
+        // Fill the accumulator with the value's high bits, move it out whole, keep the rest.
+        let rest = count - free;
+        let head = value >> rest;
+        let full = if free == u64::BITS {
+            head
+        } else {
+            (self.accumulator << free) | head
+        };
+        self.bytes.extend_from_slice(&full.to_be_bytes());
+        self.accumulator = value & low_bits(rest);
+        self.pending = rest;
     }
 
     /// Writes one bit.
+    #[inline]
     pub fn write_bool(&mut self, bit: bool) {
         self.write_bits(u64::from(bit), 1);
     }
 
-    /// Writes `value` as a `varu` (see the module doc).
+    /// Writes `value` as a `varu` (see the module doc): its groups are gathered into one code
+    /// and written at once.
+    #[inline]
     pub fn write_varu(&mut self, value: u64) {
+        const GROUP_MASK: u64 = (1 << VARU_GROUP_BITS) - 1;
+        const CODE_BITS: u32 = VARU_GROUP_BITS + 1;
+        const CONTINUE: u64 = 1 << VARU_GROUP_BITS;
+        // Most numbers sent are ids gaps, counts and steps below 64: one or two groups.
+        if value <= GROUP_MASK {
+            self.write_bits(value, CODE_BITS);
+            return;
+        }
+        if value >> (2 * VARU_GROUP_BITS) == 0 {
+            let first = CONTINUE | (value & GROUP_MASK);
+            let second = value >> VARU_GROUP_BITS;
+            self.write_bits((first << CODE_BITS) | second, 2 * CODE_BITS);
+            return;
+        }
         let mut rest = value;
+        let mut code = 0u64;
+        let mut groups = 0u32;
         loop {
-            let group = rest & ((1 << VARU_GROUP_BITS) - 1);
+            let group = rest & GROUP_MASK;
             rest >>= VARU_GROUP_BITS;
             let more = rest != 0;
-            self.write_bits((u64::from(more) << VARU_GROUP_BITS) | group, 4);
-            if !more {
-                return;
+            code = (code << CODE_BITS) | (u64::from(more) << VARU_GROUP_BITS) | group;
+            groups += 1;
+            // 16 groups fill the code; a longer number (over 48 bits) goes out in parts.
+            if !more || groups == u64::BITS / CODE_BITS {
+                self.write_bits(code, groups * CODE_BITS);
+                if !more {
+                    return;
+                }
+                code = 0;
+                groups = 0;
             }
         }
     }
@@ -105,7 +145,11 @@ impl BitWriter {
     }
 
     /// The stream, padded with zero bits to a whole byte.
-    pub fn finish(self) -> Vec<u8> {
+    pub fn finish(mut self) -> Vec<u8> {
+        let whole_bytes = self.pending.div_ceil(8);
+        let padded = self.accumulator << (whole_bytes * 8 - self.pending);
+        let start = (u64::BITS / 8 - whole_bytes) as usize;
+        self.bytes.extend_from_slice(&padded.to_be_bytes()[start..]);
         self.bytes
     }
 }
@@ -288,6 +332,22 @@ mod tests {
                 let mask = if *count == 64 { u64::MAX } else { (1 << count) - 1 };
                 prop_assert_eq!(reader.read_bits(*count), Ok(value & mask));
                 prop_assert_eq!(reader.read_varu(), Ok(*value));
+            }
+            prop_assert_eq!(reader.finish(), Ok(()));
+        }
+
+        #[test]
+        fn small_numbers_read_back(values in prop::collection::vec(0u64..600, 0..40)) {
+            let mut writer = BitWriter::default();
+            for value in &values {
+                writer.write_varu(*value);
+                writer.write_bool(value % 2 == 1);
+            }
+            let bytes = writer.finish();
+            let mut reader = BitReader::new(&bytes);
+            for value in &values {
+                prop_assert_eq!(reader.read_varu(), Ok(*value));
+                prop_assert_eq!(reader.read_bool(), Ok(value % 2 == 1));
             }
             prop_assert_eq!(reader.finish(), Ok(()));
         }

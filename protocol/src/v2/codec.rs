@@ -19,6 +19,7 @@ use crate::ids::{EntityId, PlayerId};
 use crate::messages::{Delta, Entity, InputAck, ServerMessage, Snapshot};
 use rmpv::Value;
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 /// The key of a version 2 snapshot message.
 pub const SNAPSHOT_KEY: &str = "s";
@@ -58,12 +59,19 @@ pub enum EncodeError {
     DuplicateEntity(EntityId),
 }
 
-/// The order of `ids` ascending, refusing duplicates: packed ids are strictly increasing.
-fn ascending_order(ids: &[EntityId]) -> Result<Vec<usize>, EncodeError> {
-    let mut order: Vec<usize> = (0..ids.len()).collect();
-    order.sort_unstable_by_key(|&index| ids[index]);
-    match order.windows(2).find(|pair| ids[pair[0]] == ids[pair[1]]) {
-        Some(pair) => Err(EncodeError::DuplicateEntity(ids[pair[0]])),
+/// The order of `count` entities by ascending id (`id_of` an entity's position), refusing
+/// duplicates: packed ids are strictly increasing.
+fn ascending_order(
+    count: usize,
+    id_of: impl Fn(usize) -> EntityId,
+) -> Result<Vec<usize>, EncodeError> {
+    let mut order: Vec<usize> = (0..count).collect();
+    order.sort_unstable_by_key(|&index| id_of(index));
+    match order
+        .windows(2)
+        .find(|pair| id_of(pair[0]) == id_of(pair[1]))
+    {
+        Some(pair) => Err(EncodeError::DuplicateEntity(id_of(pair[0]))),
         None => Ok(order),
     }
 }
@@ -78,32 +86,49 @@ fn ascending<T: Ord + Copy>(ids: &[T]) -> Vec<T> {
 
 /// The packed form of one entity's fields, shared by snapshots, creations and updates.
 ///
-/// Built in one pass over the entity's fields: which declared fields are present (the mask)
-/// and whether any is undeclared, so writing only looks up the fields it sends.
+/// Built in one pass over the entity's fields: which declared fields are present (the mask),
+/// their values in index order (kept in a list shared by every entity of the message, so
+/// writing needs no lookup and no allocation per entity), and how many are undeclared.
 struct EntityFields<'a> {
     kind: Option<(usize, &'a KindSchema)>,
     fields: &'a BTreeMap<String, Value>,
     /// Present declared fields, most significant bit = field 0.
     mask: u64,
+    /// Where this entity's present declared fields are in the shared list, by index.
+    declared: Range<usize>,
     /// Undeclared fields, sent by name.
     undeclared: usize,
 }
 
+/// Present declared fields of a message's entities: (field index, value), each entity's run in
+/// index order.
+type DeclaredValues<'a> = Vec<(usize, &'a Value)>;
+
 impl<'a> EntityFields<'a> {
-    fn new(kind: Option<(usize, &'a KindSchema)>, fields: &'a BTreeMap<String, Value>) -> Self {
+    fn new(
+        kind: Option<(usize, &'a KindSchema)>,
+        fields: &'a BTreeMap<String, Value>,
+        values: &mut DeclaredValues<'a>,
+    ) -> Self {
         let declared = kind.map_or(0, |(_, kind)| kind.fields.len());
+        let start = values.len();
         let mut mask = 0u64;
         let mut undeclared = 0;
-        for name in fields.keys() {
+        for (name, value) in fields {
             match kind.and_then(|(_, kind)| kind.field(name)) {
-                Some((index, _)) => mask |= 1 << (declared - 1 - index),
+                Some((index, _)) => {
+                    mask |= 1 << (declared - 1 - index);
+                    values.push((index, value));
+                }
                 None => undeclared += 1,
             }
         }
+        values[start..].sort_unstable_by_key(|(index, _)| *index);
         Self {
             kind,
             fields,
             mask,
+            declared: start..values.len(),
             undeclared,
         }
     }
@@ -118,27 +143,26 @@ impl<'a> EntityFields<'a> {
         }
     }
 
-    fn write(&self, writer: &mut BitWriter, extras: bool) -> Result<(), EncodeError> {
+    fn write(
+        &self,
+        writer: &mut BitWriter,
+        extras: bool,
+        values: &DeclaredValues<'a>,
+    ) -> Result<(), EncodeError> {
         let declared = self
             .kind
             .map(|(_, kind)| kind.fields.as_slice())
             .unwrap_or_default();
         writer.write_bits(self.mask, declared.len() as u32);
-        let present = declared
-            .iter()
-            .enumerate()
-            .filter(|(index, _)| self.mask >> (declared.len() - 1 - index) & 1 == 1);
-        for (_, field) in present {
-            let written = self
-                .fields
-                .get(&field.name)
-                .map(|value| field.ty.write(writer, value));
-            if let Some(Err(mismatch)) = written {
-                return Err(EncodeError::Type {
+        for &(index, value) in &values[self.declared.clone()] {
+            let field = &declared[index];
+            field
+                .ty
+                .write(writer, value)
+                .map_err(|mismatch| EncodeError::Type {
                     field: field.name.clone(),
                     mismatch,
-                });
-            }
+                })?;
         }
         if extras {
             writer.write_varu(self.undeclared as u64);
@@ -160,10 +184,10 @@ impl<'a> EntityFields<'a> {
     }
 }
 
-/// Writes `{key: [head..., packed, tail...]}` straight into bytes: the packed part as a `bin`,
-/// the rest as MessagePack values, without building a value tree first (a room does this
-/// every tick).
-fn message(key: &str, head: &[Value], packed: &[u8], tail: &[Value]) -> Vec<u8> {
+/// Writes `prefix` then `{key: [head..., packed, tail...]}` straight into bytes: the packed part
+/// as a `bin`, the rest as MessagePack values, without building a value tree first (a room does
+/// this every tick). `prefix` is empty for a message alone, or a batch header.
+fn message(prefix: &[u8], key: &str, head: &[Value], packed: &[u8], tail: &[Value]) -> Vec<u8> {
     fn write(
         out: &mut Vec<u8>,
         key: &str,
@@ -184,7 +208,8 @@ fn message(key: &str, head: &[Value], packed: &[u8], tail: &[Value]) -> Vec<u8> 
         }
         Ok(())
     }
-    let mut bytes = Vec::with_capacity(16 + packed.len());
+    let mut bytes = Vec::with_capacity(prefix.len() + 16 + packed.len());
+    bytes.extend_from_slice(prefix);
     // expect: writing into a Vec cannot fail, and a message never has 2^32 parts.
     write(&mut bytes, key, head, packed, tail).expect("writing into a Vec");
     bytes
@@ -193,20 +218,21 @@ fn message(key: &str, head: &[Value], packed: &[u8], tail: &[Value]) -> Vec<u8> 
 /// Encodes `{"s": [epoch, tick, schema, packed]}`, a version 2 snapshot message (to be put in a
 /// batch frame with [`crate::codec::batch_frame`]).
 pub fn encode_snapshot(schema: &Schema, snapshot: &Snapshot) -> Result<Vec<u8>, EncodeError> {
+    let mut values = DeclaredValues::new();
     let entities: Vec<EntityFields<'_>> = snapshot
         .entities
         .iter()
-        .map(|entity| EntityFields::new(schema.kind(&entity.kind), &entity.fields))
+        .map(|entity| EntityFields::new(schema.kind(&entity.kind), &entity.fields, &mut values))
         .collect();
-    let ids: Vec<EntityId> = snapshot.entities.iter().map(|entity| entity.id).collect();
-    let order = ascending_order(&ids)?;
+    let id_of = |index: usize| snapshot.entities[index].id;
+    let order = ascending_order(snapshot.entities.len(), id_of)?;
     let extras = entities.iter().any(|entity| entity.undeclared > 0);
     let mut writer = BitWriter::with_capacity(16 + 16 * entities.len());
     writer.write_bool(extras);
-    writer.write_ascending(order.iter().map(|&index| u64::from(ids[index].0)));
+    writer.write_ascending(order.iter().map(|&index| u64::from(id_of(index).0)));
     for &index in &order {
         entities[index].write_kind(&mut writer, &snapshot.entities[index].kind);
-        entities[index].write(&mut writer, extras)?;
+        entities[index].write(&mut writer, extras, &values)?;
     }
     let mut acks = snapshot.acks.clone();
     acks.sort_unstable_by_key(|ack| ack.player);
@@ -220,7 +246,7 @@ pub fn encode_snapshot(schema: &Schema, snapshot: &Snapshot) -> Result<Vec<u8>, 
         Value::from(snapshot.tick),
         schema.to_wire(),
     ];
-    Ok(message(SNAPSHOT_KEY, &head, &writer.finish(), &[]))
+    Ok(message(&[], SNAPSHOT_KEY, &head, &writer.finish(), &[]))
 }
 
 /// Encodes `{"d": [packed, event...]}`, a version 2 delta message, from the tick's delta (its
@@ -232,6 +258,32 @@ pub fn encode_delta<'a>(
     roster: &Roster,
     kind_of: impl Fn(EntityId) -> Option<&'a str>,
 ) -> Result<Vec<u8>, EncodeError> {
+    encode_delta_after(&[], schema, delta, roster, kind_of)
+}
+
+/// The MessagePack header of an array of one element: a batch frame of one message.
+const BATCH_OF_ONE: [u8; 1] = [0x91];
+
+/// [`encode_delta`]'s message as a whole batch frame (`[d]`), the frame a room sends every
+/// tick, written in one buffer (no copy into a frame afterwards).
+pub fn encode_delta_frame<'a>(
+    schema: &'a Schema,
+    delta: &'a Delta,
+    roster: &Roster,
+    kind_of: impl Fn(EntityId) -> Option<&'a str>,
+) -> Result<Vec<u8>, EncodeError> {
+    encode_delta_after(&BATCH_OF_ONE, schema, delta, roster, kind_of)
+}
+
+/// The delta message after `prefix`.
+fn encode_delta_after<'a>(
+    prefix: &[u8],
+    schema: &'a Schema,
+    delta: &'a Delta,
+    roster: &Roster,
+    kind_of: impl Fn(EntityId) -> Option<&'a str>,
+) -> Result<Vec<u8>, EncodeError> {
+    let mut values = DeclaredValues::with_capacity(4 * delta.upserts.len());
     let entities = delta
         .upserts
         .iter()
@@ -240,11 +292,15 @@ pub fn encode_delta<'a>(
                 Some(kind) => kind.as_str(),
                 None => kind_of(update.id).ok_or(EncodeError::UnknownKind(update.id))?,
             };
-            Ok(EntityFields::new(schema.kind(kind), &update.fields))
+            Ok(EntityFields::new(
+                schema.kind(kind),
+                &update.fields,
+                &mut values,
+            ))
         })
         .collect::<Result<Vec<_>, EncodeError>>()?;
-    let ids: Vec<EntityId> = delta.upserts.iter().map(|update| update.id).collect();
-    let order = ascending_order(&ids)?;
+    let id_of = |index: usize| delta.upserts[index].id;
+    let order = ascending_order(delta.upserts.len(), id_of)?;
     let extras = entities.iter().any(|entity| entity.undeclared > 0);
     let mut writer = BitWriter::with_capacity(16 + 8 * entities.len());
     writer.write_varu(delta.tick);
@@ -266,16 +322,22 @@ pub fn encode_delta<'a>(
         }
     }
     writer.write_bool(extras);
-    writer.write_ascending(order.iter().map(|&index| u64::from(ids[index].0)));
+    writer.write_ascending(order.iter().map(|&index| u64::from(id_of(index).0)));
     for &index in &order {
         let update = &delta.upserts[index];
         writer.write_bool(update.kind.is_some());
         if let Some(kind) = &update.kind {
             entities[index].write_kind(&mut writer, kind);
         }
-        entities[index].write(&mut writer, extras)?;
+        entities[index].write(&mut writer, extras, &values)?;
     }
-    Ok(message(DELTA_KEY, &[], &writer.finish(), &delta.events))
+    Ok(message(
+        prefix,
+        DELTA_KEY,
+        &[],
+        &writer.finish(),
+        &delta.events,
+    ))
 }
 
 /// A version 2 delta as received: its packed body and its events, applied with

@@ -38,8 +38,8 @@ mod schema;
 
 pub use bits::{BitError, BitReader, BitWriter};
 pub use codec::{
-    decode_frame, encode_delta, encode_snapshot, CompactMessage, CompactSnapshot, DeltaBody,
-    EncodeError, Roster, DELTA_KEY, SNAPSHOT_KEY,
+    decode_frame, encode_delta, encode_delta_frame, encode_snapshot, CompactMessage,
+    CompactSnapshot, DeltaBody, EncodeError, Roster, DELTA_KEY, SNAPSHOT_KEY,
 };
 pub use mirror::CompactRoomState;
 pub use quantization::Quantization;

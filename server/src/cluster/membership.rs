@@ -14,6 +14,7 @@
 //! without a broker; the two heartbeat tasks at the bottom feed it.
 
 use super::{rpc, Cluster};
+use crate::stats::NodeLoad;
 use futures_util::StreamExt;
 use ludus_regions::{NodeId, Placement, RegionConfig};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,21 @@ pub struct Heartbeat {
     /// A hash of its region file (empty from nodes that predate it).
     #[serde(default)]
     pub region_hash: String,
+    /// Its sessions, lease and load, for operators' dashboards (absent from nodes that predate
+    /// it, and ignored by placement).
+    #[serde(default)]
+    pub report: Option<NodeReport>,
+}
+
+/// What a node tells its peers about its load, once per heartbeat.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// Open WebSocket sessions (players connected to it).
+    pub sessions: u64,
+    /// Whether it holds its node lease.
+    pub lease_held: bool,
+    /// Its load over about the last second.
+    pub load: NodeLoad,
 }
 
 /// A live peer started with a different region file.
@@ -72,6 +88,8 @@ pub struct Membership {
     last_seen: Mutex<HashMap<NodeId, Instant>>,
     /// Peers' region file hashes, from their latest heartbeat.
     hashes: Mutex<HashMap<NodeId, String>>,
+    /// Peers' rooms and reports, from their latest heartbeat.
+    reports: Mutex<HashMap<NodeId, (usize, Option<NodeReport>)>>,
     view: RwLock<Arc<LiveView>>,
 }
 
@@ -91,6 +109,7 @@ impl Membership {
             node_timeout,
             last_seen: Mutex::new(HashMap::new()),
             hashes: Mutex::new(HashMap::new()),
+            reports: Mutex::new(HashMap::new()),
             view: RwLock::new(Arc::new(LiveView { live, placement })),
         }
     }
@@ -117,6 +136,10 @@ impl Membership {
             mismatched(&heartbeat.region_hash)
                 && before.as_deref() != Some(heartbeat.region_hash.as_str())
         };
+        self.reports
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(node.id.clone(), (heartbeat.rooms, heartbeat.report));
         let mut last_seen = self
             .last_seen
             .lock()
@@ -127,6 +150,23 @@ impl Membership {
             last_seen.insert(node.id.clone(), now);
         }
         newly_mismatched
+    }
+
+    /// A peer's rooms and report and its region file hash, from its latest heartbeat.
+    pub fn peer(&self, node: &NodeId) -> Option<(usize, Option<NodeReport>, String)> {
+        let (rooms, report) = *self
+            .reports
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(node)?;
+        let hash = self
+            .hashes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(node)
+            .cloned()
+            .unwrap_or_default();
+        Some((rooms, report, hash))
     }
 
     /// Live peers whose region file hash differs from ours.
@@ -248,8 +288,9 @@ impl Cluster {
             rooms: self.lobby.directory().len(),
             leaving,
             region_hash: self.membership.region_hash(),
+            report: Some(self.report()),
         };
-        // expect: a struct of strings, a number and a bool always serializes.
+        // expect: a struct of strings, numbers and bools always serializes.
         let payload = serde_json::to_vec(&heartbeat).expect("heartbeats serialize");
         if let Err(error) = self
             .client
@@ -370,6 +411,7 @@ weight = 1
             rooms: 0,
             leaving,
             region_hash: "hash-a".to_owned(),
+            report: None,
         }
     }
 
@@ -387,6 +429,33 @@ weight = 1
             .expect("b timed out");
         assert_eq!(left.left, vec![NodeId::new("b")]);
         assert!(membership.is_live("a"), "a node is always live to itself");
+    }
+
+    #[test]
+    fn a_peers_latest_report_is_kept_and_a_heartbeat_without_one_still_parses() {
+        let membership = membership();
+        assert_eq!(membership.peer(&NodeId::new("b")), None);
+        let report = NodeReport {
+            sessions: 12,
+            lease_held: true,
+            load: NodeLoad {
+                bytes_out_per_sec: 4_096,
+                ..NodeLoad::default()
+            },
+        };
+        let mut heartbeat = beat("b", false);
+        heartbeat.rooms = 3;
+        heartbeat.report = Some(report);
+        membership.record(&heartbeat, Instant::now());
+        assert_eq!(
+            membership.peer(&NodeId::new("b")),
+            Some((3, Some(report), "hash-a".to_owned()))
+        );
+        // What a node that predates reports sends.
+        let older: Heartbeat =
+            serde_json::from_str(r#"{"node": "b", "rooms": 1, "leaving": false}"#)
+                .expect("an older heartbeat parses");
+        assert_eq!(older.report, None);
     }
 
     #[test]

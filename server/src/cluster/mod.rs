@@ -25,6 +25,7 @@ pub mod directory;
 pub mod fence;
 pub mod lease;
 pub mod membership;
+pub mod overview;
 pub mod owner;
 pub mod routing;
 pub mod rpc;

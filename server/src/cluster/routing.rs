@@ -334,6 +334,24 @@ impl Cluster {
             .await
     }
 
+    /// Removes a player from a room wherever it lives (its connection is closed with 4016).
+    pub async fn kick(
+        &self,
+        room_id: &RoomId,
+        player: ludus_protocol::PlayerId,
+    ) -> Result<Placed<()>, ClusterError> {
+        let request = NodeRequest::Kick {
+            room_id: room_id.to_string(),
+            player: player.0,
+        };
+        self.on_room(
+            room_id,
+            async |lobby| lobby.kick(room_id, player).await,
+            request,
+        )
+        .await
+    }
+
     /// Regions with their live node counts.
     pub fn regions(&self) -> Vec<RegionStatus> {
         let view = self.membership.view();

@@ -12,7 +12,7 @@ use super::{Cluster, ClusterError};
 use crate::directory::RoomInfo;
 use crate::lobby::{announcement_event, json_value, CreateRoom, LobbyError, SeatFor, SeatGrant};
 use futures_util::StreamExt;
-use ludus_protocol::RoomId;
+use ludus_protocol::{PlayerId, RoomId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -62,6 +62,13 @@ pub enum NodeRequest {
     Dispose {
         /// The room.
         room_id: String,
+    },
+    /// Remove a player from a room hosted here (close 4016).
+    Kick {
+        /// The room.
+        room_id: String,
+        /// The player.
+        player: u64,
     },
     /// Deliver an event into a room hosted here.
     Deliver {
@@ -211,6 +218,16 @@ impl Cluster {
                     .map_err(LobbyError::from)
                     .and_then(|room_id| self.lobby.dispose(&room_id));
                 match disposed {
+                    Ok(()) => NodeResponse::Done,
+                    Err(error) => failed(error.into()),
+                }
+            }
+            NodeRequest::Kick { room_id, player } => {
+                let kicked = match RoomId::parse(&room_id) {
+                    Ok(room_id) => self.lobby.kick(&room_id, PlayerId(player)).await,
+                    Err(invalid) => Err(LobbyError::from(invalid)),
+                };
+                match kicked {
                     Ok(()) => NodeResponse::Done,
                     Err(error) => failed(error.into()),
                 }

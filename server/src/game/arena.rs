@@ -13,10 +13,14 @@
 //! what the server stores. The avatars keep their exact positions for movement, so a slow
 //! direction still moves a player across grid points instead of snapping back every tick.
 
-use super::{payload_f64, Game, GameContext, InputRejected, RoomOptions};
+use super::{
+    payload_f64, restore_from_value, save_as_value, Game, GameContext, InputRejected,
+    RestoreRefused, RoomOptions,
+};
 use crate::entities::EntityStore;
 use ludus_protocol::v2::{FieldType, Quantization, Schema};
 use ludus_protocol::{EntityId, PlayerId, Value};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -56,6 +60,7 @@ fn schema() -> Schema {
         .expect("arena's schema is valid")
 }
 
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Avatar {
     entity: EntityId,
     x: f32,
@@ -70,6 +75,16 @@ pub struct Arena {
     avatars: HashMap<PlayerId, Avatar>,
     coins: Vec<(EntityId, f32, f32)>,
 }
+
+/// What a checkpoint keeps of an arena beyond its entities (directions are not in entities).
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    avatars: Vec<(PlayerId, Avatar)>,
+    coins: Vec<(EntityId, f32, f32)>,
+}
+
+/// Version of [`Saved`]'s layout.
+const STATE_VERSION: u32 = 1;
 
 impl Arena {
     /// A new, empty arena.
@@ -125,6 +140,30 @@ fn set_position(entities: &mut EntityStore, avatar: &Avatar) {
 impl Game for Arena {
     fn schema(&self) -> Schema {
         schema()
+    }
+
+    fn state_version(&self) -> u32 {
+        STATE_VERSION
+    }
+
+    fn save(&self) -> Value {
+        let mut avatars: Vec<(PlayerId, Avatar)> = self
+            .avatars
+            .iter()
+            .map(|(player, avatar)| (*player, avatar.clone()))
+            .collect();
+        avatars.sort_unstable_by_key(|(player, _)| *player);
+        save_as_value(&Saved {
+            avatars,
+            coins: self.coins.clone(),
+        })
+    }
+
+    fn restore(&mut self, state: &Value) -> Result<(), RestoreRefused> {
+        let saved: Saved = restore_from_value(state)?;
+        self.avatars = saved.avatars.into_iter().collect();
+        self.coins = saved.coins;
+        Ok(())
     }
 
     fn on_create(&mut self, ctx: &mut GameContext<'_>) {

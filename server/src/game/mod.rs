@@ -72,6 +72,28 @@ impl<'a> GameContext<'a> {
 #[error("{0}")]
 pub struct InputRejected(pub String);
 
+/// A game could not read a checkpoint's state (see [`Game::restore`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("game state not restorable: {0}")]
+pub struct RestoreRefused(pub String);
+
+/// A game's saved state as a MessagePack value, for games that keep it in serde types.
+pub fn save_as_value<T: serde::Serialize>(state: &T) -> Value {
+    // A serde type MessagePack cannot hold (e.g. a 128-bit integer) is a bug in the game: it
+    // saves nothing, which its `restore` then refuses, rather than panicking inside the room.
+    rmpv::ext::to_value(state).unwrap_or_else(|error| {
+        tracing::warn!(%error, "game state cannot be saved as MessagePack");
+        Value::Nil
+    })
+}
+
+/// Reads a state written by [`save_as_value`].
+pub fn restore_from_value<T: serde::de::DeserializeOwned>(
+    state: &Value,
+) -> Result<T, RestoreRefused> {
+    rmpv::ext::from_value(state.clone()).map_err(|error| RestoreRefused(error.to_string()))
+}
+
 /// The rules of one room type. One value per room, owned by that room's actor.
 ///
 /// Hooks run in this order within a tick: `on_join`/`on_leave` as members come and go (between
@@ -112,6 +134,27 @@ pub trait Game: Send + 'static {
     /// field travels by name (correct, only less compact in version 2).
     fn schema(&self) -> Schema {
         Schema::new()
+    }
+
+    /// Version of the state [`Game::save`] writes. A node restoring a checkpoint whose game
+    /// state has another version refuses it (the room is not restored) rather than misread it;
+    /// bump it whenever `save`'s layout changes. Default: 0.
+    fn state_version(&self) -> u32 {
+        0
+    }
+
+    /// The game's own state beyond its entities, for checkpoints: the room saves the entities,
+    /// seats, tick and random generator itself. Default: nothing (a game whose whole state is
+    /// its entities).
+    fn save(&self) -> Value {
+        Value::Nil
+    }
+
+    /// Restores what [`Game::save`] wrote (same [`Game::state_version`]) into a game fresh from
+    /// its factory, in place of `on_create`; the room's entities are already restored.
+    /// Default: accepts anything (for games that save nothing).
+    fn restore(&mut self, _state: &Value) -> Result<(), RestoreRefused> {
+        Ok(())
     }
 
     /// A small JSON summary shown in room listings (e.g. `{"status": "waiting"}`).

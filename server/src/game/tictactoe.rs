@@ -10,9 +10,13 @@
 //! `status` is `waiting`, `playing`, `won` or `draw`; and `player {player, name, mark}`.
 //! Refused moves are answered privately with an `invalid_input` error.
 
-use super::{payload_f64, payload_field, Game, GameContext, InputRejected};
+use super::{
+    payload_f64, payload_field, restore_from_value, save_as_value, Game, GameContext,
+    InputRejected, RestoreRefused,
+};
 use ludus_protocol::v2::{FieldType, Schema};
 use ludus_protocol::{EntityId, PlayerId, Value};
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The room type name.
@@ -31,7 +35,7 @@ const LINES: [[usize; 3]; 8] = [
     [2, 4, 6],
 ];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Status {
     Waiting,
     Playing { turn: usize, waited: Duration },
@@ -39,10 +43,23 @@ enum Status {
     Draw,
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Seat {
     player: PlayerId,
     entity: EntityId,
 }
+
+/// What a checkpoint keeps of a game beyond its entities.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    board: Option<EntityId>,
+    cells: [u8; 9],
+    seats: Vec<Seat>,
+    status: Status,
+}
+
+/// Version of [`Saved`]'s layout.
+const STATE_VERSION: u32 = 1;
 
 /// State of one tic-tac-toe room.
 pub struct TicTacToe {
@@ -162,6 +179,35 @@ fn schema() -> Schema {
 impl Game for TicTacToe {
     fn schema(&self) -> Schema {
         schema()
+    }
+
+    fn state_version(&self) -> u32 {
+        STATE_VERSION
+    }
+
+    fn save(&self) -> Value {
+        save_as_value(&Saved {
+            board: self.board,
+            cells: self.cells,
+            seats: self.seats.clone(),
+            status: self.status,
+        })
+    }
+
+    fn restore(&mut self, state: &Value) -> Result<(), RestoreRefused> {
+        let saved: Saved = restore_from_value(state)?;
+        let seat_out_of_range = match saved.status {
+            Status::Playing { turn: seat, .. } | Status::Won { winner: seat } => seat > 1,
+            Status::Waiting | Status::Draw => false,
+        };
+        if saved.cells.iter().any(|&cell| cell > 2) || saved.seats.len() > 2 || seat_out_of_range {
+            return Err(RestoreRefused("board or seats out of range".to_owned()));
+        }
+        self.board = saved.board;
+        self.cells = saved.cells;
+        self.seats = saved.seats;
+        self.status = saved.status;
+        Ok(())
     }
 
     fn on_create(&mut self, ctx: &mut GameContext<'_>) {

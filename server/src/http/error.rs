@@ -103,7 +103,7 @@ fn status_of(code: &str) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         "room_exists" | "room_full" | "already_seated" => StatusCode::CONFLICT,
-        "room_not_found" => StatusCode::NOT_FOUND,
+        "room_not_found" | "player_not_found" => StatusCode::NOT_FOUND,
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "room_busy" => StatusCode::TOO_MANY_REQUESTS,
         "at_capacity"

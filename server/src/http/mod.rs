@@ -10,16 +10,22 @@
 //!   [`crate::upgrade`];
 //! - `GET /v1/regions`, `GET /v1/placement`, `GET /v1/ping`, `GET /healthz`, `GET /metrics`.
 //!
+//! Pages ([`assets`]): `GET /dashboard` (on every listener) and `GET /play` (player listeners).
+//!
 //! Operator routes, which need an operator token ([`operator`]) and may live on their own
 //! listener (`operator.listen`):
 //! - `DELETE /v1/rooms/{room_id}` end a room (members are closed with 4009);
+//! - `DELETE /v1/rooms/{room_id}/players/{player_id}` remove a player (closed with 4016);
+//! - `GET /v1/dashboard/...` the dashboard's data and live stream ([`dashboard`]);
 //! - `POST /v1/rooms/{room_id}/messages` deliver a message into a room's coming ticks;
 //! - `POST /v1/regions/{region}/announce` deliver an announcement to every room of a region.
 //!
 //! Every error is JSON, `{"error": {"code": "...", "message": "..."}}`, with a stable code.
 //! Handlers go through [`Gateway`], so they read the same on one node or a cluster.
 
+pub mod assets;
 pub mod bodies;
+pub mod dashboard;
 pub mod error;
 pub mod identity;
 pub mod operator;
@@ -73,6 +79,8 @@ pub struct ApiState {
     pub origins: Origins,
     /// Open WebSocket sessions, per address and in total.
     pub websockets: Arc<ConnectionLimiter>,
+    /// Open dashboard streams (at most [`dashboard::MAX_STREAMS`]).
+    pub dashboard_streams: std::sync::atomic::AtomicUsize,
 }
 
 impl ApiState {
@@ -491,17 +499,20 @@ pub fn configure(
                 .route("/v1/matchmake", web::post().to(matchmake))
                 .route("/v1/regions", web::get().to(regions))
                 .route("/v1/placement", web::get().to(placement))
-                .route("/v1/ping", web::get().to(ping));
+                .route("/v1/ping", web::get().to(ping))
+                .configure(assets::play_routes);
         }
         if routes != Routes::Players {
             config
                 .route("/v1/rooms/{room_id}", web::delete().to(dispose_room))
                 .route("/v1/rooms/{room_id}/messages", web::post().to(send_message))
-                .route("/v1/regions/{region}/announce", web::post().to(announce));
+                .route("/v1/regions/{region}/announce", web::post().to(announce))
+                .configure(dashboard::routes);
         }
         config
             .route("/healthz", web::get().to(healthz))
             .route("/metrics", web::get().to(metrics))
+            .configure(assets::dashboard_routes)
             .default_service(web::to(not_found));
     }
 }

@@ -19,19 +19,25 @@
 //! until used or expired, so concurrent matchmaking can never overfill a room.
 
 mod members;
+mod operator;
 mod resuming;
 
+pub use operator::{
+    state_json, InspectRoom, KickPlayer, NotInRoom, RoomInspection, SeatView,
+    MAX_INSPECTED_STATE_BYTES,
+};
 pub use resuming::ResumeJoin;
 
 use crate::directory::RoomDirectory;
 use crate::encoding::{self, PerVersion};
 use crate::event_queue::{EventQueue, QueueFull};
 use crate::member::{FrameKind, Handoff, JoinRoom, Member, Offered};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RoomTypeMetrics};
 use crate::resume::{AwaySeats, DeltaHistory};
 use crate::session::closing::Ending;
 use crate::session::SessionLimits;
 use crate::simulation::{GamePanicked, PrivateMessage, Simulation};
+use crate::stats::TickWindow;
 use crate::token::SeatTokens;
 use actix::prelude::*;
 use bytes::Bytes;
@@ -175,6 +181,12 @@ pub struct Room {
     close_reason: CloseCode,
     directory: Arc<RoomDirectory>,
     metrics: Metrics,
+    /// This room's type's series in `/metrics`.
+    type_metrics: RoomTypeMetrics,
+    /// Players counted in `type_metrics.players` (taken back when the room stops).
+    players_counted: i64,
+    /// The last ticks' durations and bytes, for the operator dashboard.
+    tick_window: TickWindow,
 }
 
 impl Room {
@@ -203,6 +215,7 @@ impl Room {
         let capacity = usize::try_from(settings.max_players)
             .unwrap_or(usize::MAX)
             .min(1024);
+        let settings_room_type = settings.room_type.clone();
         Ok(Self {
             settings,
             simulation,
@@ -220,13 +233,19 @@ impl Room {
             busy: Vec::new(),
             close_reason: CloseCode::RoomDisposed,
             directory,
+            type_metrics: metrics.room_type(&settings_room_type),
             metrics,
+            players_counted: 0,
+            tick_window: TickWindow::default(),
         })
     }
 
-    fn publish_listing(&self) {
+    fn publish_listing(&mut self) {
         // A disconnected player still holds its seat.
-        let players = u32::try_from(self.members.len() + self.away.len()).unwrap_or(u32::MAX);
+        let seated = i64::try_from(self.members.len() + self.away.len()).unwrap_or(i64::MAX);
+        self.type_metrics.players.add(seated - self.players_counted);
+        self.players_counted = seated;
+        let players = u32::try_from(seated).unwrap_or(u32::MAX);
         let reserved = u32::try_from(self.reservations.len()).unwrap_or(u32::MAX);
         self.directory.update(&self.settings.room_id, |info| {
             info.players = players;
@@ -366,7 +385,7 @@ impl Room {
         for member in self.members.values_mut() {
             member.inputs_this_tick = 0;
         }
-        self.fan_out(output.delta, &output.roster, &extras, ctx);
+        let bytes_sent = self.fan_out(output.delta, &output.roster, &extras, ctx);
         self.heartbeats(started, ctx);
 
         self.ticks_since_listing += 1;
@@ -378,11 +397,18 @@ impl Room {
                     .update(&self.settings.room_id, |info| info.state = state),
                 Err(panicked) => return self.crash(panicked, ctx),
             }
+            self.directory
+                .update_load(&self.settings.room_id, self.tick_window.summary());
         }
         self.dispose_if_idle(started, ctx);
 
         let elapsed = started.elapsed();
         self.metrics.tick_duration.observe(elapsed.as_secs_f64());
+        self.type_metrics
+            .tick_duration
+            .observe(elapsed.as_secs_f64());
+        self.type_metrics.bytes_sent.inc_by(bytes_sent);
+        self.tick_window.record(elapsed, bytes_sent);
         if elapsed > interval || late > interval {
             self.metrics.tick_overruns.inc();
         }
@@ -394,7 +420,7 @@ impl Room {
         roster: &Roster,
         extras: &HashMap<PlayerId, Vec<Vec<u8>>>,
         ctx: &mut Context<Self>,
-    ) {
+    ) -> u64 {
         let tick = delta.tick;
         let base_tick = delta.base_tick;
         // A member owed a snapshot gets it instead of the delta; the tick's broadcast events
@@ -473,6 +499,7 @@ impl Room {
         for (player, ending) in closing {
             self.end_member(player, ending, ctx);
         }
+        sent.1
     }
 
     fn dispose_if_idle(&mut self, now: Instant, ctx: &mut Context<Self>) {
@@ -499,6 +526,7 @@ impl Actor for Room {
             .max(256);
         ctx.set_mailbox_capacity(capacity);
         self.metrics.rooms.inc();
+        self.type_metrics.rooms.inc();
         self.next_tick_due = Instant::now() + self.settings.tick_interval();
         ctx.run_interval(self.settings.tick_interval(), |room, ctx| room.tick(ctx));
         tracing::info!(room_id = %self.settings.room_id, room_type = %self.settings.room_type, "room started");
@@ -514,6 +542,8 @@ impl Actor for Room {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         self.metrics.rooms.dec();
+        self.type_metrics.rooms.dec();
+        self.type_metrics.players.sub(self.players_counted);
         let kept = i64::try_from(self.history.bytes()).unwrap_or(i64::MAX);
         self.metrics.resume_history_bytes.sub(kept);
         self.history.clear();

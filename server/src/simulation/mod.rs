@@ -9,6 +9,10 @@
 //! [`GamePanicked`] and the room ends with `room_crashed`, while the thread and every other room
 //! on it carry on.
 
+mod restore;
+
+pub use restore::RestoreError;
+
 use crate::entities::EntityStore;
 use crate::game::{Game, GameContext};
 use ludus_protocol::v2::{Roster, Schema};

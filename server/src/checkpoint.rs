@@ -1,0 +1,288 @@
+//! Room checkpoints: everything needed to re-create a room elsewhere, as plain data.
+//!
+//! A room writes one every `checkpoint_interval` (per room type) so that when its node dies the
+//! next owner can restore it (issue "Rooms outlive their node"). A checkpoint is taken at a
+//! tick boundary, between two ticks, and holds the room's identity (id, type, epoch), the
+//! tick, the seats (player ids, sessions, the last input each had applied, whether away), the entity store and
+//! its next entity id, the room's random generator, and the game's own state from
+//! [`crate::game::Game::save`] with the game's state version, so a build whose game reads a
+//! different version refuses to restore instead of misreading.
+//!
+//! The format is MessagePack with named fields (a map per struct), versioned by
+//! [`CHECKPOINT_FORMAT`]. Encoding is bounded: a checkpoint larger than the configured maximum
+//! is refused with [`CheckpointError::TooLarge`] (the room keeps playing; the operator sees the
+//! `too_large` outcome in `/metrics` and a warning naming the room).
+//!
+//! Everything here is a pure function over data, plus [`CheckpointSink`], the bounded channel
+//! a room hands encoded checkpoints to; writing them to JetStream is the cluster's job (a room
+//! thread never waits on the network).
+
+use ludus_protocol::{Entity, PlayerId, RoomId, Value};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Version of the checkpoint layout itself (not of any game's state).
+pub const CHECKPOINT_FORMAT: u16 = 1;
+
+/// One seat of the room when the checkpoint was taken. (A player's name, like the rest of its
+/// game state, is in the entities a game keeps for it.)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeatRecord {
+    /// The seated player.
+    pub player: PlayerId,
+    /// The session that held the seat: the one whose resume token may take it back.
+    pub session: u64,
+    /// The last input sequence number the room had applied for this player.
+    pub applied_seq: u32,
+    /// The player's connection had dropped and its resume window was running.
+    pub away: bool,
+}
+
+/// The simulation's part of a checkpoint: what [`crate::simulation::Simulation`] needs to
+/// continue from the same tick.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimulationState {
+    /// The last completed tick.
+    pub tick: u64,
+    /// The room's random generator, so a restored room draws the same numbers.
+    pub rng_state: u64,
+    /// The id the next spawned entity gets (ids are never reused).
+    pub next_entity_id: u32,
+    /// Every entity in full.
+    pub entities: Vec<Entity>,
+    /// The game's state version ([`crate::game::Game::state_version`]).
+    pub game_version: u32,
+    /// The game's own state ([`crate::game::Game::save`]).
+    pub game_state: Value,
+}
+
+/// A room's checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// [`CHECKPOINT_FORMAT`] of the writer.
+    pub format: u16,
+    /// The room's id.
+    pub room_id: String,
+    /// Its room type.
+    pub room_type: String,
+    /// The epoch the room had when the checkpoint was written; a restored room takes the next.
+    pub epoch: u64,
+    /// Wall-clock time of writing, in Unix milliseconds (for operators and for counting the
+    /// ticks a failover lost; never for ordering).
+    pub written_at_ms: u64,
+    /// Seats taken (connected members and players inside their resume window).
+    pub seats: Vec<SeatRecord>,
+    /// The simulation.
+    pub simulation: SimulationState,
+}
+
+/// Why a checkpoint could not be encoded or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The encoded checkpoint exceeds the configured maximum.
+    #[error("checkpoint of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Its encoded size.
+        size: usize,
+        /// `rooms.max_checkpoint_bytes`.
+        limit: usize,
+    },
+    /// Written by a newer (or unknown) layout.
+    #[error("checkpoint format {found} is not supported (this build reads {CHECKPOINT_FORMAT})")]
+    UnsupportedFormat {
+        /// The format found.
+        found: u16,
+    },
+    /// Not a checkpoint at all.
+    #[error("checkpoint is malformed: {0}")]
+    Malformed(String),
+}
+
+impl Checkpoint {
+    /// Encodes the checkpoint, refusing one over `limit` bytes.
+    pub fn encode(&self, limit: usize) -> Result<Vec<u8>, CheckpointError> {
+        let bytes = rmp_serde::to_vec_named(self)
+            .map_err(|error| CheckpointError::Malformed(error.to_string()))?;
+        if bytes.len() > limit {
+            return Err(CheckpointError::TooLarge {
+                size: bytes.len(),
+                limit,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Decodes a checkpoint written by [`Checkpoint::encode`], refusing other formats. Never
+    /// panics, whatever the bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CheckpointError> {
+        /// Only the format field, read first so a newer layout is named as such rather than
+        /// reported as malformed.
+        #[derive(Deserialize)]
+        struct Format {
+            format: u16,
+        }
+        let Format { format } = rmp_serde::from_slice(bytes)
+            .map_err(|error| CheckpointError::Malformed(error.to_string()))?;
+        if format != CHECKPOINT_FORMAT {
+            return Err(CheckpointError::UnsupportedFormat { found: format });
+        }
+        rmp_serde::from_slice(bytes).map_err(|error| CheckpointError::Malformed(error.to_string()))
+    }
+}
+
+/// What a room asks the checkpoint writer to do.
+#[derive(Debug)]
+pub enum CheckpointWrite {
+    /// Store this encoded checkpoint as the room's latest.
+    Put {
+        /// The room.
+        room_id: RoomId,
+        /// [`Checkpoint::encode`]'s output.
+        bytes: Vec<u8>,
+    },
+    /// The room ended for good (disposed, not crashed with its node): forget its checkpoint so
+    /// no node restores it.
+    Forget {
+        /// The room.
+        room_id: RoomId,
+    },
+}
+
+/// Where rooms send checkpoints: a bounded queue to the cluster's writer. Cloned into every
+/// room of a clustered node.
+#[derive(Clone, Debug)]
+pub struct CheckpointSink {
+    writes_tx: mpsc::Sender<CheckpointWrite>,
+    /// `rooms.max_checkpoint_bytes`.
+    pub max_bytes: usize,
+}
+
+impl CheckpointSink {
+    /// A sink queueing up to `capacity` writes, and the writer's end.
+    pub fn channel(capacity: usize, max_bytes: usize) -> (Self, mpsc::Receiver<CheckpointWrite>) {
+        let (writes_tx, writes_rx) = mpsc::channel(capacity.max(1));
+        (
+            Self {
+                writes_tx,
+                max_bytes,
+            },
+            writes_rx,
+        )
+    }
+
+    /// Queues `write` without waiting; `false` when the queue is full (the writer is behind:
+    /// the room tries again at its next interval) or the writer is gone.
+    pub fn offer(&self, write: CheckpointWrite) -> bool {
+        self.writes_tx.try_send(write).is_ok()
+    }
+}
+
+/// Whether a room that last wrote a checkpoint at tick `last_written` (None: never) should
+/// write one after completing `tick`, writing every `interval` at `tick_interval` per tick.
+/// A zero interval disables checkpoints.
+pub fn due(
+    last_written: Option<u64>,
+    tick: u64,
+    interval: Duration,
+    tick_interval: Duration,
+) -> bool {
+    if interval.is_zero() {
+        return false;
+    }
+    let every_ticks = (interval.as_nanos() / tick_interval.as_nanos().max(1)).max(1);
+    match last_written {
+        None => true,
+        Some(last) => u128::from(tick.saturating_sub(last)) >= every_ticks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ludus_protocol::EntityId;
+    use std::collections::BTreeMap;
+
+    fn checkpoint() -> Checkpoint {
+        let fields = BTreeMap::from([
+            ("x".to_owned(), Value::F32(1.5)),
+            ("name".to_owned(), Value::from("ada")),
+        ]);
+        Checkpoint {
+            format: CHECKPOINT_FORMAT,
+            room_id: "r1".into(),
+            room_type: "arena".into(),
+            epoch: 7,
+            written_at_ms: 1_700_000_000_000,
+            seats: vec![SeatRecord {
+                player: PlayerId(3),
+                session: 17,
+                applied_seq: 41,
+                away: false,
+            }],
+            simulation: SimulationState {
+                tick: 120,
+                rng_state: 99,
+                next_entity_id: 12,
+                entities: vec![Entity {
+                    id: EntityId(4),
+                    kind: "player".into(),
+                    fields,
+                }],
+                game_version: 1,
+                game_state: Value::Array(vec![Value::from(1), Value::F32(0.5)]),
+            },
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_reads_back_exactly() {
+        let original = checkpoint();
+        let bytes = original.encode(1 << 20).expect("encode");
+        assert_eq!(Checkpoint::decode(&bytes).expect("decode"), original);
+    }
+
+    #[test]
+    fn a_checkpoint_over_the_limit_is_refused_with_its_size() {
+        let error = checkpoint().encode(10).expect_err("too large");
+        assert!(
+            matches!(error, CheckpointError::TooLarge { size, limit: 10 } if size > 10),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn another_format_is_named_not_misread() {
+        let mut newer = checkpoint();
+        newer.format = CHECKPOINT_FORMAT + 1;
+        let bytes = newer.encode(1 << 20).expect("encode");
+        assert!(matches!(
+            Checkpoint::decode(&bytes),
+            Err(CheckpointError::UnsupportedFormat { found }) if found == CHECKPOINT_FORMAT + 1
+        ));
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        for bytes in [&b""[..], b"\xc1", b"\x81\xa6format\xa1x", &[0xff; 64]] {
+            assert!(matches!(
+                Checkpoint::decode(bytes),
+                Err(CheckpointError::Malformed(_) | CheckpointError::UnsupportedFormat { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn checkpoints_are_due_every_interval_in_ticks() {
+        let tick = Duration::from_millis(50);
+        let second = Duration::from_secs(1);
+        assert!(due(None, 0, second, tick), "the first is due at once");
+        assert!(!due(Some(100), 119, second, tick));
+        assert!(due(Some(100), 120, second, tick));
+        assert!(!due(Some(100), 500, Duration::ZERO, tick), "zero disables");
+        assert!(
+            due(Some(5), 6, Duration::from_millis(1), tick),
+            "at most one per tick"
+        );
+    }
+}
