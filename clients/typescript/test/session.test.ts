@@ -278,6 +278,19 @@ describe("session", () => {
     assert.equal(session.state, "closed");
   });
 
+  it("ends with kicked (4016) when an operator removes the player, without resuming", async () => {
+    const seat = await freshSeat();
+    const session = await join(seat);
+    const closed = nextEvent(session, "closed");
+    const answer = await server.operator.kickPlayer(seat.room_id, seat.player_id);
+    assert.equal(answer.player_id, seat.player_id);
+    const end = await closed;
+    assert.deepEqual([end.reason, end.code, session.resumes], ["kicked", 4016, 0]);
+    const again = await server.operator.kickPlayer(seat.room_id, seat.player_id).then(() => null, (error: unknown) => error);
+    assert.ok(again instanceof LobbyError);
+    assert.deepEqual([again.status, again.code], [404, "player_not_found"]);
+  });
+
   it("delivers operator messages as broadcast events", async () => {
     const seat = await freshSeat();
     const session = await join(seat);

@@ -64,7 +64,7 @@ describe("resume rules", () => {
 
   it("resumes after closes that keep the seat, not after the others (§20.2)", () => {
     const keeps = [1001, 1005, 1006, 4007, 4008];
-    const ends = [1000, 4000, 4001, 4002, 4003, 4004, 4005, 4006, 4009, 4010, 4011, 4012, 4013, 4014, 4015, 4099];
+    const ends = [1000, 4000, 4001, 4002, 4003, 4004, 4005, 4006, 4009, 4010, 4011, 4012, 4013, 4014, 4015, 4016, 4099];
     assert.deepEqual(keeps.filter((code) => !closeKeepsSeat(code)), []);
     assert.deepEqual(ends.filter((code) => closeKeepsSeat(code)), []);
     assert.deepEqual(ERROR_CODES.filter(isResumeRefusal), ["resume_invalid", "resume_wrong_room", "resume_epoch_changed", "resume_expired", "resume_used"]);

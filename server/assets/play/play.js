@@ -71,6 +71,10 @@ var LobbyClient = class {
   deleteRoom(roomId) {
     return this.request("DELETE", `/v1/rooms/${encodeURIComponent(roomId)}`, void 0, "operator");
   }
+  /** Operator: removes a player; its WebSocket is closed with 4016 `kicked`, its seat freed. */
+  kickPlayer(roomId, playerId) {
+    return this.request("DELETE", `/v1/rooms/${encodeURIComponent(roomId)}/players/${playerId}`, void 0, "operator");
+  }
   /** Operator: queues `{"type": "message", payload}` into a coming delta's events. */
   sendMessage(roomId, payload) {
     return this.request("POST", `/v1/rooms/${encodeURIComponent(roomId)}/messages`, { payload }, "operator");
@@ -1833,7 +1837,8 @@ var CLOSE_CODES = {
   4012: "redirect",
   4013: "room_moved",
   4014: "resume_refused",
-  4015: "session_replaced"
+  4015: "session_replaced",
+  4016: "kicked"
 };
 function closeReasonOf(code) {
   return CLOSE_CODES[code];
