@@ -14,6 +14,8 @@ export { Mirror } from "./mirror.js";
 export type { ApplyOutcome, NotApplied, MirrorContent } from "./mirror.js";
 export { decodeServerFrame, encodeClientMessage } from "./codec.js";
 export { BitReader } from "./bits.js";
+export { backoffBound, backoffDelay } from "./backoff.js";
+export type { Backoff } from "./backoff.js";
 export { LobbyError, ProtocolError, SessionError } from "./errors.js";
 export type { ProtocolErrorKind, SessionEnd } from "./errors.js";
 export {

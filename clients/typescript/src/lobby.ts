@@ -120,6 +120,16 @@ export class LobbyClient {
     return this.request<OperatorAnswer>("DELETE", `/v1/rooms/${encodeURIComponent(roomId)}`, undefined, "operator");
   }
 
+  /** Operator: removes a player; its WebSocket is closed with 4016 `kicked`, its seat freed. */
+  kickPlayer(roomId: string, playerId: number): Promise<OperatorAnswer & { player_id: number }> {
+    return this.request<OperatorAnswer & { player_id: number }>(
+      "DELETE",
+      `/v1/rooms/${encodeURIComponent(roomId)}/players/${playerId}`,
+      undefined,
+      "operator",
+    );
+  }
+
   /** Operator: queues `{"type": "message", payload}` into a coming delta's events. */
   sendMessage(roomId: string, payload: unknown): Promise<OperatorAnswer> {
     return this.request<OperatorAnswer>(

@@ -225,6 +225,7 @@ export const CLOSE_CODES = {
   4013: "room_moved",
   4014: "resume_refused",
   4015: "session_replaced",
+  4016: "kicked",
 } as const;
 export type CloseCode = keyof typeof CLOSE_CODES;
 export type CloseReason = (typeof CLOSE_CODES)[CloseCode];
@@ -268,6 +269,7 @@ export const LOBBY_ERROR_CODES = [
   "forbidden",
   "origin_not_allowed",
   "room_not_found",
+  "player_not_found",
   "not_found",
   "request_timeout",
   "room_exists",
@@ -280,6 +282,7 @@ export const LOBBY_ERROR_CODES = [
   "room_crashed",
   "at_capacity",
   "shutting_down",
+  "too_many_streams",
   "too_many_connections",
   "unknown_region",
   "cluster_unavailable",

@@ -5,6 +5,7 @@
 // Ordering rules for each server frame: process its messages in order (§4); after the whole
 // frame, acknowledge (at once after a snapshot or a welcome, else every `ackEvery` ticks, §9).
 
+import { backoffDelay } from "./backoff.js";
 import { decodeServerFrame, encodeClientMessage } from "./codec.js";
 import { Emitter } from "./emitter.js";
 import { ProtocolError, SessionError, type SessionEnd } from "./errors.js";
@@ -94,6 +95,7 @@ export interface SessionEvents {
 }
 
 const OPEN = 1;
+const RESYNC_RETRY_MS = 1_000;
 const CLIENT_DROP_CODE = 4100; // a client close code (3000–4999) for a connection we gave up on
 
 interface Attempt {
@@ -149,6 +151,7 @@ export class RoomSession extends Emitter<SessionEvents> {
   /** Ends the backoff wait between resume attempts early. */
   private wakeUp: (() => void) | null = null;
   private resendPending = false;
+  private lastResyncAt = 0;
 
   private constructor(seat: Pick<Seat, "ws_url">, options: SessionOptions) {
     super();
@@ -253,6 +256,7 @@ export class RoomSession extends Emitter<SessionEvents> {
   /** Asks for a fresh snapshot (§7); deltas are ignored until it comes. */
   resync(): void {
     this.awaitingSnapshot = true;
+    this.lastResyncAt = now();
     this.send({ resync: {} });
   }
 
@@ -309,7 +313,7 @@ export class RoomSession extends Emitter<SessionEvents> {
         resolve(result);
       };
       const giveUp = (end: SessionEnd): void => {
-        socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+        silence(socket);
         try {
           socket.close(CLIENT_DROP_CODE, "gave up");
         } catch {
@@ -350,11 +354,11 @@ export class RoomSession extends Emitter<SessionEvents> {
         if (first?.type === "welcome") {
           settle({ kind: "joined" });
           this.adopt(socket, url);
-          this.onFrame(frame.messages, frame.bytes);
+          this.onFrame(frame.messages);
           return;
         }
         if (first?.type === "redirect") {
-          socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+          silence(socket);
           socket.close(1000, "redirected");
           settle({ kind: "redirect", url: first.body.ws_url });
           return;
@@ -378,7 +382,7 @@ export class RoomSession extends Emitter<SessionEvents> {
     this.lastFrameAt = now();
     socket.onmessage = (event) => {
       const frame = this.readFrame(event.data);
-      if (frame !== null) this.onFrame(frame.messages, frame.bytes);
+      if (frame !== null) this.onFrame(frame.messages);
     };
     socket.onclose = (event) => this.onSocketClosed(socket, event.code, event.reason);
     socket.onerror = () => {};
@@ -391,8 +395,7 @@ export class RoomSession extends Emitter<SessionEvents> {
 
   /** Stops listening to the current socket (it may still close later; we no longer care). */
   private detach(): void {
-    const socket = this.socket;
-    if (socket !== null) socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+    if (this.socket !== null) silence(this.socket);
     this.socket = null;
   }
 
@@ -458,8 +461,7 @@ export class RoomSession extends Emitter<SessionEvents> {
     let skipWait = false;
     while (now() < deadline) {
       if (!skipWait) {
-        const bound = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** attemptNumber);
-        const delayMs = Math.min(this.options.random() * bound, Math.max(0, deadline - now()));
+        const delayMs = Math.min(backoffDelay(attemptNumber, settings, this.options.random), Math.max(0, deadline - now()));
         this.emit("resuming", { attempt: attemptNumber, delayMs });
         await this.wait(delayMs);
         if (this.state !== "resuming") return; // closed meanwhile
@@ -513,6 +515,7 @@ export class RoomSession extends Emitter<SessionEvents> {
       data instanceof ArrayBuffer ? new Uint8Array(data) : data instanceof Uint8Array ? data : null;
     if (bytes === null) {
       this.emit("protocolError", new ProtocolError("shape", "a text frame: the server sends binary frames only"));
+      if (this.state === "open") this.resync();
       return null;
     }
     this.bytesReceived += bytes.byteLength;
@@ -529,7 +532,7 @@ export class RoomSession extends Emitter<SessionEvents> {
     }
   }
 
-  private onFrame(messages: ServerMessage[], _bytes: number): void {
+  private onFrame(messages: ServerMessage[]): void {
     let ackNow = false;
     for (const message of messages) {
       switch (message.type) {
@@ -555,7 +558,12 @@ export class RoomSession extends Emitter<SessionEvents> {
           break;
         case "delta":
         case "d": {
-          if (this.awaitingSnapshot) break;
+          if (this.awaitingSnapshot) {
+            // The snapshot normally comes with the next tick frame. If it has not after a
+            // second of deltas (it was in a frame we could not read), ask again.
+            if (now() - this.lastResyncAt > RESYNC_RETRY_MS) this.resync();
+            break;
+          }
           const outcome =
             message.type === "delta" ? this.mirror.applyDelta(message.body) : this.mirror.applyCompactDelta(message.body);
           if (!outcome.applied) {
@@ -688,6 +696,16 @@ export class RoomSession extends Emitter<SessionEvents> {
     leaving?.(end);
     this.emit("closed", end);
   }
+}
+
+/**
+ * Stops listening to a socket we gave up on. Errors still get a no-op listener: the `ws`
+ * package emits `error` when a socket is closed while connecting, and an EventEmitter with no
+ * `error` listener throws.
+ */
+function silence(socket: WebSocketLike): void {
+  socket.onopen = socket.onmessage = socket.onclose = null;
+  socket.onerror = () => {};
 }
 
 function now(): number {

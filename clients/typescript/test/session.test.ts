@@ -131,6 +131,23 @@ describe("session", () => {
     });
   }
 
+  it("mirrors tictactoe's `any` fields (cells, nil turn) in v2 exactly as a v1 snapshot has them", async () => {
+    const room = await server.lobby.createRoom({ room_type: "tictactoe" });
+    const x = await join(await server.lobby.seat(room.room_id, { name: "x" }), 2);
+    const o = await join(await server.lobby.seat(room.room_id, { name: "o" }), 1);
+    const mirrored = recordDeltaTicks(x);
+    x.sendInput({ cell: 4 });
+    await waitFor("X's move applied", () => o.mirror.acks.get(x.playerId as number) === 1);
+    o.sendInput({ cell: 0 });
+    await waitFor("O's move applied", () => x.mirror.acks.get(o.playerId as number) === 1);
+    const board = [...x.mirror.entities.values()].find((entity) => entity.kind === "board");
+    assert.deepEqual(board?.fields["cells"], [2, 0, 0, 0, 1, 0, 0, 0, 0]);
+    const snapshot = nextEvent(o, "tick", ({ snapshot }) => snapshot);
+    o.resync();
+    const { tick } = await snapshot;
+    assert.deepEqual(await waitFor(`X's mirror at tick ${tick}`, () => mirrored.get(tick)), o.mirror.content());
+  });
+
   it("numbers inputs from 1 and measures input→ack latency", async () => {
     const session = await join(await freshSeat());
     const start = ownPlayer(session);
@@ -259,6 +276,19 @@ describe("session", () => {
     const end = await closed;
     assert.deepEqual([end.reason, end.code, end.error], ["room_disposed", 4009, null]);
     assert.equal(session.state, "closed");
+  });
+
+  it("ends with kicked (4016) when an operator removes the player, without resuming", async () => {
+    const seat = await freshSeat();
+    const session = await join(seat);
+    const closed = nextEvent(session, "closed");
+    const answer = await server.operator.kickPlayer(seat.room_id, seat.player_id);
+    assert.equal(answer.player_id, seat.player_id);
+    const end = await closed;
+    assert.deepEqual([end.reason, end.code, session.resumes], ["kicked", 4016, 0]);
+    const again = await server.operator.kickPlayer(seat.room_id, seat.player_id).then(() => null, (error: unknown) => error);
+    assert.ok(again instanceof LobbyError);
+    assert.deepEqual([again.status, again.code], [404, "player_not_found"]);
   });
 
   it("delivers operator messages as broadcast events", async () => {

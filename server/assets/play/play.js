@@ -71,6 +71,10 @@ var LobbyClient = class {
   deleteRoom(roomId) {
     return this.request("DELETE", `/v1/rooms/${encodeURIComponent(roomId)}`, void 0, "operator");
   }
+  /** Operator: removes a player; its WebSocket is closed with 4016 `kicked`, its seat freed. */
+  kickPlayer(roomId, playerId) {
+    return this.request("DELETE", `/v1/rooms/${encodeURIComponent(roomId)}/players/${playerId}`, void 0, "operator");
+  }
   /** Operator: queues `{"type": "message", payload}` into a coming delta's events. */
   sendMessage(roomId, payload) {
     return this.request("POST", `/v1/rooms/${encodeURIComponent(roomId)}/messages`, { payload }, "operator");
@@ -108,6 +112,14 @@ var LobbyClient = class {
     throw new LobbyError(answer.status, code, message, retryAfter);
   }
 };
+
+// ../typescript/dist/backoff.js
+function backoffBound(attempt, backoff) {
+  return Math.min(backoff.maxDelayMs, backoff.baseDelayMs * 2 ** attempt);
+}
+function backoffDelay(attempt, backoff, random) {
+  return random() * backoffBound(attempt, backoff);
+}
 
 // ../typescript/node_modules/@msgpack/msgpack/dist.esm/utils/utf8.mjs
 function utf8Count(str2) {
@@ -1825,7 +1837,8 @@ var CLOSE_CODES = {
   4012: "redirect",
   4013: "room_moved",
   4014: "resume_refused",
-  4015: "session_replaced"
+  4015: "session_replaced",
+  4016: "kicked"
 };
 function closeReasonOf(code) {
   return CLOSE_CODES[code];
@@ -2195,6 +2208,7 @@ function readAny(reader) {
 
 // ../typescript/dist/session.js
 var OPEN = 1;
+var RESYNC_RETRY_MS = 1e3;
 var CLIENT_DROP_CODE = 4100;
 var RoomSession = class _RoomSession extends Emitter {
   constructor(seat, options) {
@@ -2237,6 +2251,7 @@ var RoomSession = class _RoomSession extends Emitter {
     /** Ends the backoff wait between resume attempts early. */
     __publicField(this, "wakeUp", null);
     __publicField(this, "resendPending", false);
+    __publicField(this, "lastResyncAt", 0);
     const WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
     if (WebSocketImpl === void 0) {
       throw new Error("no WebSocket in this environment: pass SessionOptions.WebSocket (e.g. the `ws` package)");
@@ -2328,6 +2343,7 @@ var RoomSession = class _RoomSession extends Emitter {
   /** Asks for a fresh snapshot (§7); deltas are ignored until it comes. */
   resync() {
     this.awaitingSnapshot = true;
+    this.lastResyncAt = now();
     this.send({ resync: {} });
   }
   /** Leaves the room (the seat is freed) and resolves once the server closed (1000 `normal`). */
@@ -2382,7 +2398,7 @@ var RoomSession = class _RoomSession extends Emitter {
         resolve(result);
       };
       const giveUp = (end) => {
-        socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+        silence(socket);
         try {
           socket.close(CLIENT_DROP_CODE, "gave up");
         } catch {
@@ -2416,11 +2432,11 @@ var RoomSession = class _RoomSession extends Emitter {
         if (first?.type === "welcome") {
           settle({ kind: "joined" });
           this.adopt(socket, url);
-          this.onFrame(frame.messages, frame.bytes);
+          this.onFrame(frame.messages);
           return;
         }
         if (first?.type === "redirect") {
-          socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+          silence(socket);
           socket.close(1e3, "redirected");
           settle({ kind: "redirect", url: first.body.ws_url });
           return;
@@ -2443,7 +2459,7 @@ var RoomSession = class _RoomSession extends Emitter {
     socket.onmessage = (event) => {
       const frame = this.readFrame(event.data);
       if (frame !== null)
-        this.onFrame(frame.messages, frame.bytes);
+        this.onFrame(frame.messages);
     };
     socket.onclose = (event) => this.onSocketClosed(socket, event.code, event.reason);
     socket.onerror = () => {
@@ -2456,9 +2472,8 @@ var RoomSession = class _RoomSession extends Emitter {
   }
   /** Stops listening to the current socket (it may still close later; we no longer care). */
   detach() {
-    const socket = this.socket;
-    if (socket !== null)
-      socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+    if (this.socket !== null)
+      silence(this.socket);
     this.socket = null;
   }
   /**
@@ -2519,8 +2534,7 @@ var RoomSession = class _RoomSession extends Emitter {
     let skipWait = false;
     while (now() < deadline) {
       if (!skipWait) {
-        const bound = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** attemptNumber);
-        const delayMs = Math.min(this.options.random() * bound, Math.max(0, deadline - now()));
+        const delayMs = Math.min(backoffDelay(attemptNumber, settings, this.options.random), Math.max(0, deadline - now()));
         this.emit("resuming", { attempt: attemptNumber, delayMs });
         await this.wait(delayMs);
         if (this.state !== "resuming")
@@ -2573,6 +2587,8 @@ var RoomSession = class _RoomSession extends Emitter {
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data instanceof Uint8Array ? data : null;
     if (bytes === null) {
       this.emit("protocolError", new ProtocolError("shape", "a text frame: the server sends binary frames only"));
+      if (this.state === "open")
+        this.resync();
       return null;
     }
     this.bytesReceived += bytes.byteLength;
@@ -2589,7 +2605,7 @@ var RoomSession = class _RoomSession extends Emitter {
       return null;
     }
   }
-  onFrame(messages, _bytes) {
+  onFrame(messages) {
     let ackNow = false;
     for (const message of messages) {
       switch (message.type) {
@@ -2616,8 +2632,11 @@ var RoomSession = class _RoomSession extends Emitter {
           break;
         case "delta":
         case "d": {
-          if (this.awaitingSnapshot)
+          if (this.awaitingSnapshot) {
+            if (now() - this.lastResyncAt > RESYNC_RETRY_MS)
+              this.resync();
             break;
+          }
           const outcome = message.type === "delta" ? this.mirror.applyDelta(message.body) : this.mirror.applyCompactDelta(message.body);
           if (!outcome.applied) {
             if (outcome.reason === "malformed")
@@ -2752,6 +2771,11 @@ var RoomSession = class _RoomSession extends Emitter {
     this.emit("closed", end);
   }
 };
+function silence(socket) {
+  socket.onopen = socket.onmessage = socket.onclose = null;
+  socket.onerror = () => {
+  };
+}
 function now() {
   return typeof performance !== "undefined" ? performance.now() : Date.now();
 }
