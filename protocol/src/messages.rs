@@ -143,6 +143,11 @@ pub struct Welcome {
     /// the client had.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resumed: bool,
+    /// Present only when a resume lands in a room restored on another node after its node
+    /// failed (the epoch changed): how many ticks the client had seen that the restored room
+    /// never reached (its last checkpoint was older). The answer is then always a snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticks_lost: Option<u64>,
 }
 
 /// One entity in full.

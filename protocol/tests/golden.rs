@@ -71,6 +71,7 @@ fn welcome() -> ServerMessage {
         window: 40,
         resume_token: None,
         resumed: false,
+        ticks_lost: None,
     })
 }
 

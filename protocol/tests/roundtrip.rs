@@ -107,13 +107,17 @@ fn welcome() -> impl Strategy<Value = Welcome> {
     (
         (any::<u64>(), any::<u64>(), room_id(), "[a-z]{1,12}"),
         (any::<u64>(), any::<u16>(), any::<u32>()),
-        (prop::option::of(".{0,20}"), any::<bool>()),
+        (
+            prop::option::of(".{0,20}"),
+            any::<bool>(),
+            prop::option::of(any::<u64>()),
+        ),
     )
         .prop_map(
             |(
                 (session, player, room, room_type),
                 (epoch, tick_hz, window),
-                (resume_token, resumed),
+                (resume_token, resumed, ticks_lost),
             )| {
                 Welcome {
                     session,
@@ -125,6 +129,7 @@ fn welcome() -> impl Strategy<Value = Welcome> {
                     window,
                     resume_token,
                     resumed,
+                    ticks_lost,
                 }
             },
         )

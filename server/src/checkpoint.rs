@@ -33,6 +33,8 @@ pub struct SeatRecord {
     pub player: PlayerId,
     /// The session that held the seat: the one whose resume token may take it back.
     pub session: u64,
+    /// The protocol version that session spoke.
+    pub protocol: u16,
     /// The last input sequence number the room had applied for this player.
     pub applied_seq: u32,
     /// The player's connection had dropped and its resume window was running.
@@ -66,6 +68,10 @@ pub struct Checkpoint {
     pub room_id: String,
     /// Its room type.
     pub room_type: String,
+    /// Its seats in total.
+    pub max_players: u32,
+    /// The metadata it was created with.
+    pub metadata: serde_json::Value,
     /// The epoch the room had when the checkpoint was written; a restored room takes the next.
     pub epoch: u64,
     /// Wall-clock time of writing, in Unix milliseconds (for operators and for counting the
@@ -224,11 +230,14 @@ mod tests {
             format: CHECKPOINT_FORMAT,
             room_id: "r1".into(),
             room_type: "arena".into(),
+            max_players: 16,
+            metadata: serde_json::json!({"mode": "ranked"}),
             epoch: 7,
             written_at_ms: 1_700_000_000_000,
             seats: vec![SeatRecord {
                 player: PlayerId(3),
                 session: 17,
+                protocol: 2,
                 applied_seq: 41,
                 away: false,
             }],

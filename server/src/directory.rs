@@ -38,6 +38,10 @@ pub struct RoomInfo {
     pub created_at_ms: u64,
     /// The room's epoch (changes when a room is re-created or moves).
     pub epoch: u64,
+    /// The epoch it had before a failover restored it on this node from a checkpoint: resume
+    /// tokens of that epoch still take their seats back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_from_epoch: Option<u64>,
 }
 
 impl RoomInfo {

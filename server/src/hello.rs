@@ -241,6 +241,7 @@ async fn run(io: TcpStream, setup: SessionSetup) {
                 let resume = ResumeJoin {
                     session: claims.session,
                     last_tick: wanted.last_tick,
+                    epoch_changed: false,
                 };
                 (
                     PlayerId(claims.player),
@@ -272,9 +273,12 @@ async fn run(io: TcpStream, setup: SessionSetup) {
         let error = Some((ErrorCode::RoomNotFound, message));
         return greeting.end(Ending::Server(CloseCode::RoomNotFound, error));
     };
+    let mut epoch_changed = false;
     if let Some((_, epoch)) = resume {
-        let current = lobby.directory().info(&room_id).map(|info| info.epoch);
-        if current != Some(epoch) {
+        let info = lobby.directory().info(&room_id);
+        let current = info.as_ref().map(|info| info.epoch);
+        epoch_changed = info.and_then(|info| info.restored_from_epoch) == Some(epoch);
+        if current != Some(epoch) && !epoch_changed {
             lobby
                 .metrics()
                 .resumes
@@ -299,7 +303,10 @@ async fn run(io: TcpStream, setup: SessionSetup) {
             protocol,
             ticket,
         },
-        resume: resume.map(|(resume, _)| resume),
+        resume: resume.map(|(resume, _)| ResumeJoin {
+            epoch_changed,
+            ..resume
+        }),
     };
     match room.try_send(join) {
         Ok(()) => {}

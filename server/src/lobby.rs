@@ -5,7 +5,7 @@
 //! (seat reservations are admitted inside [`Room`]). The lobby holds the directory, the game
 //! registry, the token signer and the room threads.
 
-use crate::checkpoint::CheckpointSink;
+use crate::checkpoint::{Checkpoint, CheckpointSink};
 use crate::config::PerRoomType;
 use crate::directory::{RoomDirectory, RoomExists, RoomInfo};
 use crate::game::{GameRegistry, RoomOptions, RoomType};
@@ -70,6 +70,9 @@ pub enum LobbyError {
     /// The room's game panicked while being created or seating a player.
     #[error("room `{0}` crashed")]
     RoomCrashed(RoomId),
+    /// A checkpoint could not be restored (another game state version, unreadable state).
+    #[error("room `{0}` cannot be restored from its checkpoint: {1}")]
+    Unrestorable(RoomId, String),
     /// The player has no seat (nor a held seat or reservation) in the room.
     #[error("player {player} is not in room `{room_id}`")]
     PlayerNotFound {
@@ -95,6 +98,7 @@ impl LobbyError {
             Self::AtCapacity(_) => "at_capacity",
             Self::ShuttingDown => "shutting_down",
             Self::RoomCrashed(_) => "room_crashed",
+            Self::Unrestorable(..) => "room_crashed",
             Self::PlayerNotFound { .. } => "player_not_found",
         }
     }
@@ -146,6 +150,17 @@ pub struct SeatFor {
     /// id when absent. A known player holds at most one seat per room.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub player: Option<PlayerId>,
+}
+
+/// Where a room's listing comes from besides its simulation.
+struct Origin {
+    metadata: serde_json::Value,
+    restored_from_epoch: Option<u64>,
+}
+
+/// Time between two ticks of `room_type`.
+fn tick_interval(room_type: &RoomType) -> Duration {
+    Duration::from_secs(1) / u32::from(room_type.tick_hz.max(1))
 }
 
 /// Lobby-wide settings.
@@ -233,6 +248,11 @@ pub fn new_epoch() -> u64 {
     fastrand::u64(1..MAX_SAFE_ID)
 }
 
+/// The epoch after `epoch`, staying within 1 to 2^53 − 1 like every epoch.
+pub fn next_epoch(epoch: u64) -> u64 {
+    epoch % (MAX_SAFE_ID - 1) + 1
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn unix_millis(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
@@ -317,12 +337,7 @@ impl Lobby {
     /// Validates a creation request and builds the room without starting it (a cluster takes the
     /// room's lease in between, so only the lease holder ever starts an actor).
     pub fn prepare_room(&self, request: CreateRoom) -> Result<PreparedRoom, LobbyError> {
-        if self.is_shutting_down() {
-            return Err(LobbyError::ShuttingDown);
-        }
-        if self.directory.len() >= self.settings.max_rooms {
-            return Err(LobbyError::AtCapacity(self.settings.max_rooms));
-        }
+        self.admit_room()?;
         let room_type = self.room_type(&request.room_type)?;
         let room_id = match &request.room_id {
             Some(id) => RoomId::parse(id)?,
@@ -343,15 +358,81 @@ impl Lobby {
             max_players,
         };
         let game = (room_type.factory)(&options);
-        let tick_interval = Duration::from_secs(1) / u32::from(room_type.tick_hz.max(1));
-        let max_queued = self
-            .settings
-            .max_queued_inputs_per_player
-            .saturating_mul(usize::try_from(max_players).unwrap_or(usize::MAX));
         let epoch = request.epoch.unwrap_or_else(new_epoch);
-        let mut simulation =
-            Simulation::new(game, epoch, fastrand::u64(..), tick_interval, max_queued)
-                .map_err(|_| LobbyError::RoomCrashed(room_id.clone()))?;
+        let max_queued = self.max_queued_inputs(max_players);
+        let simulation = Simulation::new(
+            game,
+            epoch,
+            fastrand::u64(..),
+            tick_interval(room_type),
+            max_queued,
+        )
+        .map_err(|_| LobbyError::RoomCrashed(room_id.clone()))?;
+        let origin = Origin {
+            metadata: request.metadata,
+            restored_from_epoch: None,
+        };
+        self.assemble(room_type, room_id, max_players, simulation, origin)
+    }
+
+    /// Builds a room restored from `checkpoint` (a failover: its node died) in epoch
+    /// `checkpoint.epoch + 1`, without starting it; every seat of the checkpoint waits for its
+    /// player to resume.
+    pub fn prepare_restored(&self, checkpoint: &Checkpoint) -> Result<PreparedRoom, LobbyError> {
+        self.admit_room()?;
+        let room_type = self.room_type(&checkpoint.room_type)?;
+        let room_id = RoomId::parse(&checkpoint.room_id)?;
+        let max_players = checkpoint.max_players.clamp(1, room_type.max_players);
+        let game = (room_type.factory)(&RoomOptions {
+            room_id: room_id.clone(),
+            max_players,
+        });
+        let simulation = Simulation::restore(
+            game,
+            &checkpoint.simulation,
+            &checkpoint.seats,
+            next_epoch(checkpoint.epoch),
+            tick_interval(room_type),
+            self.max_queued_inputs(max_players),
+        )
+        .map_err(|error| LobbyError::Unrestorable(room_id.clone(), error.to_string()))?;
+        let origin = Origin {
+            metadata: checkpoint.metadata.clone(),
+            restored_from_epoch: Some(checkpoint.epoch),
+        };
+        let mut prepared = self.assemble(room_type, room_id, max_players, simulation, origin)?;
+        prepared.room.restore_seats(&checkpoint.seats);
+        Ok(prepared)
+    }
+
+    /// Whether this node takes another room now.
+    fn admit_room(&self) -> Result<(), LobbyError> {
+        if self.is_shutting_down() {
+            return Err(LobbyError::ShuttingDown);
+        }
+        if self.directory.len() >= self.settings.max_rooms {
+            return Err(LobbyError::AtCapacity(self.settings.max_rooms));
+        }
+        Ok(())
+    }
+
+    /// Inputs a room of `max_players` may hold between two ticks.
+    fn max_queued_inputs(&self, max_players: u32) -> usize {
+        self.settings
+            .max_queued_inputs_per_player
+            .saturating_mul(usize::try_from(max_players).unwrap_or(usize::MAX))
+    }
+
+    /// The room around `simulation`, with its listing.
+    fn assemble(
+        &self,
+        room_type: &RoomType,
+        room_id: RoomId,
+        max_players: u32,
+        mut simulation: Simulation,
+        origin: Origin,
+    ) -> Result<PreparedRoom, LobbyError> {
+        let epoch = simulation.epoch();
         let state = simulation
             .listing()
             .map_err(|_| LobbyError::RoomCrashed(room_id.clone()))?;
@@ -361,10 +442,11 @@ impl Lobby {
             players: 0,
             reserved: 0,
             max_players,
-            metadata: request.metadata,
+            metadata: origin.metadata,
             state,
             created_at_ms: unix_millis(SystemTime::now()),
             epoch,
+            restored_from_epoch: origin.restored_from_epoch,
         };
         let settings = RoomSettings {
             room_id: room_id.clone(),

@@ -53,7 +53,8 @@ pub mod names {
     /// `too_many_reservations`, `too_many_connections`, `unauthorized`, `forbidden`,
     /// `request_timeout`, `origin_not_allowed`, `too_many_streams`).
     pub const HTTP_REFUSED: &str = "ludus_http_refused_total";
-    /// Session resumes, by outcome: `delta` (caught up from the history), `snapshot`, or
+    /// Session resumes, by outcome: `delta` (caught up from the history), `snapshot`,
+    /// `restored` (into a room restored here after its node failed: a snapshot), or
     /// `refused_<reason>` (`expired`, `used`, `invalid`, `wrong_room`, `epoch_changed`).
     pub const RESUMES: &str = "ludus_resumes_total";
     /// Bytes of encoded deltas all rooms keep for resuming clients.
@@ -65,6 +66,10 @@ pub mod names {
     pub const CHECKPOINTS: &str = "ludus_checkpoints_total";
     /// Bytes of checkpoints written (÷ `written` checkpoints = bytes per checkpoint).
     pub const CHECKPOINT_BYTES: &str = "ludus_checkpoint_bytes_total";
+    /// Rooms of lapsed nodes this node tried to restore, by `outcome`: `restored`,
+    /// `no_checkpoint`, `stale_checkpoint` (of an older epoch), `unrestorable` (unreadable by
+    /// this build), `taken` (another node was first), `failed` (NATS or the lobby refused).
+    pub const FAILOVERS: &str = "ludus_failovers_total";
     /// Live rooms, by room type. Labelled by type, never by room: the set of types is the
     /// server's registry, so the series stay few however many rooms come and go (per-room
     /// numbers are on the dashboard's own endpoint).
@@ -149,6 +154,8 @@ pub struct Metrics {
     pub checkpoints: IntCounterVec,
     /// See [`names::CHECKPOINT_BYTES`].
     pub checkpoint_bytes: IntCounter,
+    /// See [`names::FAILOVERS`].
+    pub failovers: IntCounterVec,
     /// See [`names::ROOM_TYPE_ROOMS`].
     pub room_type_rooms: IntGaugeVec,
     /// See [`names::ROOM_TYPE_PLAYERS`].
@@ -308,6 +315,11 @@ impl Metrics {
                 "outcome",
             ),
             checkpoint_bytes: counter(names::CHECKPOINT_BYTES, "bytes of checkpoints written"),
+            failovers: counter_vec(
+                names::FAILOVERS,
+                "rooms of lapsed nodes restored here, by outcome",
+                "outcome",
+            ),
             room_type_rooms: gauge_vec(
                 names::ROOM_TYPE_ROOMS,
                 "live rooms, by room type",

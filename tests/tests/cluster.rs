@@ -1,6 +1,6 @@
 //! Multi-node behaviour: each test starts its own `nats-server` and real nodes in two regions.
 
-use ludus_protocol::{CloseCode, ServerMessage, Value};
+use ludus_protocol::{ClientMessage, CloseCode, Hello, ServerMessage, Value, PROTOCOL_VERSION};
 use ludus_regions::{NodeId, Placement, RegionName};
 use ludus_tests::cluster::{TestCluster, LEASE_MS};
 use ludus_tests::resume::{CaughtUp, Dropped};
@@ -187,34 +187,60 @@ async fn listing_on_any_node_shows_every_room_and_they_stay_listed() -> anyhow::
     Ok(())
 }
 
-#[tokio::test]
-async fn a_client_connecting_to_the_wrong_node_is_redirected() -> anyhow::Result<()> {
-    let cluster = TestCluster::start(&LAYOUT).await?;
-    let room_id = id_owned_by(&cluster, "eu-1", "eu")?;
-    create_room_on(cluster.node("eu-2"), &room_id, "eu").await?;
-    let seat = seat_on(cluster.node("eu-1"), &room_id).await?;
-    let wrong_url = seat.ws_url.replace(
-        &cluster.node("eu-1").addr().to_string(),
-        &cluster.node("us-1").addr().to_string(),
-    );
+/// `seat`'s room URL on `wrong` (a node that does not host it), once `wrong` lists the room.
+async fn url_on_wrong_node(
+    cluster: &TestCluster,
+    seat: &Seat,
+    host: &str,
+    wrong: &str,
+) -> anyhow::Result<String> {
     eventually(|| async {
-        let listed = listed_ids(cluster.node("us-1")).await?;
-        Ok(listed.contains(&room_id).then_some(()))
+        let listed = listed_ids(cluster.node(wrong)).await?;
+        Ok(listed.contains(&seat.room_id).then_some(()))
     })
     .await?;
-    let mut wrong = Connection::open(&wrong_url).await?;
-    wrong.hello(&seat.token).await?;
+    Ok(seat.ws_url.replace(
+        &cluster.node(host).addr().to_string(),
+        &cluster.node(wrong).addr().to_string(),
+    ))
+}
+
+/// Sends `hello` on `wrong` and expects a redirect to `seat`'s node (`host`) and close 4012.
+async fn expect_redirect(
+    mut wrong: Connection,
+    hello: &ClientMessage,
+    seat: &Seat,
+    host: &str,
+) -> anyhow::Result<String> {
+    wrong.send(hello).await?;
     let Received::Batch(messages) = wrong.receive().await? else {
         anyhow::bail!("closed without redirect")
     };
     let Some(ServerMessage::Redirect(redirect)) = messages.into_iter().next() else {
         anyhow::bail!("expected a redirect")
     };
-    assert_eq!(redirect.node, "eu-1");
+    assert_eq!(redirect.node, host);
     assert_eq!(redirect.ws_url, seat.ws_url);
     let (_, close) = wrong.expect_close().await?;
     assert_eq!(close, Some(CloseCode::Redirect));
-    let mut right = Connection::open(&redirect.ws_url).await?;
+    Ok(redirect.ws_url)
+}
+
+#[tokio::test]
+async fn a_client_connecting_to_the_wrong_node_is_redirected() -> anyhow::Result<()> {
+    let cluster = TestCluster::start(&LAYOUT).await?;
+    let room_id = id_owned_by(&cluster, "eu-1", "eu")?;
+    create_room_on(cluster.node("eu-2"), &room_id, "eu").await?;
+    let seat = seat_on(cluster.node("eu-1"), &room_id).await?;
+    let wrong_url = url_on_wrong_node(&cluster, &seat, "eu-1", "us-1").await?;
+    let hello = ClientMessage::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        token: seat.token.clone(),
+        resume: None,
+    });
+    let redirected =
+        expect_redirect(Connection::open(&wrong_url).await?, &hello, &seat, "eu-1").await?;
+    let mut right = Connection::open(&redirected).await?;
     right.hello(&seat.token).await?;
     let Received::Batch(welcome) = right.receive().await? else {
         anyhow::bail!("closed")
@@ -238,33 +264,16 @@ async fn a_resume_that_reaches_the_wrong_node_is_redirected_and_resumes_on_the_o
     player.input(arena_move(1.0, 0.0)).await?;
     player.next_tick().await?;
     player.connection.cut().await?;
-    let wrong_url = seat.ws_url.replace(
-        &cluster.node("eu-1").addr().to_string(),
-        &cluster.node("us-1").addr().to_string(),
-    );
-    eventually(|| async {
-        let listed = listed_ids(cluster.node("us-1")).await?;
-        Ok(listed.contains(&room_id).then_some(()))
-    })
-    .await?;
+    let wrong_url = url_on_wrong_node(&cluster, &seat, "eu-1", "us-1").await?;
     let dropped = Dropped {
         ws_url: wrong_url.clone(),
         player,
     };
-    let mut wrong = Connection::open(&wrong_url).await?;
-    wrong.send(&dropped.hello()?).await?;
-    let Received::Batch(messages) = wrong.receive().await? else {
-        anyhow::bail!("closed without redirect")
-    };
-    let Some(ServerMessage::Redirect(redirect)) = messages.into_iter().next() else {
-        anyhow::bail!("expected a redirect")
-    };
-    assert_eq!(redirect.node, "eu-1");
-    assert_eq!(redirect.ws_url, seat.ws_url);
-    let (_, close) = wrong.expect_close().await?;
-    assert_eq!(close, Some(CloseCode::Redirect));
+    let hello = dropped.hello()?;
+    let redirected =
+        expect_redirect(Connection::open(&wrong_url).await?, &hello, &seat, "eu-1").await?;
     let dropped = Dropped {
-        ws_url: redirect.ws_url,
+        ws_url: redirected,
         player: dropped.player,
     };
     let (player, caught_up) = dropped.resume().await?;

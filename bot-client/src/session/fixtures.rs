@@ -25,6 +25,7 @@ pub(super) fn welcome(window: u32) -> ServerMessage {
         window,
         resume_token: Some("t1".into()),
         resumed: false,
+        ticks_lost: None,
     })
 }
 
@@ -40,6 +41,7 @@ pub(super) fn resumed_welcome(epoch: u64, next_token: &str) -> ServerMessage {
         window: 32,
         resume_token: Some(next_token.into()),
         resumed: true,
+        ticks_lost: None,
     })
 }
 

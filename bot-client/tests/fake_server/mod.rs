@@ -221,6 +221,7 @@ impl FakeServer {
             window: 16,
             resume_token: Some(token.clone()),
             resumed: hello.resume.is_some(),
+            ticks_lost: None,
         });
         let snapshot = |tick, seq| {
             ServerMessage::Snapshot(Snapshot {

@@ -40,25 +40,13 @@ pub async fn open_bucket(
     jetstream: &jetstream::Context,
     max_value_bytes: usize,
 ) -> Result<kv::Store, async_nats::Error> {
-    if let Ok(store) = jetstream.get_key_value(BUCKET).await {
-        return Ok(store);
-    }
-    jetstream
-        .get_or_create_stream(stream::Config {
-            name: format!("KV_{BUCKET}"),
-            subjects: vec![format!("$KV.{BUCKET}.>")],
-            max_messages_per_subject: 1,
-            max_message_size: i32::try_from(max_value_bytes + 1024).unwrap_or(i32::MAX),
-            max_age: MAX_AGE,
-            storage: stream::StorageType::File,
-            allow_rollup: true,
-            allow_direct: true,
-            discard: stream::DiscardPolicy::New,
-            num_replicas: 1,
-            ..Default::default()
-        })
-        .await?;
-    Ok(jetstream.get_key_value(BUCKET).await?)
+    let config = stream::Config {
+        max_message_size: i32::try_from(max_value_bytes + 1024).unwrap_or(i32::MAX),
+        max_age: MAX_AGE,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    };
+    super::directory::open_kv(jetstream, BUCKET, config).await
 }
 
 /// Writes what rooms queue until every room's sink is gone.

@@ -12,7 +12,7 @@ use super::lease::{decide_claim, ClaimDecision, Holder, Incarnation, Liveness};
 use super::owner::{EntryCommand, Published};
 use super::{Cluster, ClusterError};
 use crate::directory::RoomInfo;
-use crate::lobby::{CreateRoom, LobbyError};
+use crate::lobby::{CreateRoom, LobbyError, PreparedRoom};
 use async_nats::jetstream::kv;
 use std::time::Instant;
 
@@ -26,11 +26,27 @@ impl Cluster {
         fresh: bool,
     ) -> Result<RoomInfo, ClusterError> {
         self.require_connection()?;
-        let incarnation = *self.incarnation_tx.borrow();
-        let Some(incarnation) = incarnation.filter(|_| !self.fence.is_closed()) else {
-            return Err(ClusterError::Unavailable);
-        };
+        let incarnation = self.current_incarnation()?;
         let prepared = self.lobby.prepare_room(request)?;
+        self.claim_and_start(prepared, incarnation, fresh).await
+    }
+
+    /// This node's registration, while rooms may run under it.
+    pub(super) fn current_incarnation(&self) -> Result<Incarnation, ClusterError> {
+        let incarnation = *self.incarnation_tx.borrow();
+        incarnation
+            .filter(|_| !self.fence.is_closed())
+            .ok_or(ClusterError::Unavailable)
+    }
+
+    /// Claims `prepared`'s id in the directory for `incarnation` (taking over a lapsed entry)
+    /// and starts the room; 409 `room_exists` when a live room holds the id.
+    pub(super) async fn claim_and_start(
+        &self,
+        prepared: PreparedRoom,
+        incarnation: Incarnation,
+        fresh: bool,
+    ) -> Result<RoomInfo, ClusterError> {
         let room_id = prepared.info.room_id.clone();
         let store = self.store().await?;
         let key = directory::room_key(&room_id);
@@ -73,7 +89,9 @@ impl Cluster {
             recheck: false,
         };
         // The entries task keeps it from here (and releases it if the room never starts).
-        let _ = self.entries_tx.send(EntryCommand::Adopt(published));
+        let _ = self
+            .entries_tx
+            .send(EntryCommand::Adopt(Box::new(published)));
         match self.lobby.start_room(prepared) {
             Ok(info) => Ok(info),
             Err(error) => {

@@ -97,25 +97,40 @@ pub async fn open_bucket(
     jetstream: &jetstream::Context,
     timing: LeaseTiming,
 ) -> Result<kv::Store, async_nats::Error> {
-    if let Ok(store) = jetstream.get_key_value(BUCKET).await {
+    let config = stream::Config {
+        max_age: garbage_age(timing),
+        storage: stream::StorageType::Memory,
+        deny_delete: true,
+        ..Default::default()
+    };
+    open_kv(jetstream, BUCKET, config).await
+}
+
+/// Opens the key-value bucket `name`, creating its stream from `config` (storage, age and size
+/// limits) when missing. Ludus creates the stream itself because async-nats's
+/// `create_key_value` cannot parse nats-server 2.9's reply; the settings that make a stream a
+/// key-value bucket (one value per key, roll-ups, direct gets) are set here for every bucket.
+pub async fn open_kv(
+    jetstream: &jetstream::Context,
+    name: &str,
+    config: stream::Config,
+) -> Result<kv::Store, async_nats::Error> {
+    if let Ok(store) = jetstream.get_key_value(name).await {
         return Ok(store);
     }
     jetstream
         .get_or_create_stream(stream::Config {
-            name: format!("KV_{BUCKET}"),
-            subjects: vec![format!("$KV.{BUCKET}.>")],
+            name: format!("KV_{name}"),
+            subjects: vec![format!("$KV.{name}.>")],
             max_messages_per_subject: 1,
-            max_age: garbage_age(timing),
-            storage: stream::StorageType::Memory,
             allow_rollup: true,
-            deny_delete: true,
             allow_direct: true,
             discard: stream::DiscardPolicy::New,
             num_replicas: 1,
-            ..Default::default()
+            ..config
         })
         .await?;
-    Ok(jetstream.get_key_value(BUCKET).await?)
+    Ok(jetstream.get_key_value(name).await?)
 }
 
 /// The current entry under `key` with its revision; `None` when absent or deleted.
@@ -244,6 +259,23 @@ impl Replica {
     /// The latest revision of `node`'s lease entry this node has received.
     pub fn node_revision(&self, node: &str) -> Option<u64> {
         self.contents().peers.revision(node)
+    }
+
+    /// Entries whose holder's lease has lapsed, with their revisions (rooms a failover may
+    /// restore elsewhere).
+    pub fn lapsed(&self, now: Instant, timing: LeaseTiming) -> Vec<(u64, RoomRecord)> {
+        let contents = self.contents();
+        contents
+            .rooms
+            .values()
+            .filter(|(_, record)| {
+                contents
+                    .peers
+                    .liveness(&record.node, record.incarnation, now, timing)
+                    == Liveness::Lapsed
+            })
+            .cloned()
+            .collect()
     }
 
     /// A room's entry and its revision, live or not.

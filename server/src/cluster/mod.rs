@@ -23,6 +23,7 @@
 pub mod checkpoints;
 pub mod claim;
 pub mod directory;
+pub mod failover;
 pub mod fence;
 pub mod lease;
 pub mod membership;
@@ -191,6 +192,7 @@ impl Cluster {
             actix_rt::spawn(Arc::clone(&cluster).watch_loop()),
             actix_rt::spawn(Arc::clone(&cluster).request_loop()),
             actix_rt::spawn(Arc::clone(&cluster).announce_loop()),
+            actix_rt::spawn(Arc::clone(&cluster).failover_loop()),
             #[cfg(unix)]
             actix_rt::spawn(Arc::clone(&cluster).reload_on_hangup()),
         ];

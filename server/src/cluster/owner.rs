@@ -38,7 +38,7 @@ const ENTRY_ROUND: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub enum EntryCommand {
     /// A creation claimed this entry for the current incarnation.
-    Adopt(Published),
+    Adopt(Box<Published>),
     /// Release every entry (the node is leaving), then answer.
     ReleaseAll(oneshot::Sender<()>),
 }
@@ -284,7 +284,7 @@ impl Cluster {
                 biased;
                 command = commands.recv() => match command {
                     Some(EntryCommand::Adopt(entry)) => {
-                        published.insert(entry.room_id.clone(), entry);
+                        published.insert(entry.room_id.clone(), *entry);
                     }
                     Some(EntryCommand::ReleaseAll(done)) => {
                         self.release_all(std::mem::take(&mut published)).await;
@@ -470,6 +470,7 @@ mod tests {
             state: serde_json::Value::Null,
             created_at_ms: 0,
             epoch: 1,
+            restored_from_epoch: None,
         }
     }
 

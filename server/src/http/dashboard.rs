@@ -19,12 +19,14 @@
 //! and the overview links to each node's. Nothing here computes a number: rooms and the node
 //! hand over plain data ([`crate::stats`]), and this module only checks, pages and serializes.
 
+use super::page_limit;
 use super::{parse_room_id, ApiError, ApiState};
 use crate::cluster::membership::NodeReport;
 use crate::cluster::overview::{NodeStatus, RegionNodes};
 use crate::directory::RoomInfo;
 use crate::gateway::LOCAL;
-use crate::paging::{RankedCursor, DEFAULT_PAGE, MAX_PAGE};
+use crate::lobby::unix_millis;
+use crate::paging::RankedCursor;
 use crate::room::{state_json, RoomInspection};
 use crate::stats::TickSummary;
 use actix_web::http::header;
@@ -69,14 +71,6 @@ struct Overview {
     drain: Drain,
 }
 
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        })
-}
-
 fn overview(state: &ApiState) -> Overview {
     let lobby = state.gateway.lobby();
     let (node, regions) = match state.gateway.cluster() {
@@ -108,7 +102,7 @@ fn overview(state: &ApiState) -> Overview {
     Overview {
         node,
         clustered: state.gateway.cluster().is_some(),
-        at_ms: unix_ms(),
+        at_ms: unix_millis(std::time::SystemTime::now()),
         regions,
         drain: Drain {
             supported: false,
@@ -251,15 +245,7 @@ async fn rooms(
 ) -> Result<HttpResponse, ApiError> {
     state.authorize_operator(&request)?;
     let query = query.into_inner();
-    let limit = match query.limit {
-        None => DEFAULT_PAGE,
-        Some(limit @ 1..=MAX_PAGE) => limit,
-        Some(other) => {
-            return Err(ApiError::invalid_request(format!(
-                "limit: must be between 1 and {MAX_PAGE}, got {other}"
-            )))
-        }
-    };
+    let limit = page_limit(query.limit)?;
     let filter = query.q.unwrap_or_default();
     if filter.chars().count() > MAX_FILTER_CHARS {
         return Err(ApiError::invalid_request(format!(
@@ -401,6 +387,7 @@ mod tests {
             state: serde_json::Value::Null,
             created_at_ms: 0,
             epoch: 1,
+            restored_from_epoch: None,
         };
         let ticks = |p99| TickSummary {
             tick_p99_us: p99,

@@ -284,15 +284,7 @@ async fn list_rooms(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let limit = match query.limit {
-        None => crate::paging::DEFAULT_PAGE,
-        Some(limit @ 1..=MAX_PAGE) => limit,
-        Some(other) => {
-            return Err(ApiError::invalid_request(format!(
-                "limit: must be between 1 and {MAX_PAGE}, got {other}"
-            )))
-        }
-    };
+    let limit = page_limit(query.limit)?;
     let after = match query.cursor.as_deref() {
         None => None,
         Some(text) => Some(Cursor::parse(text).ok_or_else(|| {
@@ -429,6 +421,18 @@ async fn ping(state: web::Data<ApiState>) -> HttpResponse {
         |cluster| cluster.node_id().to_string(),
     );
     HttpResponse::Ok().json(serde_json::json!({ "node": node }))
+}
+
+/// A listing's `limit` query parameter: the default page when absent, else 1 to
+/// [`MAX_PAGE`](crate::paging::MAX_PAGE).
+pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(crate::paging::DEFAULT_PAGE),
+        Some(limit @ 1..=MAX_PAGE) => Ok(limit),
+        Some(other) => Err(ApiError::invalid_request(format!(
+            "limit: must be between 1 and {MAX_PAGE}, got {other}"
+        ))),
+    }
 }
 
 /// The WebSocket route without an upgrade: upgrades never reach the app (see

@@ -34,10 +34,17 @@ impl Room {
                 return;
             }
         };
+        let metadata = self
+            .directory
+            .info(&self.settings.room_id)
+            .map(|info| info.metadata)
+            .unwrap_or_default();
         let checkpoint = Checkpoint {
             format: CHECKPOINT_FORMAT,
             room_id: self.settings.room_id.to_string(),
             room_type: self.settings.room_type.clone(),
+            max_players: self.settings.max_players,
+            metadata,
             epoch: self.simulation.epoch(),
             written_at_ms: unix_millis(SystemTime::now()),
             seats: self.seat_records(),
@@ -63,13 +70,17 @@ impl Room {
             .simulation
             .applied_inputs()
             .filter_map(|(player, applied_seq)| {
-                let (session, away) = match self.members.get(&player) {
-                    Some(member) => (member.session_id, false),
-                    None => (self.away.get(player)?.session, true),
+                let (session, protocol, away) = match self.members.get(&player) {
+                    Some(member) => (member.session_id, member.protocol, false),
+                    None => {
+                        let away = self.away.get(player)?;
+                        (away.session, away.protocol, true)
+                    }
                 };
                 Some(SeatRecord {
                     player,
                     session,
+                    protocol: protocol.number(),
                     applied_seq,
                     away,
                 })

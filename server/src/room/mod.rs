@@ -299,8 +299,14 @@ impl Room {
     }
 
     /// The `welcome` of `session` on `player`'s seat, with a resume token when the room keeps
-    /// seats for disconnected players.
-    fn encode_welcome(&self, player: PlayerId, session: u64, resumed: bool) -> Vec<u8> {
+    /// seats for disconnected players. `resumed` answers a resume, with the ticks it lost when
+    /// the room was restored elsewhere since.
+    fn encode_welcome(
+        &self,
+        player: PlayerId,
+        session: u64,
+        resumed: Option<Option<u64>>,
+    ) -> Vec<u8> {
         let epoch = self.simulation.epoch();
         let resume_token = (!self.settings.resume_window.is_zero()).then(|| {
             self.settings
@@ -316,7 +322,8 @@ impl Room {
             tick_hz: self.settings.tick_hz,
             window: self.settings.window_ticks,
             resume_token,
-            resumed,
+            resumed: resumed.is_some(),
+            ticks_lost: resumed.flatten(),
         }))
     }
 
@@ -326,7 +333,7 @@ impl Room {
         session_id: u64,
         protocol: ProtocolVersion,
     ) -> Bytes {
-        let welcome = self.encode_welcome(player, session_id, false);
+        let welcome = self.encode_welcome(player, session_id, None);
         let snapshot = encoding::snapshot_part(&self.simulation, protocol);
         Bytes::from(codec::batch_frame(&[&welcome, &snapshot]))
     }

@@ -25,6 +25,9 @@ pub struct ResumeJoin {
     pub session: u64,
     /// The last tick its mirror applied.
     pub last_tick: u64,
+    /// Its token is of the room's previous epoch: the room was restored from a checkpoint on
+    /// this node after its node failed, so the client's mirror is of another timeline.
+    pub epoch_changed: bool,
 }
 
 impl Room {
@@ -157,12 +160,16 @@ impl Room {
             self.leave_game(player, ctx);
             return member.close(Ending::Server(CloseCode::RoomCrashed, None));
         }
-        let welcome = self.encode_welcome(player, member.session_id, true);
+        let ticks_lost = resume
+            .epoch_changed
+            .then(|| resume.last_tick.saturating_sub(tick));
+        let welcome = self.encode_welcome(player, member.session_id, Some(ticks_lost));
         // A catch-up larger than a client may leave unread would be closed as too slow: a
-        // snapshot is smaller then.
+        // snapshot is smaller then. A restored room has no deltas of the client's epoch.
         let missed = self
             .history
             .since(resume.last_tick, protocol)
+            .filter(|_| !resume.epoch_changed)
             .filter(|missed| missed.iter().map(Bytes::len).sum::<usize>() <= MAX_CATCH_UP_BYTES);
         let (outcome, offered, bytes) = match missed {
             Some(missed) => {
@@ -176,9 +183,14 @@ impl Room {
             }
             None => {
                 let snapshot = encoding::snapshot_part(&self.simulation, protocol);
+                let outcome = if resume.epoch_changed {
+                    "restored"
+                } else {
+                    "snapshot"
+                };
                 let bytes = Bytes::from(codec::batch_frame(&[&welcome, &snapshot]));
                 let offered = member.offer(FrameKind::Snapshot { tick }, &bytes, now);
-                ("snapshot", offered, bytes)
+                (outcome, offered, bytes)
             }
         };
         self.count_resume(outcome);
@@ -190,6 +202,24 @@ impl Room {
         if let Some(ending) = offered.ending() {
             self.end_member(player, ending, ctx);
         }
+    }
+
+    /// Seats every player of a restored room's checkpoint as away, from now: each may resume
+    /// (with its old session's token) within the room's resume window, or leaves the game when
+    /// it passes, as after any dropped connection.
+    pub fn restore_seats(&mut self, seats: &[crate::checkpoint::SeatRecord]) {
+        let now = Instant::now();
+        for seat in seats {
+            let protocol =
+                ProtocolVersion::from_hello(seat.protocol).unwrap_or(ProtocolVersion::V1);
+            let away = Away {
+                session: seat.session,
+                protocol,
+                since: now,
+            };
+            self.away.insert(seat.player, away);
+        }
+        self.publish_listing();
     }
 
     fn count_resume(&self, outcome: &str) {

@@ -160,6 +160,7 @@ mod tests {
             .map(|player| SeatRecord {
                 player: *player,
                 session: player.0,
+                protocol: 1,
                 applied_seq: simulation.sequences[player].published,
                 away: false,
             })
@@ -216,6 +217,8 @@ mod tests {
             format: crate::checkpoint::CHECKPOINT_FORMAT,
             room_id: "r".into(),
             room_type: "arena".into(),
+            max_players: 16,
+            metadata: serde_json::Value::Null,
             epoch: 1,
             written_at_ms: 0,
             seats: seats_of(&original, &players),

@@ -1,0 +1,232 @@
+//! Failover: when a node's lease lapses, its rooms come back on the next live node of their
+//! placement, from their last checkpoint, in the next epoch.
+//!
+//! Every node runs [`Cluster::failover_loop`]. Each round (a tenth of the lease) it lists the
+//! directory entries whose holder's lease has lapsed ([`Replica::lapsed`](super::directory::Replica::lapsed)),
+//! keeps those the placement over the live nodes gives to this node ([`rooms_to_restore`], a
+//! pure function), reads each one's checkpoint, restores the room (`Lobby::prepare_restored`:
+//! epoch + 1, every seat away and resumable with its old session's token) and claims the entry
+//! with compare-and-swap at its revision, exactly as a creation takes over a lapsed id. Two
+//! nodes that both think the room theirs (membership views differ for a moment) cannot both
+//! win the swap; the loser drops its copy before it ever ticks.
+//!
+//! Clients of the dead node resume through any node: the wrong node answers with a `redirect`
+//! to the new owner, which answers the resume with a snapshot and `ticks_lost` (PROTOCOL.md
+//! §20.6). A room whose checkpoint is missing, of another epoch or unreadable by this build
+//! is not restored; its entry lapses away with the bucket's garbage age.
+
+use super::checkpoints::BUCKET;
+use super::directory::RoomRecord;
+use super::lease::Incarnation;
+use super::{Cluster, ClusterError};
+use crate::checkpoint::Checkpoint;
+use crate::lobby::LobbyError;
+use ludus_protocol::RoomId;
+use ludus_regions::{NodeId, Placement, RegionName};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The lapsed entries (revision, record) this node should restore: those whose placement
+/// among the live nodes of their region (with its fallbacks) names `me`.
+pub fn rooms_to_restore<'a>(
+    lapsed: &'a [(u64, RoomRecord)],
+    placement: &Placement,
+    me: &NodeId,
+) -> Vec<&'a (u64, RoomRecord)> {
+    lapsed
+        .iter()
+        .filter(|(_, record)| {
+            let region = RegionName::new(record.region.as_str());
+            placement
+                .place(record.info.room_id.as_str(), &region)
+                .is_ok_and(|decision| &decision.node == me)
+        })
+        .collect()
+}
+
+/// How one restore attempt ended (`ludus_failovers_total{outcome}`).
+fn outcome_of(result: &Result<(), Unrestored>) -> &'static str {
+    match result {
+        Ok(()) => "restored",
+        Err(Unrestored::NoCheckpoint) => "no_checkpoint",
+        Err(Unrestored::StaleCheckpoint) => "stale_checkpoint",
+        Err(Unrestored::Unreadable) => "unrestorable",
+        Err(Unrestored::Taken) => "taken",
+        Err(Unrestored::Failed) => "failed",
+    }
+}
+
+/// Why a lapsed room was not restored here.
+#[derive(Debug)]
+enum Unrestored {
+    /// No checkpoint was ever stored (or it expired).
+    NoCheckpoint,
+    /// The checkpoint is of an older epoch than the entry: the room was re-created since.
+    StaleCheckpoint,
+    /// The checkpoint or its game state cannot be read by this build.
+    Unreadable,
+    /// Another node restored or re-created it first.
+    Taken,
+    /// NATS or the lobby refused.
+    Failed,
+}
+
+impl Cluster {
+    /// Restores the rooms of lapsed nodes that the placement gives to this node, every tenth
+    /// of the lease. Each lapsed entry (room and revision) is tried once.
+    pub(super) async fn failover_loop(self: Arc<Self>) {
+        let mut tried: HashMap<RoomId, u64> = HashMap::new();
+        let mut rounds = tokio::time::interval(self.timing.renew_every());
+        loop {
+            rounds.tick().await;
+            let Ok(incarnation) = self.current_incarnation() else {
+                continue;
+            };
+            let lapsed = self.replica.lapsed(Instant::now(), self.timing);
+            tried.retain(|room_id, _| {
+                lapsed
+                    .iter()
+                    .any(|(_, record)| &record.info.room_id == room_id)
+            });
+            let view = self.membership.view();
+            for (revision, record) in
+                rooms_to_restore(&lapsed, &view.placement, &self.settings.node.id)
+            {
+                let room_id = &record.info.room_id;
+                if tried.get(room_id) == Some(revision) {
+                    continue;
+                }
+                tried.insert(room_id.clone(), *revision);
+                let started = Instant::now();
+                let result = self.restore_here(record, incarnation).await;
+                let outcome = outcome_of(&result);
+                self.metrics.failovers.with_label_values(&[outcome]).inc();
+                tracing::info!(
+                    %room_id,
+                    from = %record.node,
+                    outcome,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "failover"
+                );
+            }
+        }
+    }
+
+    /// Restores `record`'s room from its checkpoint and claims it for `incarnation`.
+    async fn restore_here(
+        &self,
+        record: &RoomRecord,
+        incarnation: Incarnation,
+    ) -> Result<(), Unrestored> {
+        let room_id = &record.info.room_id;
+        let store = self
+            .jetstream
+            .get_key_value(BUCKET)
+            .await
+            .map_err(|_| Unrestored::NoCheckpoint)?;
+        let bytes = store
+            .get(room_id.as_str())
+            .await
+            .map_err(|_| Unrestored::Failed)?
+            .ok_or(Unrestored::NoCheckpoint)?;
+        let checkpoint = Checkpoint::decode(&bytes).map_err(|error| {
+            tracing::warn!(%room_id, %error, "checkpoint unreadable");
+            Unrestored::Unreadable
+        })?;
+        if checkpoint.epoch != record.epoch {
+            return Err(Unrestored::StaleCheckpoint);
+        }
+        let prepared = self.lobby.prepare_restored(&checkpoint).map_err(|error| {
+            tracing::warn!(%room_id, %error, "room not restorable");
+            match error {
+                LobbyError::Unrestorable(..) | LobbyError::UnknownRoomType(_) => {
+                    Unrestored::Unreadable
+                }
+                _ => Unrestored::Failed,
+            }
+        })?;
+        match self.claim_and_start(prepared, incarnation, false).await {
+            Ok(_) => Ok(()),
+            Err(ClusterError::Lobby(LobbyError::RoomExists(_))) => Err(Unrestored::Taken),
+            Err(error) => {
+                tracing::warn!(%room_id, %error, "restored room not claimed");
+                Err(Unrestored::Failed)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::RoomInfo;
+    use ludus_regions::RegionConfig;
+
+    const REGIONS: &str =
+        include_str!("../../../region-config/examples/three-nodes-two-regions.toml");
+
+    fn regions() -> RegionConfig {
+        ludus_regions::from_str(REGIONS, "three-nodes-two-regions.toml").expect("regions")
+    }
+
+    fn record(room_id: &str, node: &str, region: &str) -> (u64, RoomRecord) {
+        let info = RoomInfo {
+            room_id: RoomId::parse(room_id).expect("id"),
+            room_type: "arena".into(),
+            players: 1,
+            reserved: 0,
+            max_players: 16,
+            metadata: serde_json::Value::Null,
+            state: serde_json::Value::Null,
+            created_at_ms: 0,
+            epoch: 5,
+            restored_from_epoch: None,
+        };
+        let record = RoomRecord {
+            node: node.into(),
+            incarnation: 1,
+            region: region.into(),
+            epoch: 5,
+            info,
+        };
+        (3, record)
+    }
+
+    fn live(regions: &RegionConfig, nodes: &[&str]) -> Placement {
+        let live: Vec<NodeId> = nodes.iter().map(|node| NodeId::new(*node)).collect();
+        Placement::new(regions, live.iter())
+    }
+
+    #[test]
+    fn each_lapsed_room_goes_to_exactly_one_live_node_of_its_region() {
+        let regions = regions();
+        let lapsed: Vec<_> = (0..50)
+            .map(|index| record(&format!("room-{index}"), "eu-1", "eu"))
+            .collect();
+        let placement = live(&regions, &["eu-2", "us-1"]);
+        assert!(
+            rooms_to_restore(&lapsed, &placement, &NodeId::new("eu-1")).is_empty(),
+            "the dead node is not live"
+        );
+        let on_eu2 = rooms_to_restore(&lapsed, &placement, &NodeId::new("eu-2"));
+        let on_us1 = rooms_to_restore(&lapsed, &placement, &NodeId::new("us-1"));
+        assert_eq!(on_eu2.len(), 50, "eu-2 is the only live node of eu");
+        assert!(
+            on_us1.is_empty(),
+            "us-1 takes none while eu has a live node"
+        );
+    }
+
+    #[test]
+    fn a_region_without_live_nodes_fails_over_along_its_fallbacks() {
+        let regions = regions();
+        // eu falls back to us in the example file: with both eu nodes gone, us-1 restores.
+        let lapsed = vec![record("lonely", "eu-1", "eu")];
+        let placement = live(&regions, &["us-1"]);
+        assert_eq!(
+            rooms_to_restore(&lapsed, &placement, &NodeId::new("us-1")).len(),
+            1
+        );
+    }
+}
