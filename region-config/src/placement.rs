@@ -188,6 +188,16 @@ impl Placement {
         }
     }
 
+    /// The same placement with `node` no longer live: where a room goes when its owner did not
+    /// answer (it may have died before membership noticed).
+    pub fn without(&self, node: &NodeId) -> Self {
+        let mut placement = self.clone();
+        for nodes in placement.live_nodes_by_region.values_mut() {
+            nodes.retain(|live| &live.id != node);
+        }
+        placement
+    }
+
     /// Placement with every configured node live: what the operator CLI reasons about.
     pub fn with_all_nodes(config: &RegionConfig) -> Self {
         Self::new(config, config.nodes().iter().map(|node| &node.id))

@@ -96,6 +96,19 @@ fn removing_a_node_moves_only_its_rooms() {
     }
 }
 
+#[test]
+fn without_a_node_is_placement_over_the_others() {
+    let config = single_region(&[("n1", 1), ("n2", 2), ("n3", 3)]);
+    let n2 = NodeId::new("n2");
+    let without_n2 = Placement::new(&config, [&NodeId::new("n1"), &NodeId::new("n3")]);
+    let removed = Placement::with_all_nodes(&config).without(&n2);
+    assert_eq!(owners(&removed, KEYS), owners(&without_n2, KEYS));
+    let nobody = removed
+        .without(&NodeId::new("n1"))
+        .without(&NodeId::new("n3"));
+    assert_eq!(nobody.owner("room", &eu()), None);
+}
+
 /// Pinned owners for a fixed membership. If this fails, the hash, the seed, the score or the
 /// key encoding changed and every live room in every cluster would be reshuffled on upgrade:
 /// change it only with a migration plan. The expected owners were computed independently from

@@ -63,13 +63,29 @@ async fn rooms_hosted(cluster: &TestCluster) -> anyhow::Result<u64> {
 
 /// A room id whose ring owner in `region` is `node`.
 fn id_owned_by(cluster: &TestCluster, node: &str, region: &str) -> anyhow::Result<String> {
+    ids_owned_by(cluster, node, region, 1)?
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no id owned by {node}"))
+}
+
+/// `count` room ids whose ring owner in `region` is `node`.
+fn ids_owned_by(
+    cluster: &TestCluster,
+    node: &str,
+    region: &str,
+    count: usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut found = Vec::new();
     for index in 0..1_000 {
         let candidate = format!("{node}-room-{index}");
         if ring_owner(cluster, &candidate, region)? == node {
-            return Ok(candidate);
+            found.push(candidate);
+            if found.len() == count {
+                return Ok(found);
+            }
         }
     }
-    anyhow::bail!("no id owned by {node}")
+    anyhow::bail!("fewer than {count} ids owned by {node}")
 }
 
 #[tokio::test]
@@ -339,6 +355,38 @@ async fn messages_and_announcements_reach_rooms_on_other_nodes() -> anyhow::Resu
         }
     }
     anyhow::bail!("events seen: {seen:?}")
+}
+
+/// D2: between a node's death and membership noticing it, placement still names it; creations
+/// and matchmaking for its region must go to the region's live node instead of failing or
+/// leaving the region.
+#[tokio::test]
+async fn during_detection_rooms_placed_on_a_dead_node_go_to_the_regions_live_node(
+) -> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(&LAYOUT).await?;
+    let orphans = ids_owned_by(&cluster, "eu-2", "eu", 3)?;
+    cluster.kill("eu-2");
+    // Still within detection: us-1 sees eu-2 as live.
+    assert_eq!(
+        cluster.live_nodes("us-1").await?,
+        3,
+        "the test must run before detection"
+    );
+    for room_id in &orphans {
+        let created = create_room_on(cluster.node("us-1"), room_id, "eu").await?;
+        assert_eq!(created.status, 201, "{}", created.body);
+        assert_eq!(created.body["node"], "eu-1", "{}", created.body);
+    }
+    for _ in 0..4 {
+        let matched = post(
+            &format!("{}/v1/matchmake", cluster.node("us-1").http_url()),
+            serde_json::json!({"room_type": "arena", "region": "eu"}),
+        )
+        .await?;
+        assert_eq!(matched.status, 200, "{}", matched.body);
+        assert_eq!(matched.body["region"], "eu", "{}", matched.body);
+    }
+    Ok(())
 }
 
 #[tokio::test]

@@ -135,20 +135,30 @@ impl Cluster {
             None => (random_room_id(), true),
         };
         request.room_id = Some(room_id.to_string());
-        let decision = self
-            .membership
-            .view()
-            .placement
-            .place(room_id.as_str(), &region)?;
-        let (info, _) = self
-            .create_on(decision.node.as_str(), request, None, fresh)
-            .await?;
-        Ok(Placed {
-            value: info,
-            node: decision.node.to_string(),
-            region: decision.region.to_string(),
-            reason: decision.reason.to_string(),
-        })
+        // A node that does not answer may have died before membership noticed: the room goes
+        // to the next node placement picks without it (D2), never to none while one lives.
+        let mut placement = self.membership.view().placement.clone();
+        loop {
+            let decision = placement.place(room_id.as_str(), &region)?;
+            match self
+                .create_on(decision.node.as_str(), request.clone(), None, fresh)
+                .await
+            {
+                Ok((info, _)) => {
+                    return Ok(Placed {
+                        value: info,
+                        node: decision.node.to_string(),
+                        region: decision.region.to_string(),
+                        reason: decision.reason.to_string(),
+                    })
+                }
+                Err(error) if try_another_node(&error) => {
+                    tracing::warn!(node = %decision.node, %error, "placing the room elsewhere");
+                    placement = placement.without(&decision.node);
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     async fn reserve_on(
@@ -244,33 +254,36 @@ impl Cluster {
                 }
             }
             let room_id = random_room_id();
-            let Some(node) = view.placement.owner(room_id.as_str(), &region).cloned() else {
-                skipped.push(region.to_string());
-                continue;
-            };
             let request = CreateRoom {
                 room_type: room_type.to_owned(),
                 room_id: Some(room_id.to_string()),
                 ..CreateRoom::default()
             };
-            match self
-                .create_on(node.as_str(), request, Some(seat.clone()), true)
-                .await
-            {
-                Ok((_, Some(seat))) => {
-                    return Ok(Placed {
-                        value: seat,
-                        node: node.to_string(),
-                        region: region.to_string(),
-                        reason: format!("{reason}; new room"),
-                    })
+            // Every live node of the region in turn, while they do not answer or are full: a
+            // node that died a moment ago is still in the view (D2).
+            let mut placement = view.placement.clone();
+            while let Some(node) = placement.owner(room_id.as_str(), &region).cloned() {
+                match self
+                    .create_on(node.as_str(), request.clone(), Some(seat.clone()), true)
+                    .await
+                {
+                    Ok((_, Some(seat))) => {
+                        return Ok(Placed {
+                            value: seat,
+                            node: node.to_string(),
+                            region: region.to_string(),
+                            reason: format!("{reason}; new room"),
+                        })
+                    }
+                    Ok((_, None)) => return Err(ClusterError::NodeUnavailable(node.to_string())),
+                    Err(error) if try_another_node(&error) => {
+                        tracing::warn!(%node, %error, "matchmaking on another node");
+                        placement = placement.without(&node);
+                    }
+                    Err(error) => return Err(error),
                 }
-                Ok((_, None)) => return Err(ClusterError::NodeUnavailable(node.to_string())),
-                Err(error) if matches!(error.code(), "at_capacity" | "node_unavailable") => {
-                    skipped.push(region.to_string());
-                }
-                Err(error) => return Err(error),
             }
+            skipped.push(region.to_string());
         }
         Err(ClusterError::NoLiveNode {
             region: preferred.to_string(),
@@ -421,4 +434,10 @@ impl Cluster {
             epoch: lease.map(|record| record.epoch),
         })
     }
+}
+
+/// Whether a creation refused by one node should go to the next one placement picks: the node
+/// did not answer (it may have died before membership noticed) or holds its maximum of rooms.
+fn try_another_node(error: &ClusterError) -> bool {
+    matches!(error.code(), "at_capacity" | "node_unavailable")
 }
