@@ -19,6 +19,7 @@
 //! until used or expired, so concurrent matchmaking can never overfill a room.
 
 mod checkpointing;
+mod fan_out;
 mod members;
 mod operator;
 mod resuming;
@@ -31,9 +32,9 @@ pub use resuming::ResumeJoin;
 
 use crate::checkpoint::CheckpointSink;
 use crate::directory::RoomDirectory;
-use crate::encoding::{self, PerVersion};
+use crate::encoding;
 use crate::event_queue::{EventQueue, QueueFull};
-use crate::member::{FrameKind, Handoff, JoinRoom, Member, Offered};
+use crate::member::{FrameKind, Handoff, JoinRoom, Member};
 use crate::metrics::{Metrics, RoomTypeMetrics};
 use crate::resume::{AwaySeats, DeltaHistory};
 use crate::session::closing::Ending;
@@ -43,7 +44,6 @@ use crate::stats::TickWindow;
 use crate::token::SeatTokens;
 use actix::prelude::*;
 use bytes::Bytes;
-use ludus_protocol::v2::Roster;
 use ludus_protocol::{
     codec, CloseCode, ErrorCode, ErrorMessage, Event, PlayerId, ProtocolVersion, RoomId,
     ServerMessage, Value, Welcome,
@@ -427,94 +427,6 @@ impl Room {
         if elapsed > interval || late > interval {
             self.metrics.tick_overruns.inc();
         }
-    }
-
-    fn fan_out(
-        &mut self,
-        delta: ludus_protocol::Delta,
-        roster: &Roster,
-        extras: &HashMap<PlayerId, Vec<Vec<u8>>>,
-        ctx: &mut Context<Self>,
-    ) -> u64 {
-        let tick = delta.tick;
-        let base_tick = delta.base_tick;
-        // A member owed a snapshot gets it instead of the delta; the tick's broadcast events
-        // ride along as `event` messages so that member does not lose them.
-        let snapshot_events = if self.members.values().any(|member| member.needs_snapshot) {
-            delta.events.clone()
-        } else {
-            Vec::new()
-        };
-        // Each tick is encoded once per protocol version in use, on first need.
-        let delta_frames = PerVersion::default();
-        let snapshot_parts: PerVersion<Vec<Vec<u8>>> = PerVersion::default();
-        // Frames and bytes written this tick, counted once per tick.
-        let mut sent = (0_u64, 0_u64);
-        let mut skipped = 0;
-        let mut closing = Vec::new();
-        let now = Instant::now();
-        for (player, member) in &mut self.members {
-            if member.is_backed_up() && member.flush() == Offered::Gone {
-                closing.push((*player, None));
-                continue;
-            }
-            let player_extras = extras.get(player);
-            let (kind, bytes) = if member.needs_snapshot {
-                let main_parts = snapshot_parts.get_or_init(member.protocol, || {
-                    let snapshot = encoding::snapshot_part(&self.simulation, member.protocol);
-                    std::iter::once(snapshot)
-                        .chain(snapshot_events.iter().map(|payload| {
-                            codec::encode_server(&ServerMessage::Event(Event {
-                                payload: payload.clone(),
-                            }))
-                        }))
-                        .collect()
-                });
-                let parts: Vec<&[u8]> = main_parts
-                    .iter()
-                    .chain(player_extras.into_iter().flatten())
-                    .map(Vec::as_slice)
-                    .collect();
-                (
-                    FrameKind::Snapshot { tick },
-                    Bytes::from(codec::batch_frame(&parts)),
-                )
-            } else {
-                let delta_frame = delta_frames.get_or_init(member.protocol, || {
-                    encoding::delta_frame(&self.simulation, &delta, roster, member.protocol)
-                });
-                let bytes = match player_extras {
-                    None => delta_frame.shared.clone(),
-                    Some(player_extras) => {
-                        let part = delta_frame.part();
-                        let parts: Vec<&[u8]> = std::iter::once(&part[..])
-                            .chain(player_extras.iter().map(Vec::as_slice))
-                            .collect();
-                        Bytes::from(codec::batch_frame(&parts))
-                    }
-                };
-                (FrameKind::Delta { tick, base_tick }, bytes)
-            };
-            let offered = member.offer(kind, &bytes, now);
-            match offered.ending() {
-                None if offered == Offered::Sent => {
-                    sent.0 += 1;
-                    sent.1 += bytes.len() as u64;
-                }
-                None => skipped += 1,
-                Some(ending) => closing.push((*player, ending)),
-            }
-        }
-        self.remember(tick, &delta, roster, &delta_frames);
-        self.metrics.messages_sent.inc_by(sent.0);
-        self.metrics.bytes_sent.inc_by(sent.1);
-        if skipped > 0 {
-            self.metrics.deltas_skipped.inc_by(skipped);
-        }
-        for (player, ending) in closing {
-            self.end_member(player, ending, ctx);
-        }
-        sent.1
     }
 
     fn dispose_if_idle(&mut self, now: Instant, ctx: &mut Context<Self>) {
