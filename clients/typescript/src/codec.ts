@@ -88,6 +88,9 @@ function decodeServerMessage(message: unknown): ServerMessage {
 function welcome(body: Record<string, unknown>): Welcome {
   const at = "welcome";
   const token = optStr(body, "resume_token");
+  const ticksLost = body["ticks_lost"] === undefined || body["ticks_lost"] === null
+    ? undefined
+    : uint(body, "ticks_lost", at);
   const resumed = body["resumed"];
   if (resumed !== undefined && resumed !== null && typeof resumed !== "boolean") {
     throw shape("welcome.resumed must be a boolean");
@@ -102,6 +105,7 @@ function welcome(body: Record<string, unknown>): Welcome {
     window: uint(body, "window", at),
     ...(token === undefined ? {} : { resume_token: token }),
     resumed: resumed === true,
+    ...(ticksLost === undefined ? {} : { ticks_lost: ticksLost }),
   };
 }
 

@@ -69,6 +69,12 @@ export interface Welcome {
   resume_token?: string;
   /** `true` only when this welcome answers a resume (missing means false, §4). */
   resumed: boolean;
+  /**
+   * Present only when the resume landed in a room restored on another node after its node
+   * failed (§20.6): the ticks this client had seen that the restored room never reached. The
+   * welcome is then followed by a snapshot of the new epoch.
+   */
+  ticks_lost?: number;
 }
 
 export interface Entity {

@@ -91,6 +91,16 @@ describe("codec", () => {
     assert.deepEqual(snapshot, { type: "snapshot", body: SNAPSHOT });
   });
 
+  it("reads ticks_lost from the welcome of a resume into a restored room (§20.6)", () => {
+    const body = { session: 4, player: 42, room: "r-1", room_type: "arena", epoch: 10, tick_hz: 20, window: 40 };
+    const [restored] = decodeServerFrame(encode([{ welcome: { ...body, resumed: true, ticks_lost: 3 } }]));
+    assert.deepEqual(restored, { type: "welcome", body: { ...body, resumed: true, ticks_lost: 3 } });
+    assert.throws(
+      () => decodeServerFrame(encode([{ welcome: { ...body, resumed: true, ticks_lost: -1 } }])),
+      ProtocolError,
+    );
+  });
+
   it("turns bad frames into ProtocolError of the right kind", () => {
     const cases: [Uint8Array, string][] = [
       [hex("c1"), "msgpack"], // never used

@@ -1633,6 +1633,7 @@ function decodeServerMessage(message) {
 function welcome(body) {
   const at = "welcome";
   const token = optStr(body, "resume_token");
+  const ticksLost = body["ticks_lost"] === void 0 || body["ticks_lost"] === null ? void 0 : uint(body, "ticks_lost", at);
   const resumed = body["resumed"];
   if (resumed !== void 0 && resumed !== null && typeof resumed !== "boolean") {
     throw shape("welcome.resumed must be a boolean");
@@ -1646,7 +1647,8 @@ function welcome(body) {
     tick_hz: uint(body, "tick_hz", at),
     window: uint(body, "window", at),
     ...token === void 0 ? {} : { resume_token: token },
-    resumed: resumed === true
+    resumed: resumed === true,
+    ...ticksLost === void 0 ? {} : { ticks_lost: ticksLost }
   };
 }
 function snapshot(body) {
