@@ -170,6 +170,17 @@ impl Lobby {
         Ok(seat)
     }
 
+    /// The WebSocket URL of `room_id` on the lobby's own node. A resume whose node no longer
+    /// answers goes there: any node of a cluster redirects it to the room's owner, which after a
+    /// failover is another node (PROTOCOL.md §20.6).
+    pub fn room_ws_url(&self, room_id: &RoomId) -> String {
+        let host = self.base.host_str().unwrap_or("127.0.0.1");
+        match self.base.port_or_known_default() {
+            Some(port) => format!("ws://{host}:{port}/v1/rooms/{room_id}/ws"),
+            None => format!("ws://{host}/v1/rooms/{room_id}/ws"),
+        }
+    }
+
     /// Checks that a WebSocket URL (a seat's, or a redirect's) is one the swarm may connect to:
     /// plain `ws://` on the server's host. Any port is allowed, because the nodes of a cluster
     /// on one host differ only by port; another host never is, so a swarm only ever loads the
@@ -217,6 +228,18 @@ mod tests {
             token: "t".into(),
             expires_at_ms: 0,
         }
+    }
+
+    #[test]
+    fn a_rooms_url_on_the_lobby_node_is_one_the_swarm_may_dial() {
+        let lobby = Lobby::new("http://127.0.0.1:7801").expect("valid url");
+        let room = RoomId::parse("r1").expect("valid id");
+        let url = lobby.room_ws_url(&room);
+        assert_eq!(url, "ws://127.0.0.1:7801/v1/rooms/r1/ws");
+        assert_eq!(
+            lobby.reachable_ws_url(&url).expect("reachable"),
+            ("127.0.0.1".to_owned(), 7801)
+        );
     }
 
     #[test]

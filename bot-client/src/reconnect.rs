@@ -29,13 +29,16 @@ pub struct BackoffPolicy {
 }
 
 impl Default for BackoffPolicy {
-    /// 50 ms doubling to 2 s, 10 attempts, 20 s in all (under the 30 s default resume window,
-    /// leaving time for the last attempt's own join timeout to matter less than the window).
+    /// 50 ms doubling to 2 s, 20 s in all (under the 30 s default resume window, leaving time
+    /// for the last attempt's own join timeout to matter less than the window), and at most 40
+    /// attempts: enough that the time bound decides even when every attempt fails at once (a
+    /// dead node refuses connections immediately, and its rooms come back elsewhere only after
+    /// a lease).
     fn default() -> Self {
         Self {
             first_delay: Duration::from_millis(50),
             max_delay: Duration::from_secs(2),
-            max_attempts: 10,
+            max_attempts: 40,
             max_total: Duration::from_secs(20),
         }
     }
@@ -171,8 +174,8 @@ mod tests {
     fn attempts_are_bounded_in_count() {
         let mut backoff = Backoff::new(BackoffPolicy::default());
         let granted = std::iter::from_fn(|| backoff.next_delay(Duration::ZERO, 0.5)).count();
-        assert_eq!(granted, 10);
-        assert_eq!(backoff.attempts(), 10);
+        assert_eq!(granted, 40);
+        assert_eq!(backoff.attempts(), 40);
         assert_eq!(backoff.next_delay(Duration::ZERO, 0.5), None);
     }
 

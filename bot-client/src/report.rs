@@ -71,6 +71,8 @@ pub struct ResumeSummary {
     pub by_delta: u64,
     /// Resumes answered with a snapshot.
     pub by_snapshot: u64,
+    /// Of those, resumes into a room restored on another node after its node failed.
+    pub restored: u64,
     /// Refused resumes by error code (`resume_expired`, ...); each bot then took a new seat.
     pub refused: BTreeMap<String, u64>,
     /// Drops after which every attempt failed within the backoff's bounds.
@@ -106,6 +108,7 @@ impl ResumeSummary {
             attempts: stats.get(Counter::ResumeAttempts),
             by_delta: stats.get(Counter::ResumedByDelta),
             by_snapshot: stats.get(Counter::ResumedBySnapshot),
+            restored: stats.get(Counter::ResumedRestored),
             refused,
             gave_up: stats.get(Counter::ResumeGaveUp),
             unavailable: stats.get(Counter::ResumeUnavailable),

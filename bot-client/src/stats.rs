@@ -78,12 +78,23 @@ impl fmt::Display for DisconnectReason {
 }
 
 /// One bot's counts and latency samples since its last flush.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BotCounters {
     counts: [u64; Counter::ALL.len()],
     latency_samples_us: Vec<u64>,
     /// Resume latencies (connect → first state frame); one per resume, so a few at most.
     resume_latency_samples_us: Vec<u64>,
+}
+
+// Not derived: arrays of more than 32 counts have no `Default`.
+impl Default for BotCounters {
+    fn default() -> Self {
+        Self {
+            counts: [0; Counter::ALL.len()],
+            latency_samples_us: Vec::new(),
+            resume_latency_samples_us: Vec::new(),
+        }
+    }
 }
 
 impl BotCounters {

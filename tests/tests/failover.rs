@@ -117,9 +117,10 @@ async fn a_killed_nodes_room_is_restored_elsewhere_and_its_player_resumes_its_se
     let Some(ServerMessage::Snapshot(snapshot)) = messages.get(1) else {
         anyhow::bail!("a restored room answers with a snapshot")
     };
-    assert_eq!(
-        snapshot.tick, checkpoint_tick,
-        "the room continues from its checkpoint"
+    assert!(
+        snapshot.tick >= checkpoint_tick,
+        "the room continues from its checkpoint: {} < {checkpoint_tick}",
+        snapshot.tick
     );
     let state = RoomState::from_snapshot(snapshot.clone());
     assert!(

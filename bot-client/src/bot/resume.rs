@@ -1,6 +1,7 @@
 //! The bot's reconnect loop after a lost connection: wait by the backoff, dial the `ws_url`
-//! that welcomed it, send the resume `hello`, and, if the server refuses, take a new seat
-//! through the lobby like a fresh join.
+//! that welcomed it (and, every other attempt, the room's URL on the lobby's node, in case the
+//! room's node died and the room was restored elsewhere), send the resume `hello`, and, if the
+//! server refuses, take a new seat through the lobby like a fresh join.
 //!
 //! Decisions come from elsewhere: when to try from [`crate::reconnect::Backoff`], what the
 //! server's answer means from the [`Session`]. This module only waits, dials and counts. Every
@@ -38,6 +39,10 @@ pub(super) async fn reconnect(
     tracing::debug!(bot = %config.name, reason = %lost, "connection lost; resuming");
     session.connection_lost();
     let dropped_at = Instant::now();
+    let through_lobby = Connection {
+        room_id: connection.room_id.clone(),
+        ws_url: context.lobby.room_ws_url(&connection.room_id),
+    };
     let mut backoff = Backoff::new(BackoffPolicy::default());
     let mut jitter = fastrand::Rng::new();
     loop {
@@ -48,16 +53,18 @@ pub(super) async fn reconnect(
             return Reconnected::Ended(DisconnectReason::ResumeGaveUp);
         };
         let attempt_number = backoff.attempts();
+        // Every other attempt goes through the lobby's node, which redirects to wherever the
+        // room lives now: the node that welcomed the bot may be the one that died.
+        let target = if attempt_number % 2 == 1 {
+            &through_lobby
+        } else {
+            connection
+        };
         let attempt = async {
             tokio::time::sleep(delay).await;
             let started = std::time::Instant::now();
-            let hello = connect_and_hello(
-                &context.lobby,
-                connection,
-                HelloKind::Resume,
-                session,
-                started,
-            );
+            let hello =
+                connect_and_hello(&context.lobby, target, HelloKind::Resume, session, started);
             tokio::time::timeout(JOIN_TIMEOUT, hello).await
         };
         let result = tokio::select! {

@@ -29,6 +29,9 @@ pub(super) struct PendingResume {
     epoch: Option<u64>,
     /// The resumed `welcome` arrived; the next state message completes the resume.
     welcomed: bool,
+    /// The welcome's `ticks_lost`: the room was restored on another node after its node
+    /// failed, in a new epoch, from a checkpoint this many ticks behind the mirror.
+    ticks_lost: Option<u64>,
 }
 
 impl Session {
@@ -70,6 +73,7 @@ impl Session {
             last_tick,
             epoch,
             welcomed: false,
+            ticks_lost: None,
         });
         self.awaiting_welcome = true;
         self.refusal = None;
@@ -119,8 +123,13 @@ impl Session {
             return None;
         };
         pending.welcomed = true;
-        let same_epoch = pending.epoch.is_none_or(|epoch| epoch == welcome.epoch);
-        if self.player != Some(welcome.player) || !same_epoch {
+        pending.ticks_lost = welcome.ticks_lost;
+        // A restored room is a new epoch by definition; any other resume continues the old one.
+        let expected_epoch = match welcome.ticks_lost {
+            Some(_) => pending.epoch.is_none_or(|epoch| epoch != welcome.epoch),
+            None => pending.epoch.is_none_or(|epoch| epoch == welcome.epoch),
+        };
+        if self.player != Some(welcome.player) || !expected_epoch {
             self.counters.incr(Counter::ResumeMismatches);
         }
         self.player = Some(welcome.player);
@@ -153,14 +162,27 @@ impl Session {
             ResumeOutcome::Delta => Counter::ResumedByDelta,
             ResumeOutcome::Snapshot => Counter::ResumedBySnapshot,
         });
+        if pending.ticks_lost.is_some() {
+            self.counters.incr(Counter::ResumedRestored);
+        }
         self.resume_outcome = Some(outcome);
         self.in_resume_batch = true;
         Some(pending)
     }
 
     pub(super) fn check_resume_snapshot(&mut self, from: &PendingResume, epoch: u64, tick: u64) {
-        let other_epoch = from.epoch.is_some_and(|from_epoch| from_epoch != epoch);
-        if other_epoch || tick < from.last_tick {
+        let continues = match from.ticks_lost {
+            // Restored: a new epoch, from a checkpoint `ticks_lost` behind where the mirror
+            // was (the room may have ticked on since).
+            Some(lost) => {
+                from.epoch.is_none_or(|from_epoch| from_epoch != epoch)
+                    && tick >= from.last_tick.saturating_sub(lost)
+            }
+            None => {
+                from.epoch.is_none_or(|from_epoch| from_epoch == epoch) && tick >= from.last_tick
+            }
+        };
+        if !continues {
             self.counters.incr(Counter::ResumeMismatches);
         }
     }
@@ -171,7 +193,7 @@ mod tests {
     use super::super::fixtures::*;
     use super::*;
     use ludus_protocol::{
-        Ack, ErrorMessage, Input, ProtocolVersion, Resync, RoomState, ServerMessage, Value,
+        Ack, ErrorMessage, Input, ProtocolVersion, Resync, RoomState, ServerMessage, Value, Welcome,
     };
     use std::time::Duration;
 
@@ -281,6 +303,47 @@ mod tests {
         session.handle_frame(&frame(&[delta(EPOCH, 25, vec![])]), start);
         assert_eq!(session.counters().get(Counter::ResumeMismatches), 1);
         assert_eq!(session.counters().get(Counter::Gaps), 2);
+    }
+
+    #[test]
+    fn a_resume_into_a_restored_room_takes_its_new_epoch_from_ticks_lost_behind() {
+        let start = Instant::now();
+        let restored = |ticks_lost| {
+            let ServerMessage::Welcome(welcome) = resumed_welcome(EPOCH + 1, "t2") else {
+                unreachable!("a welcome")
+            };
+            ServerMessage::Welcome(Welcome {
+                ticks_lost: Some(ticks_lost),
+                ..welcome
+            })
+        };
+        // The mirror was at tick 10; the checkpoint at tick 8.
+        let mut session = dropped_and_resuming(start);
+        session.handle_frame(
+            &frame(&[restored(2), snapshot(EPOCH + 1, 8, vec![])]),
+            start,
+        );
+        assert_eq!(session.counters().get(Counter::ResumeMismatches), 0);
+        assert_eq!(session.counters().get(Counter::ResumedRestored), 1);
+        assert_eq!(session.counters().get(Counter::ResumedBySnapshot), 1);
+        // A restored room in the old epoch, or before where ticks_lost says, is a mismatch.
+        for answer in [
+            frame(&[restored(2), snapshot(EPOCH + 1, 7, vec![])]),
+            frame(&[
+                ServerMessage::Welcome(Welcome {
+                    ticks_lost: Some(0),
+                    ..match resumed_welcome(EPOCH, "t2") {
+                        ServerMessage::Welcome(welcome) => welcome,
+                        _ => unreachable!("a welcome"),
+                    }
+                }),
+                snapshot(EPOCH, 10, vec![]),
+            ]),
+        ] {
+            let mut session = dropped_and_resuming(start);
+            session.handle_frame(&answer, start);
+            assert!(session.counters().get(Counter::ResumeMismatches) >= 1);
+        }
     }
 
     #[test]

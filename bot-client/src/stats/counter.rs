@@ -63,6 +63,9 @@ pub enum Counter {
     ResumeRefusedEpochChanged,
     /// Resumes refused with `resume_used`.
     ResumeRefusedUsed,
+    /// Of the resumes by snapshot, those into a room restored on another node after its node
+    /// failed (the welcome's `ticks_lost`).
+    ResumedRestored,
     /// Drops after which every reconnect attempt failed within the backoff's bounds.
     ResumeGaveUp,
     /// Drops of a session whose `welcome` carried no resume token (resume disabled).
@@ -77,7 +80,7 @@ pub enum Counter {
 
 impl Counter {
     /// Every counter, in report order.
-    pub const ALL: [Counter; 32] = [
+    pub const ALL: [Counter; 33] = [
         Self::JoinAttempts,
         Self::Joined,
         Self::FailedJoins,
@@ -106,6 +109,7 @@ impl Counter {
         Self::ResumeRefusedWrongRoom,
         Self::ResumeRefusedEpochChanged,
         Self::ResumeRefusedUsed,
+        Self::ResumedRestored,
         Self::ResumeGaveUp,
         Self::ResumeUnavailable,
         Self::ResumeMismatches,
@@ -143,6 +147,7 @@ impl Counter {
             Self::ResumeRefusedWrongRoom => "resume_refused_wrong_room",
             Self::ResumeRefusedEpochChanged => "resume_refused_epoch_changed",
             Self::ResumeRefusedUsed => "resume_refused_used",
+            Self::ResumedRestored => "resumed_restored",
             Self::ResumeGaveUp => "resume_gave_up",
             Self::ResumeUnavailable => "resume_unavailable",
             Self::ResumeMismatches => "resume_mismatches",

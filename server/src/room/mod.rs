@@ -193,6 +193,8 @@ pub struct Room {
     tick_window: TickWindow,
     /// The tick of the last checkpoint taken (None: none yet).
     last_checkpoint_tick: Option<u64>,
+    /// For a room restored from a checkpoint after its node failed: the checkpoint's tick.
+    restored_at_tick: Option<u64>,
 }
 
 impl Room {
@@ -244,6 +246,7 @@ impl Room {
             players_counted: 0,
             tick_window: TickWindow::default(),
             last_checkpoint_tick: None,
+            restored_at_tick: None,
         })
     }
 

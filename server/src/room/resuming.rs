@@ -160,9 +160,12 @@ impl Room {
             self.leave_game(player, ctx);
             return member.close(Ending::Server(CloseCode::RoomCrashed, None));
         }
+        // Lost: what the client saw past the checkpoint the room was restored from, however
+        // long after the restore it comes back.
+        let restored_at = self.restored_at_tick.unwrap_or(tick);
         let ticks_lost = resume
             .epoch_changed
-            .then(|| resume.last_tick.saturating_sub(tick));
+            .then(|| resume.last_tick.saturating_sub(restored_at));
         let welcome = self.encode_welcome(player, member.session_id, Some(ticks_lost));
         // A catch-up larger than a client may leave unread would be closed as too slow: a
         // snapshot is smaller then. A restored room has no deltas of the client's epoch.
@@ -208,6 +211,7 @@ impl Room {
     /// (with its old session's token) within the room's resume window, or leaves the game when
     /// it passes, as after any dropped connection.
     pub fn restore_seats(&mut self, seats: &[crate::checkpoint::SeatRecord]) {
+        self.restored_at_tick = Some(self.simulation.tick());
         let now = Instant::now();
         for seat in seats {
             let protocol =
