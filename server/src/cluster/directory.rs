@@ -264,18 +264,13 @@ impl Replica {
     /// Entries whose holder's lease has lapsed, with their revisions (rooms a failover may
     /// restore elsewhere).
     pub fn lapsed(&self, now: Instant, timing: LeaseTiming) -> Vec<(u64, RoomRecord)> {
-        let contents = self.contents();
-        contents
-            .rooms
-            .values()
-            .filter(|(_, record)| {
-                contents
-                    .peers
-                    .liveness(&record.node, record.incarnation, now, timing)
-                    == Liveness::Lapsed
-            })
-            .cloned()
-            .collect()
+        self.with_liveness((now, timing), |rooms, liveness| {
+            rooms
+                .values()
+                .filter(|(_, record)| liveness(record) == Liveness::Lapsed)
+                .cloned()
+                .collect()
+        })
     }
 
     /// A room's entry and its revision, live or not.
@@ -283,21 +278,20 @@ impl Replica {
         self.contents().rooms.get(room_id).cloned()
     }
 
-    /// Live records matching `filter`, in no particular order, borrowed for `visit`.
-    fn with_live<T>(
+    /// The records, borrowed for `visit` with the liveness of each one's holder at `live_at`.
+    fn with_liveness<T>(
         &self,
         live_at: (Instant, LeaseTiming),
-        visit: impl FnOnce(&HashMap<RoomId, (u64, RoomRecord)>, &dyn Fn(&RoomRecord) -> bool) -> T,
+        visit: impl FnOnce(&HashMap<RoomId, (u64, RoomRecord)>, &dyn Fn(&RoomRecord) -> Liveness) -> T,
     ) -> T {
         let contents = self.contents();
         let (now, timing) = live_at;
-        let is_live = |record: &RoomRecord| {
+        let liveness = |record: &RoomRecord| {
             contents
                 .peers
                 .liveness(&record.node, record.incarnation, now, timing)
-                == Liveness::Live
         };
-        visit(&contents.rooms, &is_live)
+        visit(&contents.rooms, &liveness)
     }
 
     /// One page of the live records matching `filter`, oldest first, and the next page's
@@ -308,11 +302,11 @@ impl Replica {
         filter: impl Fn(&RoomRecord) -> bool,
         request: &PageRequest,
     ) -> (Vec<RoomRecord>, Option<Cursor>) {
-        self.with_live(live_at, |rooms, is_live| {
+        self.with_liveness(live_at, |rooms, liveness| {
             let keys = rooms
                 .values()
                 .map(|(_, record)| record)
-                .filter(|record| is_live(record) && filter(record))
+                .filter(|record| liveness(record) == Liveness::Live && filter(record))
                 .map(|record| Cursor {
                     created_at_ms: record.info.created_at_ms,
                     room_id: record.info.room_id.clone(),
@@ -333,11 +327,11 @@ impl Replica {
         live_at: (Instant, LeaseTiming),
         filter: impl Fn(&RoomRecord) -> bool,
     ) -> Vec<RoomRecord> {
-        let mut records: Vec<RoomRecord> = self.with_live(live_at, |rooms, is_live| {
+        let mut records: Vec<RoomRecord> = self.with_liveness(live_at, |rooms, liveness| {
             rooms
                 .values()
                 .map(|(_, record)| record)
-                .filter(|record| is_live(record) && filter(record))
+                .filter(|record| liveness(record) == Liveness::Live && filter(record))
                 .cloned()
                 .collect()
         });

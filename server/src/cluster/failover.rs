@@ -21,9 +21,10 @@ use super::lease::Incarnation;
 use super::{Cluster, ClusterError};
 use crate::checkpoint::Checkpoint;
 use crate::lobby::LobbyError;
+use async_nats::jetstream::kv;
 use ludus_protocol::RoomId;
 use ludus_regions::{NodeId, Placement, RegionName};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -84,22 +85,29 @@ impl Cluster {
                 continue;
             };
             let lapsed = self.replica.lapsed(Instant::now(), self.timing);
-            tried.retain(|room_id, _| {
-                lapsed
-                    .iter()
-                    .any(|(_, record)| &record.info.room_id == room_id)
-            });
+            let lapsed_ids: HashSet<&RoomId> = lapsed
+                .iter()
+                .map(|(_, record)| &record.info.room_id)
+                .collect();
+            tried.retain(|room_id, _| lapsed_ids.contains(room_id));
             let view = self.membership.view();
-            for (revision, record) in
-                rooms_to_restore(&lapsed, &view.placement, &self.settings.node.id)
-            {
+            let mine: Vec<_> = rooms_to_restore(&lapsed, &view.placement, &self.settings.node.id)
+                .into_iter()
+                .filter(|(revision, record)| tried.get(&record.info.room_id) != Some(revision))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            // One handle on the checkpoint bucket for the round's restores.
+            let checkpoints = self.jetstream.get_key_value(BUCKET).await.ok();
+            for (revision, record) in mine {
                 let room_id = &record.info.room_id;
-                if tried.get(room_id) == Some(revision) {
-                    continue;
-                }
                 tried.insert(room_id.clone(), *revision);
                 let started = Instant::now();
-                let result = self.restore_here(record, incarnation).await;
+                let result = match &checkpoints {
+                    Some(store) => self.restore_here(store, record, incarnation).await,
+                    None => Err(Unrestored::NoCheckpoint),
+                };
                 let outcome = outcome_of(&result);
                 self.metrics.failovers.with_label_values(&[outcome]).inc();
                 tracing::info!(
@@ -113,19 +121,16 @@ impl Cluster {
         }
     }
 
-    /// Restores `record`'s room from its checkpoint and claims it for `incarnation`.
+    /// Restores `record`'s room from its checkpoint in `checkpoints` and claims it for
+    /// `incarnation`.
     async fn restore_here(
         &self,
+        checkpoints: &kv::Store,
         record: &RoomRecord,
         incarnation: Incarnation,
     ) -> Result<(), Unrestored> {
         let room_id = &record.info.room_id;
-        let store = self
-            .jetstream
-            .get_key_value(BUCKET)
-            .await
-            .map_err(|_| Unrestored::NoCheckpoint)?;
-        let bytes = store
+        let bytes = checkpoints
             .get(room_id.as_str())
             .await
             .map_err(|_| Unrestored::Failed)?
