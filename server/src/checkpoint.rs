@@ -17,7 +17,7 @@
 //! a room hands encoded checkpoints to; writing them to JetStream is the cluster's job (a room
 //! thread never waits on the network).
 
-use ludus_protocol::{Entity, PlayerId, RoomId, Value};
+use ludus_protocol::{CloseCode, Entity, PlayerId, RoomId, Value};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -196,6 +196,13 @@ impl CheckpointSink {
     }
 }
 
+/// Whether a room that ended with `close` keeps its checkpoint for a failover: yes when it
+/// lost its node (shutdown, or fenced because its lease could not be renewed: the room lives
+/// on elsewhere), no when it ended for good (disposed, emptied, crashed).
+pub fn outlives(close: CloseCode) -> bool {
+    matches!(close, CloseCode::ServerShutdown | CloseCode::RoomMoved)
+}
+
 /// Whether a room that last wrote a checkpoint at tick `last_written` (None: never) should
 /// write one after completing `tick`, writing every `interval` at `tick_interval` per tick.
 /// A zero interval disables checkpoints.
@@ -290,6 +297,18 @@ mod tests {
                 Checkpoint::decode(bytes),
                 Err(CheckpointError::Malformed(_) | CheckpointError::UnsupportedFormat { .. })
             ));
+        }
+    }
+
+    #[test]
+    fn only_a_room_that_lost_its_node_keeps_its_checkpoint() {
+        assert!(outlives(CloseCode::ServerShutdown));
+        assert!(
+            outlives(CloseCode::RoomMoved),
+            "a fenced room is restored elsewhere"
+        );
+        for ended in [CloseCode::RoomDisposed, CloseCode::RoomCrashed] {
+            assert!(!outlives(ended), "{ended:?}");
         }
     }
 

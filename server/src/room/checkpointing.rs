@@ -6,7 +6,6 @@
 use super::Room;
 use crate::checkpoint::{self, Checkpoint, CheckpointWrite, SeatRecord, CHECKPOINT_FORMAT};
 use crate::lobby::unix_millis;
-use ludus_protocol::CloseCode;
 use std::time::SystemTime;
 
 impl Room {
@@ -90,13 +89,13 @@ impl Room {
         seats
     }
 
-    /// When the room ends for good, its checkpoint must not bring it back. A node shutting
-    /// down keeps its rooms' checkpoints (the room did not end; it lost its node).
+    /// When the room ends for good, its checkpoint must not bring it back; a room that lost
+    /// its node keeps it ([`checkpoint::outlives`]).
     pub(super) fn forget_checkpoint(&self) {
         let Some((sink, _)) = &self.settings.checkpoints else {
             return;
         };
-        if self.close_reason == CloseCode::ServerShutdown {
+        if checkpoint::outlives(self.close_reason) {
             return;
         }
         let room_id = self.settings.room_id.clone();
