@@ -5,24 +5,12 @@
 //! it needs a protocol version bump (see the version rule in `PROTOCOL.md`), and the dumps in
 //! `PROTOCOL.md` must be updated with it.
 
+mod common;
+
+use common::{example_delta, example_snapshot, expected, hex};
 use ludus_protocol::{
-    codec, ClientMessage, Delta, Entity, EntityId, EntityUpdate, Hello, Input, InputAck, PlayerId,
-    RoomId, ServerMessage, Snapshot, Value, Welcome,
+    codec, ClientMessage, Hello, Input, PlayerId, RoomId, ServerMessage, Value, Welcome,
 };
-use std::collections::BTreeMap;
-
-/// Lowercase hex, two digits per byte, no separators.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-/// The expected dump as written below: hex pairs with any whitespace and `|` separators.
-fn expected(dump: &str) -> String {
-    dump.chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .collect::<String>()
-        .to_ascii_lowercase()
-}
 
 fn map(entries: &[(&str, Value)]) -> Value {
     Value::Map(
@@ -31,13 +19,6 @@ fn map(entries: &[(&str, Value)]) -> Value {
             .map(|(key, value)| (Value::from(*key), value.clone()))
             .collect(),
     )
-}
-
-fn fields(entries: &[(&str, Value)]) -> BTreeMap<String, Value> {
-    entries
-        .iter()
-        .map(|(key, value)| ((*key).to_owned(), value.clone()))
-        .collect()
 }
 
 fn room_id() -> RoomId {
@@ -76,63 +57,11 @@ fn welcome() -> ServerMessage {
 }
 
 fn snapshot() -> ServerMessage {
-    ServerMessage::Snapshot(Snapshot {
-        epoch: 9,
-        tick: 100,
-        entities: vec![
-            Entity {
-                id: EntityId(0),
-                kind: "coin".to_owned(),
-                fields: fields(&[("x", Value::F32(10.0)), ("y", Value::F32(20.0))]),
-            },
-            Entity {
-                id: EntityId(5),
-                kind: "player".to_owned(),
-                fields: fields(&[
-                    ("name", Value::from("ann")),
-                    ("player", Value::from(42u64)),
-                    ("score", Value::from(0u32)),
-                    ("x", Value::F32(12.0)),
-                    ("y", Value::F32(20.0)),
-                ]),
-            },
-        ],
-        acks: vec![InputAck {
-            player: PlayerId(42),
-            seq: 0,
-        }],
-    })
+    ServerMessage::Snapshot(example_snapshot())
 }
 
 fn delta() -> ServerMessage {
-    ServerMessage::Delta(Delta {
-        epoch: 9,
-        tick: 101,
-        base_tick: 100,
-        upserts: vec![
-            EntityUpdate {
-                id: EntityId(5),
-                kind: None,
-                fields: fields(&[("score", Value::from(1u32)), ("x", Value::F32(10.0))]),
-            },
-            EntityUpdate {
-                id: EntityId(6),
-                kind: Some("coin".to_owned()),
-                fields: fields(&[("x", Value::F32(500.0)), ("y", Value::F32(250.0))]),
-            },
-        ],
-        removed: vec![EntityId(0)],
-        left: Vec::new(),
-        acks: vec![InputAck {
-            player: PlayerId(42),
-            seq: 7,
-        }],
-        events: vec![map(&[
-            ("type", Value::from("coin")),
-            ("player", Value::from(42u64)),
-            ("score", Value::from(1u32)),
-        ])],
-    })
+    ServerMessage::Delta(example_delta())
 }
 
 const HELLO: &str = "

@@ -4,23 +4,15 @@
 //! the version 1 dumps of §16), so a client author can check their decoder against them; any
 //! change here is a wire change and needs a protocol version bump.
 
+mod common;
+
+use common::{example_delta as delta, example_snapshot as snapshot, expected, hex};
 use ludus_protocol::v2::{
     self, CompactMessage, CompactRoomState, CompactSnapshot, FieldType, Quantization, Roster,
     Schema,
 };
-use ludus_protocol::{
-    codec, Delta, Entity, EntityId, EntityUpdate, InputAck, PlayerId, Snapshot, Value,
-};
+use ludus_protocol::{codec, EntityId, PlayerId};
 use proptest::prelude::*;
-use std::collections::BTreeMap;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-fn expected(dump: &str) -> String {
-    dump.chars().filter(char::is_ascii_hexdigit).collect()
-}
 
 /// `arena`'s schema, as the server declares it.
 fn arena_schema() -> Schema {
@@ -38,74 +30,6 @@ fn arena_schema() -> Schema {
         )
         .and_then(|schema| schema.with_kind("coin", [("x", position), ("y", position)]))
         .expect("valid")
-}
-
-fn fields(entries: &[(&str, Value)]) -> BTreeMap<String, Value> {
-    entries
-        .iter()
-        .map(|(key, value)| ((*key).to_owned(), value.clone()))
-        .collect()
-}
-
-fn snapshot() -> Snapshot {
-    Snapshot {
-        epoch: 9,
-        tick: 100,
-        entities: vec![
-            Entity {
-                id: EntityId(0),
-                kind: "coin".to_owned(),
-                fields: fields(&[("x", Value::F32(10.0)), ("y", Value::F32(20.0))]),
-            },
-            Entity {
-                id: EntityId(5),
-                kind: "player".to_owned(),
-                fields: fields(&[
-                    ("name", Value::from("ann")),
-                    ("player", Value::from(42u64)),
-                    ("score", Value::from(0u32)),
-                    ("x", Value::F32(12.0)),
-                    ("y", Value::F32(20.0)),
-                ]),
-            },
-        ],
-        acks: vec![InputAck {
-            player: PlayerId(42),
-            seq: 0,
-        }],
-    }
-}
-
-/// Player 42 moved onto coin 0 and collected it; coin 6 replaced it; input 7 was applied.
-fn delta() -> Delta {
-    Delta {
-        epoch: 9,
-        tick: 101,
-        base_tick: 100,
-        upserts: vec![
-            EntityUpdate {
-                id: EntityId(5),
-                kind: None,
-                fields: fields(&[("score", Value::from(1u32)), ("x", Value::F32(10.0))]),
-            },
-            EntityUpdate {
-                id: EntityId(6),
-                kind: Some("coin".to_owned()),
-                fields: fields(&[("x", Value::F32(500.0)), ("y", Value::F32(250.0))]),
-            },
-        ],
-        removed: vec![EntityId(0)],
-        left: Vec::new(),
-        acks: vec![InputAck {
-            player: PlayerId(42),
-            seq: 7,
-        }],
-        events: vec![Value::Map(vec![
-            (Value::from("type"), Value::from("coin")),
-            (Value::from("player"), Value::from(42u64)),
-            (Value::from("score"), Value::from(1u32)),
-        ])],
-    }
 }
 
 fn roster() -> Roster {
