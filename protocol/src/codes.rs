@@ -124,11 +124,14 @@ pub enum CloseCode {
     SessionReplaced,
     /// 4016: an operator removed the player from the room; the seat is gone (no resume).
     Kicked,
+    /// 4017: the room is moving to another node with its exact state (a drain); the seat is
+    /// kept: resume at once with the last welcome's resume token.
+    RoomMoving,
 }
 
 impl CloseCode {
     /// Every close code, for documentation and tests.
-    pub const ALL: [CloseCode; 18] = [
+    pub const ALL: [CloseCode; 19] = [
         Self::Normal,
         Self::ProtocolError,
         Self::Unauthorized,
@@ -147,6 +150,7 @@ impl CloseCode {
         Self::ResumeRefused,
         Self::SessionReplaced,
         Self::Kicked,
+        Self::RoomMoving,
     ];
 
     /// The numeric WebSocket close code.
@@ -170,6 +174,7 @@ impl CloseCode {
             Self::ResumeRefused => 4014,
             Self::SessionReplaced => 4015,
             Self::Kicked => 4016,
+            Self::RoomMoving => 4017,
         }
     }
 
@@ -194,6 +199,7 @@ impl CloseCode {
             Self::ResumeRefused => "resume_refused",
             Self::SessionReplaced => "session_replaced",
             Self::Kicked => "kicked",
+            Self::RoomMoving => "room_moving",
         }
     }
 
