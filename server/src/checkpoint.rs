@@ -200,7 +200,10 @@ impl CheckpointSink {
 /// lost its node (shutdown, or fenced because its lease could not be renewed: the room lives
 /// on elsewhere), no when it ended for good (disposed, emptied, crashed).
 pub fn outlives(close: CloseCode) -> bool {
-    matches!(close, CloseCode::ServerShutdown | CloseCode::RoomMoved)
+    matches!(
+        close,
+        CloseCode::ServerShutdown | CloseCode::RoomMoved | CloseCode::RoomMoving
+    )
 }
 
 /// Whether a room that last wrote a checkpoint at tick `last_written` (None: never) should
@@ -306,6 +309,10 @@ mod tests {
         assert!(
             outlives(CloseCode::RoomMoved),
             "a fenced room is restored elsewhere"
+        );
+        assert!(
+            outlives(CloseCode::RoomMoving),
+            "a handed-over room's next owner writes over it"
         );
         for ended in [CloseCode::RoomDisposed, CloseCode::RoomCrashed] {
             assert!(!outlives(ended), "{ended:?}");

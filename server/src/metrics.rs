@@ -70,6 +70,16 @@ pub mod names {
     /// `no_checkpoint`, `stale_checkpoint` (of an older epoch), `unrestorable` (unreadable by
     /// this build), `taken` (another node was first), `failed` (NATS or the lobby refused).
     pub const FAILOVERS: &str = "ludus_failovers_total";
+    /// Rooms this node handed to another node while draining, by `outcome`: `moved`, `failed`
+    /// (the next owner refused or did not answer; the room ticks on here), `no_next_owner` (no
+    /// other live node in the room's region or its fallbacks), `not_saved` (the game's state
+    /// could not be saved).
+    pub const HANDOFFS: &str = "ludus_handoffs_total";
+    /// How long handed-over rooms paused: from the tick boundary they stopped at here until
+    /// the next owner held them (their members then resume there).
+    pub const HANDOFF_PAUSE: &str = "ludus_handoff_pause_seconds";
+    /// 1 while this node drains (its rooms move to other nodes; it takes no new ones).
+    pub const DRAINING: &str = "ludus_draining";
     /// Live rooms, by room type. Labelled by type, never by room: the set of types is the
     /// server's registry, so the series stay few however many rooms come and go (per-room
     /// numbers are on the dashboard's own endpoint).
@@ -156,6 +166,12 @@ pub struct Metrics {
     pub checkpoint_bytes: IntCounter,
     /// See [`names::FAILOVERS`].
     pub failovers: IntCounterVec,
+    /// See [`names::HANDOFFS`].
+    pub handoffs: IntCounterVec,
+    /// See [`names::HANDOFF_PAUSE`].
+    pub handoff_pause: Histogram,
+    /// See [`names::DRAINING`].
+    pub draining: IntGauge,
     /// See [`names::ROOM_TYPE_ROOMS`].
     pub room_type_rooms: IntGaugeVec,
     /// See [`names::ROOM_TYPE_PLAYERS`].
@@ -235,6 +251,17 @@ impl Metrics {
         .expect("valid metric");
         registry
             .register(Box::new(process_cpu_seconds.clone()))
+            .expect("unique metric");
+        let handoff_pause = Histogram::with_opts(
+            HistogramOpts::new(
+                names::HANDOFF_PAUSE,
+                "pause of a room handed to another node, from its last tick here to the claim there",
+            )
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(handoff_pause.clone()))
             .expect("unique metric");
         let room_type_tick_duration = HistogramVec::new(
             HistogramOpts::new(
@@ -320,6 +347,13 @@ impl Metrics {
                 "rooms of lapsed nodes restored here, by outcome",
                 "outcome",
             ),
+            handoffs: counter_vec(
+                names::HANDOFFS,
+                "rooms handed to another node while draining, by outcome",
+                "outcome",
+            ),
+            handoff_pause,
+            draining: gauge(names::DRAINING, "1 while this node drains"),
             room_type_rooms: gauge_vec(
                 names::ROOM_TYPE_ROOMS,
                 "live rooms, by room type",

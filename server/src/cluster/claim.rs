@@ -16,6 +16,43 @@ use crate::lobby::{CreateRoom, LobbyError, PreparedRoom};
 use async_nats::jetstream::kv;
 use std::time::Instant;
 
+/// How an id is claimed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum ClaimKind {
+    /// An id a client chose, or a lapsed room being restored: only once the directory view
+    /// is settled.
+    Checked,
+    /// An id drawn at random here or by the placing node: no live room can hold it, so the
+    /// claim need not wait for a settled directory.
+    Fresh,
+    /// A room its live holder hands over while draining: its entry must still name that holder
+    /// and the epoch of the state handed over.
+    HandedOver {
+        /// The draining node.
+        node: String,
+        /// Its incarnation.
+        incarnation: Incarnation,
+        /// The epoch the room ran in there.
+        epoch: u64,
+    },
+}
+
+impl ClaimKind {
+    /// Whether `held` is the entry a handover names.
+    fn hands_over(&self, held: &RoomRecord) -> bool {
+        matches!(self, Self::HandedOver { node, incarnation, epoch }
+            if held.node == *node && held.incarnation == *incarnation && held.epoch == *epoch)
+    }
+
+    fn of_creation(fresh: bool) -> Self {
+        if fresh {
+            Self::Fresh
+        } else {
+            Self::Checked
+        }
+    }
+}
+
 impl Cluster {
     /// Creates a room on this node once its id is claimed. `fresh` ids (drawn at random here or
     /// by the placing node) cannot belong to a live room, so they do not wait for a settled
@@ -26,9 +63,13 @@ impl Cluster {
         fresh: bool,
     ) -> Result<RoomInfo, ClusterError> {
         self.require_connection()?;
+        if self.is_draining() {
+            return Err(ClusterError::Draining);
+        }
         let incarnation = self.current_incarnation()?;
         let prepared = self.lobby.prepare_room(request)?;
-        self.claim_and_start(prepared, incarnation, fresh).await
+        self.claim_and_start(prepared, incarnation, ClaimKind::of_creation(fresh))
+            .await
     }
 
     /// This node's registration, while rooms may run under it.
@@ -45,7 +86,7 @@ impl Cluster {
         &self,
         prepared: PreparedRoom,
         incarnation: Incarnation,
-        fresh: bool,
+        kind: ClaimKind,
     ) -> Result<RoomInfo, ClusterError> {
         let room_id = prepared.info.room_id.clone();
         let store = self.store().await?;
@@ -59,6 +100,7 @@ impl Cluster {
             None => (Holder::Nobody, None),
             Some((revision, bytes)) => {
                 let holder = match RoomRecord::from_bytes(bytes) {
+                    Some(held) if kind.hands_over(&held) => Holder::HandingOver,
                     Some(held) => self.holder_of(&store, &held, incarnation).await,
                     // A corrupt entry holds nothing.
                     None => Holder::Other(Liveness::Lapsed),
@@ -66,7 +108,8 @@ impl Cluster {
                 (holder, Some(*revision))
             }
         };
-        let settled = fresh || self.replica.is_settled(Instant::now(), self.timing);
+        let settled =
+            kind != ClaimKind::Checked || self.replica.is_settled(Instant::now(), self.timing);
         match decide_claim(holder, settled) {
             ClaimDecision::Exists => return Err(LobbyError::RoomExists(room_id).into()),
             ClaimDecision::NotSettled => return Err(ClusterError::Settling),

@@ -92,14 +92,16 @@ impl NodeRecord {
     }
 }
 
-/// Opens the bucket, creating its stream when missing.
+/// Opens the bucket, creating its stream when missing. On disk, so a broker restart keeps the
+/// entries: rooms a long outage fenced still name their old incarnation afterwards, which then
+/// lapses, and failover restores them from their checkpoints instead of forgetting them.
 pub async fn open_bucket(
     jetstream: &jetstream::Context,
     timing: LeaseTiming,
 ) -> Result<kv::Store, async_nats::Error> {
     let config = stream::Config {
         max_age: garbage_age(timing),
-        storage: stream::StorageType::Memory,
+        storage: stream::StorageType::File,
         deny_delete: true,
         ..Default::default()
     };
@@ -254,6 +256,11 @@ impl Replica {
         self.contents()
             .peers
             .liveness(&record.node, record.incarnation, now, timing)
+    }
+
+    /// Whether `node` holds a lease under any incarnation (see [`PeerLeases::holds_a_lease`]).
+    pub fn holds_a_lease(&self, node: &str, now: Instant, timing: LeaseTiming) -> bool {
+        self.contents().peers.holds_a_lease(node, now, timing)
     }
 
     /// The latest revision of `node`'s lease entry this node has received.

@@ -16,6 +16,7 @@
 //! is not restored; its entry lapses away with the bucket's garbage age.
 
 use super::checkpoints::BUCKET;
+use super::claim::ClaimKind;
 use super::directory::RoomRecord;
 use super::lease::Incarnation;
 use super::{Cluster, ClusterError};
@@ -24,7 +25,7 @@ use crate::lobby::LobbyError;
 use async_nats::jetstream::kv;
 use ludus_protocol::RoomId;
 use ludus_regions::{NodeId, Placement, RegionName};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -44,6 +45,16 @@ pub fn rooms_to_restore<'a>(
                 .is_ok_and(|decision| &decision.node == me)
         })
         .collect()
+}
+
+/// The placement lapsed rooms are restored by: over the live nodes, without `dead` (nodes that
+/// hold no lease any more, though membership may still count them live until its own timeout).
+pub fn restore_placement<'a>(
+    placement: &Placement,
+    dead: impl IntoIterator<Item = &'a NodeId>,
+) -> Placement {
+    dead.into_iter()
+        .fold(placement.clone(), |placement, node| placement.without(node))
 }
 
 /// How one restore attempt ended (`ludus_failovers_total{outcome}`).
@@ -90,8 +101,14 @@ impl Cluster {
                 .map(|(_, record)| &record.info.room_id)
                 .collect();
             tried.retain(|room_id, _| lapsed_ids.contains(room_id));
-            let view = self.membership.view();
-            let mine: Vec<_> = rooms_to_restore(&lapsed, &view.placement, &self.settings.node.id)
+            let now = Instant::now();
+            let dead: BTreeSet<NodeId> = lapsed
+                .iter()
+                .filter(|(_, record)| !self.replica.holds_a_lease(&record.node, now, self.timing))
+                .map(|(_, record)| NodeId::new(record.node.as_str()))
+                .collect();
+            let placement = restore_placement(&self.membership.view().placement, &dead);
+            let mine: Vec<_> = rooms_to_restore(&lapsed, &placement, &self.settings.node.id)
                 .into_iter()
                 .filter(|(revision, record)| tried.get(&record.info.room_id) != Some(revision))
                 .collect();
@@ -151,7 +168,10 @@ impl Cluster {
                 _ => Unrestored::Failed,
             }
         })?;
-        match self.claim_and_start(prepared, incarnation, false).await {
+        match self
+            .claim_and_start(prepared, incarnation, ClaimKind::Checked)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(ClusterError::Lobby(LobbyError::RoomExists(_))) => Err(Unrestored::Taken),
             Err(error) => {
@@ -220,6 +240,23 @@ mod tests {
         assert!(
             on_us1.is_empty(),
             "us-1 takes none while eu has a live node"
+        );
+    }
+
+    #[test]
+    fn a_node_without_a_lease_restores_nothing_though_membership_still_counts_it() {
+        let regions = regions();
+        let lapsed: Vec<_> = (0..50)
+            .map(|index| record(&format!("room-{index}"), "eu-1", "eu"))
+            .collect();
+        // Membership has not timed eu-1 out yet: placement alone would give it some rooms back.
+        let stale = live(&regions, &["eu-1", "eu-2", "us-1"]);
+        assert!(!rooms_to_restore(&lapsed, &stale, &NodeId::new("eu-1")).is_empty());
+        let placement = restore_placement(&stale, [&NodeId::new("eu-1")]);
+        assert!(rooms_to_restore(&lapsed, &placement, &NodeId::new("eu-1")).is_empty());
+        assert_eq!(
+            rooms_to_restore(&lapsed, &placement, &NodeId::new("eu-2")).len(),
+            50
         );
     }
 

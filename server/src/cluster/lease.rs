@@ -215,6 +215,14 @@ impl PeerLeases {
         self.seen.get(node).map(|seen| seen.revision)
     }
 
+    /// Whether `node` holds a lease under any incarnation at `now` (it may host restored rooms
+    /// even if an earlier incarnation of it lapsed).
+    pub fn holds_a_lease(&self, node: &str, now: Instant, timing: LeaseTiming) -> bool {
+        self.seen
+            .get(node)
+            .is_some_and(|seen| now.saturating_duration_since(seen.received_at) <= timing.lease)
+    }
+
     /// Whether `node`'s `incarnation` holds its rooms at `now`.
     pub fn liveness(
         &self,
@@ -243,6 +251,9 @@ pub enum Holder {
     ThisIncarnation,
     /// An entry of another incarnation (any node), with its liveness.
     Other(Liveness),
+    /// The live holder is draining and asked this node to take the room over (it stopped the
+    /// room at a tick boundary first, so the two never run it at once).
+    HandingOver,
 }
 
 /// What a creation of a room id must do.
@@ -264,7 +275,7 @@ pub fn decide_claim(holder: Holder, settled: bool) -> ClaimDecision {
         Holder::Nobody if settled => ClaimDecision::Create,
         Holder::Nobody => ClaimDecision::NotSettled,
         Holder::ThisIncarnation | Holder::Other(Liveness::Live) => ClaimDecision::Exists,
-        Holder::Other(Liveness::Lapsed) => ClaimDecision::TakeOver,
+        Holder::Other(Liveness::Lapsed) | Holder::HandingOver => ClaimDecision::TakeOver,
         Holder::Other(Liveness::Unknown) => ClaimDecision::NotSettled,
     }
 }
@@ -409,5 +420,15 @@ mod tests {
             decide_claim(Holder::Other(Liveness::Unknown), true),
             ClaimDecision::NotSettled
         );
+    }
+
+    #[test]
+    fn a_room_handed_over_by_its_live_holder_is_taken_over_even_unsettled() {
+        for settled in [true, false] {
+            assert_eq!(
+                decide_claim(Holder::HandingOver, settled),
+                ClaimDecision::TakeOver
+            );
+        }
     }
 }

@@ -32,6 +32,10 @@ pub struct Heartbeat {
     pub rooms: usize,
     /// True in the last heartbeat of a node shutting down.
     pub leaving: bool,
+    /// True while the node drains: it keeps its rooms until each is handed over, but placement
+    /// gives it nothing new (absent from nodes that predate drains).
+    #[serde(default)]
+    pub draining: bool,
     /// A hash of its region file (empty from nodes that predate it).
     #[serde(default)]
     pub region_hash: String,
@@ -66,7 +70,9 @@ pub struct Mismatch {
 pub struct LiveView {
     /// Live node ids (always including this node).
     pub live: BTreeSet<NodeId>,
-    /// Placement over the live nodes.
+    /// Live nodes that are draining: reachable, but placed nothing new.
+    pub draining: BTreeSet<NodeId>,
+    /// Placement over the live nodes that are not draining.
     pub placement: Placement,
 }
 
@@ -86,6 +92,8 @@ pub struct Membership {
     file: RwLock<(Arc<RegionConfig>, String)>,
     node_timeout: Duration,
     last_seen: Mutex<HashMap<NodeId, Instant>>,
+    /// Nodes (this one included) whose latest heartbeat said they drain.
+    draining: Mutex<BTreeSet<NodeId>>,
     /// Peers' region file hashes, from their latest heartbeat.
     hashes: Mutex<HashMap<NodeId, String>>,
     /// Peers' rooms and reports, from their latest heartbeat.
@@ -108,9 +116,14 @@ impl Membership {
             file: RwLock::new((regions, region_hash)),
             node_timeout,
             last_seen: Mutex::new(HashMap::new()),
+            draining: Mutex::new(BTreeSet::new()),
             hashes: Mutex::new(HashMap::new()),
             reports: Mutex::new(HashMap::new()),
-            view: RwLock::new(Arc::new(LiveView { live, placement })),
+            view: RwLock::new(Arc::new(LiveView {
+                live,
+                draining: BTreeSet::new(),
+                placement,
+            })),
         }
     }
 
@@ -149,6 +162,7 @@ impl Membership {
         } else {
             last_seen.insert(node.id.clone(), now);
         }
+        self.set_draining(&node.id, heartbeat.draining);
         newly_mismatched
     }
 
@@ -206,7 +220,7 @@ impl Membership {
                 .collect()
         };
         let current = self.view();
-        if current.live == live {
+        if current.live == live && current.draining == self.draining_among(&live) {
             return None;
         }
         let change = MembershipChange {
@@ -217,12 +231,41 @@ impl Membership {
         Some(change)
     }
 
+    /// Records whether `node` drains (this node's own flag too); the view follows at the next
+    /// sweep.
+    pub fn set_draining(&self, node: &NodeId, draining: bool) {
+        let mut nodes = self
+            .draining
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if draining {
+            nodes.insert(node.clone());
+        } else {
+            nodes.remove(node);
+        }
+    }
+
+    /// The draining nodes among `live`.
+    fn draining_among(&self, live: &BTreeSet<NodeId>) -> BTreeSet<NodeId> {
+        self.draining
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .intersection(live)
+            .cloned()
+            .collect()
+    }
+
     fn set_view(&self, live: BTreeSet<NodeId>) {
-        let placement = Placement::new(&self.file().0, live.iter());
+        let draining = self.draining_among(&live);
+        let placement = Placement::new(&self.file().0, live.difference(&draining));
         *self
             .view
             .write()
-            .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(LiveView { live, placement });
+            .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(LiveView {
+            live,
+            draining,
+            placement,
+        });
     }
 
     fn file(&self) -> (Arc<RegionConfig>, String) {
@@ -287,6 +330,7 @@ impl Cluster {
             node: self.settings.node.id.to_string(),
             rooms: self.lobby.directory().len(),
             leaving,
+            draining: self.is_draining(),
             region_hash: self.membership.region_hash(),
             report: Some(self.report()),
         };
@@ -365,7 +409,13 @@ impl Cluster {
                     "a peer runs with a different region file: placement will disagree"
                 );
             }
-            if heartbeat.leaving || !self.membership.is_live(&heartbeat.node) {
+            let view = self.membership.view();
+            let drain_changed = view
+                .live
+                .iter()
+                .find(|node| node.as_str() == heartbeat.node)
+                .is_some_and(|node| view.draining.contains(node) != heartbeat.draining);
+            if heartbeat.leaving || drain_changed || !self.membership.is_live(&heartbeat.node) {
                 self.sweep();
             }
             self.count_mismatches();
@@ -376,6 +426,7 @@ impl Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ludus_regions::RegionName;
 
     const REGIONS: &str = r#"
 version = 1
@@ -410,9 +461,36 @@ weight = 1
             node: node.to_owned(),
             rooms: 0,
             leaving,
+            draining: false,
             region_hash: "hash-a".to_owned(),
             report: None,
         }
+    }
+
+    #[test]
+    fn a_draining_node_stays_live_but_placement_gives_it_nothing() {
+        let membership = membership();
+        let start = Instant::now();
+        membership.record(&beat("b", false), start);
+        membership.sweep(start).expect("b joined");
+        let draining = Heartbeat {
+            draining: true,
+            ..beat("b", false)
+        };
+        membership.record(&draining, start);
+        let change = membership.sweep(start).expect("the view changed");
+        assert!(change.joined.is_empty() && change.left.is_empty());
+        let view = membership.view();
+        assert!(view.live.contains(&NodeId::new("b")), "b still holds rooms");
+        assert!(view.draining.contains(&NodeId::new("b")));
+        let eu = RegionName::new("eu");
+        for index in 0..50 {
+            let placed = view.placement.place(&format!("room-{index}"), &eu);
+            assert_eq!(placed.expect("a live node").node.as_str(), "a");
+        }
+        membership.record(&beat("b", false), start);
+        membership.sweep(start).expect("b is placed again");
+        assert!(membership.view().draining.is_empty());
     }
 
     #[test]

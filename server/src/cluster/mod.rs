@@ -23,6 +23,7 @@
 pub mod checkpoints;
 pub mod claim;
 pub mod directory;
+pub mod drain;
 pub mod failover;
 pub mod fence;
 pub mod lease;
@@ -107,6 +108,10 @@ pub struct Cluster {
     /// restarted broker may have lost (the watch, the lease, the room entries) re-check it.
     connections: Arc<watch::Sender<u64>>,
     leaving: AtomicBool,
+    /// Set once by [`Cluster::start_drain`]: rooms move away and none are created here.
+    draining: AtomicBool,
+    /// The last drain pass found no other node for any room left (see [`Cluster::drain`]).
+    nowhere_to_go: AtomicBool,
 }
 
 impl Cluster {
@@ -184,6 +189,8 @@ impl Cluster {
             entries_tx,
             connections,
             leaving: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            nowhere_to_go: AtomicBool::new(false),
         });
         let tasks = vec![
             actix_rt::spawn(Arc::clone(&cluster).heartbeat_loop()),
@@ -374,8 +381,9 @@ impl Cluster {
         }
     }
 
-    /// Says goodbye: release every room entry, delete the node lease (so peers see this node's
-    /// rooms gone at once) and send a `leaving` heartbeat. Call after the rooms are closed.
+    /// Says goodbye: stop writing room entries, delete the node lease (so peers see this node's
+    /// rooms lapsed at once and restore those it closed from their checkpoints) and send a
+    /// `leaving` heartbeat. Call after the rooms are closed.
     pub async fn leave(&self) {
         self.leaving.store(true, Ordering::Release);
         // First stop renewing: a renewal after the goodbye would re-create the node lease.
@@ -391,7 +399,7 @@ impl Cluster {
         let (released_tx, released_rx) = oneshot::channel();
         let entries_released = self
             .entries_tx
-            .send(EntryCommand::ReleaseAll(released_tx))
+            .send(EntryCommand::Stop(released_tx))
             .is_ok();
         if !self.is_connected() {
             tracing::warn!("leaving without NATS: peers will time this node out");

@@ -39,8 +39,10 @@ const ENTRY_ROUND: Duration = Duration::from_millis(250);
 pub enum EntryCommand {
     /// A creation claimed this entry for the current incarnation.
     Adopt(Box<Published>),
-    /// Release every entry (the node is leaving), then answer.
-    ReleaseAll(oneshot::Sender<()>),
+    /// Stop writing (the node is leaving), then answer. The entries stay: the node lease's
+    /// deletion makes them lapsed at once, so rooms the shutdown closed (their checkpoints kept)
+    /// come back on other nodes, and entries of rooms that ended for good lapse away.
+    Stop(oneshot::Sender<()>),
 }
 
 /// One entry this node wrote, as it last wrote it.
@@ -286,8 +288,7 @@ impl Cluster {
                     Some(EntryCommand::Adopt(entry)) => {
                         published.insert(entry.room_id.clone(), *entry);
                     }
-                    Some(EntryCommand::ReleaseAll(done)) => {
-                        self.release_all(std::mem::take(&mut published)).await;
+                    Some(EntryCommand::Stop(done)) => {
                         let _ = done.send(());
                         return;
                     }
@@ -433,14 +434,6 @@ impl Cluster {
                 Written::Retry(room_id, expected)
             }
         }
-    }
-
-    async fn release_all(&self, published: HashMap<RoomId, Published>) {
-        let Ok(store) = self.store().await else {
-            return;
-        };
-        let entries: Vec<Published> = published.into_values().collect();
-        release_entries(&store, &entries).await;
     }
 
     /// The entry for a local room under `incarnation`.

@@ -439,5 +439,8 @@ impl Cluster {
 /// Whether a creation refused by one node should go to the next one placement picks: the node
 /// did not answer (it may have died before membership noticed) or holds its maximum of rooms.
 fn try_another_node(error: &ClusterError) -> bool {
-    matches!(error.code(), "at_capacity" | "node_unavailable")
+    matches!(
+        error.code(),
+        "at_capacity" | "node_unavailable" | "node_draining"
+    )
 }

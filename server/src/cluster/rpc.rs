@@ -5,8 +5,8 @@
 //! it is overloaded or partitioned. Errors travel as the lobby's stable `{code, message}` pair so
 //! the asking node can answer its HTTP client exactly as the owning node would have.
 //!
-//! Seam for live drain: a `Handoff` request (final state of a room, stopped at a tick boundary)
-//! would join [`NodeRequest`] here, answered by the next owner after its claim.
+//! A draining node sends [`NodeRequest::TakeOver`] with a stopped room's exact state to the
+//! room's next owner, which answers after its claim ([`super::drain`]).
 
 use super::{Cluster, ClusterError};
 use crate::directory::RoomInfo;
@@ -76,6 +76,17 @@ pub enum NodeRequest {
         room_id: String,
         /// The event, as JSON.
         event: serde_json::Value,
+    },
+    /// Take over a room a draining node stopped at a tick boundary.
+    TakeOver {
+        /// The room.
+        room_id: String,
+        /// The draining node.
+        from: String,
+        /// Its incarnation (the directory entry must still name it).
+        incarnation: u64,
+        /// The room's exact state: its checkpoint, base64 (standard alphabet, padded).
+        state: String,
     },
 }
 
@@ -230,6 +241,21 @@ impl Cluster {
                 match kicked {
                     Ok(()) => NodeResponse::Done,
                     Err(error) => failed(error.into()),
+                }
+            }
+            NodeRequest::TakeOver {
+                room_id,
+                from,
+                incarnation,
+                state,
+            } => {
+                let taken = match RoomId::parse(&room_id) {
+                    Ok(room_id) => self.take_over(&room_id, &from, incarnation, &state).await,
+                    Err(invalid) => Err(LobbyError::from(invalid).into()),
+                };
+                match taken {
+                    Ok(info) => NodeResponse::Created { info, seat: None },
+                    Err(error) => failed(error),
                 }
             }
             NodeRequest::Deliver { room_id, event } => {

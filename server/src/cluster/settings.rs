@@ -124,6 +124,9 @@ pub enum ClusterError {
     /// A node did not answer.
     #[error("node `{0}` did not answer")]
     NodeUnavailable(String),
+    /// This node drains: it takes no new room (another node will).
+    #[error("this node is draining and takes no new rooms")]
+    Draining,
     /// The region is not in the region file.
     #[error("unknown region `{0}`")]
     UnknownRegion(String),
@@ -152,6 +155,7 @@ impl ClusterError {
         match self {
             Self::Unavailable | Self::Settling => "cluster_unavailable",
             Self::NodeUnavailable(_) => "node_unavailable",
+            Self::Draining => "node_draining",
             Self::UnknownRegion(_) => "unknown_region",
             Self::NoLiveNode { .. } => "no_live_node",
             Self::Remote { code, .. } => code,

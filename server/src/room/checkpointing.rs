@@ -24,15 +24,29 @@ impl Room {
             return;
         }
         self.last_checkpoint_tick = Some(tick);
-        let outcomes = &self.metrics.checkpoints;
-        let simulation = match self.simulation.save() {
-            Ok(state) => state,
-            Err(panicked) => {
-                tracing::warn!(room_id = %self.settings.room_id, error = %panicked, "checkpoint skipped");
-                outcomes.with_label_values(&["game_panicked"]).inc();
+        let bytes = match self.encode_checkpoint(sink.max_bytes) {
+            Ok(bytes) => bytes,
+            Err(outcome) => {
+                self.metrics.checkpoints.with_label_values(&[outcome]).inc();
                 return;
             }
         };
+        let room_id = self.settings.room_id.clone();
+        if !sink.offer(CheckpointWrite::Put { room_id, bytes }) {
+            self.metrics
+                .checkpoints
+                .with_label_values(&["queue_full"])
+                .inc();
+        }
+    }
+
+    /// The room's exact state after the tick just completed, encoded within `max_bytes`; on
+    /// failure, the `ludus_checkpoints_total` outcome that says why.
+    pub(super) fn encode_checkpoint(&self, max_bytes: usize) -> Result<Vec<u8>, &'static str> {
+        let simulation = self.simulation.save().map_err(|panicked| {
+            tracing::warn!(room_id = %self.settings.room_id, error = %panicked, "checkpoint skipped");
+            "game_panicked"
+        })?;
         let metadata = self
             .directory
             .info(&self.settings.room_id)
@@ -49,18 +63,10 @@ impl Room {
             seats: self.seat_records(),
             simulation,
         };
-        let bytes = match checkpoint.encode(sink.max_bytes) {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                tracing::warn!(room_id = %self.settings.room_id, %error, "checkpoint not written");
-                outcomes.with_label_values(&["too_large"]).inc();
-                return;
-            }
-        };
-        let room_id = self.settings.room_id.clone();
-        if !sink.offer(CheckpointWrite::Put { room_id, bytes }) {
-            outcomes.with_label_values(&["queue_full"]).inc();
-        }
+        checkpoint.encode(max_bytes).map_err(|error| {
+            tracing::warn!(room_id = %self.settings.room_id, %error, "checkpoint not written");
+            "too_large"
+        })
     }
 
     /// Every seat: connected members and players inside their resume window.

@@ -20,10 +20,12 @@
 
 mod checkpointing;
 mod fan_out;
+mod handoff;
 mod members;
 mod operator;
 mod resuming;
 
+pub use handoff::{BeginHandoff, EndHandoff};
 pub use operator::{
     state_json, InspectRoom, KickPlayer, NotInRoom, RoomInspection, SeatView,
     MAX_INSPECTED_STATE_BYTES,
@@ -195,6 +197,8 @@ pub struct Room {
     last_checkpoint_tick: Option<u64>,
     /// For a room restored from a checkpoint after its node failed: the checkpoint's tick.
     restored_at_tick: Option<u64>,
+    /// Since when the room is stopped for a handover to another node (a drain).
+    handoff_since: Option<Instant>,
 }
 
 impl Room {
@@ -247,6 +251,7 @@ impl Room {
             tick_window: TickWindow::default(),
             last_checkpoint_tick: None,
             restored_at_tick: None,
+            handoff_since: None,
         })
     }
 
@@ -347,6 +352,10 @@ impl Room {
             // This node may no longer hold the room: not one more frame (4013 to members).
             self.close_reason = CloseCode::RoomMoved;
             return ctx.stop();
+        }
+        if self.handing_off() {
+            // The state was given away at the last tick boundary: nothing more happens here.
+            return;
         }
         let interval = self.settings.tick_interval();
         let late = started.saturating_duration_since(self.next_tick_due);
@@ -491,6 +500,7 @@ impl Handler<ReserveSeat> for Room {
         if self.members.contains_key(&message.player) || self.away.get(message.player).is_some() {
             return Err(JoinRefused::AlreadySeated);
         }
+        self.refuse_while_handing_off()?;
         let now = Instant::now();
         self.reservations.retain(|_, expires_at| *expires_at > now);
         let taken = self.members.len() + self.away.len() + self.reservations.len();
@@ -574,7 +584,7 @@ impl Handler<CloseRoom> for Room {
     type Result = ();
 
     fn handle(&mut self, message: CloseRoom, ctx: &mut Self::Context) {
-        self.close_reason = message.reason;
+        self.close_reason = self.ending_code(message.reason);
         ctx.stop();
     }
 }

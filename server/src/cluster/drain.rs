@@ -1,0 +1,335 @@
+//! Live drain: a node hands every room, with its exact state, to the room's next owner, so a
+//! deploy costs players a pause instead of their game.
+//!
+//! [`Cluster::start_drain`] (the admin API, or SIGTERM with `cluster.drain_on_shutdown`) marks
+//! the node draining: its heartbeats say so, and every node's placement stops giving it new
+//! rooms while it still holds its old ones. The drain task then hands rooms over a few at a
+//! time ([`HANDOFFS_AT_ONCE`]), each in four steps:
+//!
+//! 1. the room stops at a tick boundary and answers its state as a checkpoint
+//!    ([`BeginHandoff`]); it neither steps nor sends from then on;
+//! 2. the next owner of its placement ([`next_owner`]: the live nodes that are not draining) is
+//!    asked to take it over ([`NodeRequest::TakeOver`], the state in the request): it restores
+//!    the room in epoch + 1 with every seat away and resumable, and claims the directory entry
+//!    with compare-and-swap, allowed over a live holder only because that holder named itself
+//!    ([`ClaimKind::HandedOver`]);
+//! 3. this node waits until its own view of the directory shows the new holder, so a member
+//!    that resumes through this node is redirected rather than told the room is gone;
+//! 4. the room closes its members with 4017 `room_moving` ([`EndHandoff`]); they resume on the
+//!    new owner with `ticks_lost: 0`. If the next owner refused or did not answer and the entry
+//!    is still ours, the room ticks on here and is tried again in the next pass.
+//!
+//! The old and the new owner never run a room at once: the old one stopped before it asked.
+
+use super::claim::ClaimKind;
+use super::directory;
+use super::rpc::{NodeRequest, NodeResponse};
+use super::{Cluster, ClusterError};
+use crate::checkpoint::Checkpoint;
+use crate::directory::RoomInfo;
+use crate::lobby::LobbyError;
+use crate::room::{BeginHandoff, EndHandoff};
+use base64::Engine as _;
+use futures_util::stream::{self, StreamExt as _};
+use ludus_protocol::RoomId;
+use ludus_regions::{NodeId, Placement, RegionName};
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Rooms handed over concurrently: enough to drain a thousand rooms in seconds, few enough
+/// that the next owners' claims do not queue behind each other.
+const HANDOFFS_AT_ONCE: usize = 8;
+
+/// Pause between passes over rooms whose handover failed.
+const RETRY_PASS: Duration = Duration::from_millis(500);
+
+/// How often the directory view is checked while waiting for the new holder to show.
+const VIEW_POLL: Duration = Duration::from_millis(5);
+
+/// What `POST /v1/admin/drain` answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct DrainStatus {
+    /// Always true once asked: a drain is not undone (restart the node to take rooms again).
+    pub draining: bool,
+    /// Rooms still on this node.
+    pub rooms: usize,
+}
+
+/// The node a room of `region` moves to: its placement among the live nodes that are not
+/// draining (which `placement` is built over), never this node.
+pub fn next_owner(
+    placement: &Placement,
+    room_id: &RoomId,
+    region: &RegionName,
+    me: &NodeId,
+) -> Option<NodeId> {
+    let decision = placement.without(me).place(room_id.as_str(), region).ok()?;
+    Some(decision.node)
+}
+
+/// Why one room was not handed over (the `ludus_handoffs_total` outcome).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotMoved {
+    /// No other live node can take it.
+    NoNextOwner,
+    /// Its state could not be saved, or it ended meanwhile.
+    NotSaved,
+    /// The next owner refused or did not answer.
+    Failed,
+}
+
+impl NotMoved {
+    fn outcome(self) -> &'static str {
+        match self {
+            Self::NoNextOwner => "no_next_owner",
+            Self::NotSaved => "not_saved",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl Cluster {
+    /// Whether this node drains.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Starts draining (once; later calls only report): placement gives this node nothing new
+    /// from its next heartbeat on, and its rooms move to their next owners in the background.
+    pub fn start_drain(self: &Arc<Self>) -> DrainStatus {
+        let rooms = self.lobby.directory().len();
+        if self.draining.swap(true, Ordering::AcqRel) {
+            return DrainStatus {
+                draining: true,
+                rooms,
+            };
+        }
+        tracing::info!(rooms, "draining: handing every room to its next owner");
+        self.metrics.draining.set(1);
+        self.membership.set_draining(&self.settings.node.id, true);
+        self.membership.sweep(Instant::now());
+        let cluster = Arc::clone(self);
+        actix_rt::spawn(async move {
+            // Tell peers at once rather than at the next heartbeat.
+            cluster.publish_heartbeat(false).await;
+            cluster.drain_rooms().await;
+        });
+        DrainStatus {
+            draining: true,
+            rooms,
+        }
+    }
+
+    /// Drains and waits until no room is left here, no other node can take any of those left
+    /// (every other node is down or draining too: a whole cluster stopping), or `timeout`
+    /// passed; answers the rooms left.
+    pub async fn drain(self: &Arc<Self>, timeout: Duration) -> usize {
+        self.start_drain();
+        let deadline = Instant::now() + timeout;
+        while !self.lobby.directory().is_empty()
+            && !self.nowhere_to_go.load(Ordering::Acquire)
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(RETRY_PASS / 10).await;
+        }
+        self.lobby.directory().len()
+    }
+
+    /// Passes over the local rooms until none is left (or the node leaves).
+    async fn drain_rooms(&self) {
+        loop {
+            let rooms: Vec<RoomId> = self
+                .lobby
+                .directory()
+                .list(|_| true)
+                .into_iter()
+                .map(|info| info.room_id)
+                .collect();
+            if rooms.is_empty() || self.leaving.load(Ordering::Acquire) {
+                tracing::info!("drained: no room left here");
+                return;
+            }
+            let mut moved = 0_usize;
+            let mut homeless = 0_usize;
+            let mut outcomes = stream::iter(rooms.iter().map(|room_id| self.hand_off(room_id)))
+                .buffer_unordered(HANDOFFS_AT_ONCE);
+            while let Some(outcome) = outcomes.next().await {
+                let label = match outcome {
+                    Ok(()) => {
+                        moved += 1;
+                        "moved"
+                    }
+                    Err(not_moved) => {
+                        homeless += usize::from(not_moved == NotMoved::NoNextOwner);
+                        not_moved.outcome()
+                    }
+                };
+                self.metrics.handoffs.with_label_values(&[label]).inc();
+            }
+            drop(outcomes);
+            self.nowhere_to_go
+                .store(homeless == rooms.len(), Ordering::Release);
+            tracing::info!(moved, homeless, of = rooms.len(), "drain pass done");
+            if moved < rooms.len() {
+                tokio::time::sleep(RETRY_PASS).await;
+            }
+        }
+    }
+
+    /// Hands one room to its next owner.
+    async fn hand_off(&self, room_id: &RoomId) -> Result<(), NotMoved> {
+        let view = self.membership.view();
+        let me = &self.settings.node.id;
+        let target = next_owner(&view.placement, room_id, &self.settings.node.region, me)
+            .ok_or(NotMoved::NoNextOwner)?;
+        let incarnation = self.current_incarnation().map_err(|_| NotMoved::Failed)?;
+        let room = self
+            .lobby
+            .directory()
+            .addr(room_id)
+            .ok_or(NotMoved::NotSaved)?;
+        let state = match room.send(BeginHandoff).await {
+            Ok(Ok(state)) => state,
+            _ => return Err(NotMoved::NotSaved),
+        };
+        let paused_at = Instant::now();
+        let request = NodeRequest::TakeOver {
+            room_id: room_id.to_string(),
+            from: me.to_string(),
+            incarnation,
+            state: base64::engine::general_purpose::STANDARD.encode(state),
+        };
+        let answer = self.ask(target.as_str(), &request).await;
+        let moved = match &answer {
+            Ok(NodeResponse::Created { .. }) => true,
+            // A lost answer may hide a claim that went through: the bucket says.
+            _ => self.held_by(room_id, &target).await,
+        };
+        if moved {
+            self.await_holder(room_id, &target).await;
+        } else if let Err(error) = &answer {
+            tracing::warn!(%room_id, node = %target, %error, "handover refused");
+        }
+        room.do_send(EndHandoff { moved });
+        if !moved {
+            return Err(NotMoved::Failed);
+        }
+        self.metrics
+            .handoff_pause
+            .observe(paused_at.elapsed().as_secs_f64());
+        tracing::info!(
+            %room_id,
+            to = %target,
+            paused_ms = paused_at.elapsed().as_millis() as u64,
+            "room handed over"
+        );
+        Ok(())
+    }
+
+    /// Whether the bucket's entry for `room_id` names `node` now.
+    async fn held_by(&self, room_id: &RoomId, node: &NodeId) -> bool {
+        let Ok(store) = self.store().await else {
+            return false;
+        };
+        match directory::read(&store, &directory::room_key(room_id)).await {
+            Ok(Some((_, bytes))) => directory::RoomRecord::from_bytes(&bytes)
+                .is_some_and(|record| record.node == node.as_str()),
+            _ => false,
+        }
+    }
+
+    /// Waits (at most a request timeout) until this node's replica shows `node` holding the
+    /// room, so members resuming through this node get a redirect there.
+    async fn await_holder(&self, room_id: &RoomId, node: &NodeId) {
+        let deadline = Instant::now() + self.settings.request_timeout;
+        while Instant::now() < deadline {
+            let shown = self
+                .replica
+                .get(room_id)
+                .is_some_and(|(_, record)| record.node == node.as_str());
+            if shown {
+                return;
+            }
+            tokio::time::sleep(VIEW_POLL).await;
+        }
+        tracing::warn!(%room_id, %node, "the new holder is not in this node's view yet");
+    }
+
+    /// Takes over a room a draining node stopped and sent (`state`, a checkpoint): restores it
+    /// in the next epoch and claims its entry, which must still name `from`'s `incarnation`.
+    pub(super) async fn take_over(
+        &self,
+        room_id: &RoomId,
+        from: &str,
+        incarnation: super::lease::Incarnation,
+        state: &str,
+    ) -> Result<RoomInfo, ClusterError> {
+        if self.is_draining() {
+            return Err(ClusterError::Draining);
+        }
+        let mine = self.current_incarnation()?;
+        let unrestorable = |why: String| LobbyError::Unrestorable(room_id.clone(), why);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(state)
+            .map_err(|error| unrestorable(error.to_string()))?;
+        let checkpoint =
+            Checkpoint::decode(&bytes).map_err(|error| unrestorable(error.to_string()))?;
+        if checkpoint.room_id != room_id.as_str() {
+            return Err(unrestorable("the state is of another room".to_owned()).into());
+        }
+        let prepared = self.lobby.prepare_restored(&checkpoint)?;
+        let kind = ClaimKind::HandedOver {
+            node: from.to_owned(),
+            incarnation,
+            epoch: checkpoint.epoch,
+        };
+        self.claim_and_start(prepared, mine, kind).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ludus_regions::RegionConfig;
+
+    const REGIONS: &str =
+        include_str!("../../../region-config/examples/three-nodes-two-regions.toml");
+
+    fn placement(live: &[&str]) -> Placement {
+        let regions: RegionConfig =
+            ludus_regions::from_str(REGIONS, "three-nodes-two-regions.toml").expect("regions");
+        let live: Vec<NodeId> = live.iter().map(|node| NodeId::new(*node)).collect();
+        Placement::new(&regions, live.iter())
+    }
+
+    fn room(index: usize) -> RoomId {
+        RoomId::parse(&format!("room-{index}")).expect("id")
+    }
+
+    #[test]
+    fn a_draining_nodes_rooms_go_to_the_other_live_node_of_its_region() {
+        let eu = RegionName::new("eu");
+        // Even a placement that still names the draining node never hands a room to itself.
+        let with_me = placement(&["eu-1", "eu-2", "us-1"]);
+        for index in 0..50 {
+            let owner = next_owner(&with_me, &room(index), &eu, &NodeId::new("eu-1"));
+            assert_eq!(owner, Some(NodeId::new("eu-2")));
+        }
+    }
+
+    #[test]
+    fn a_region_drained_of_its_last_node_hands_over_along_its_fallbacks() {
+        let eu = RegionName::new("eu");
+        let placement = placement(&["eu-1", "us-1"]);
+        let owner = next_owner(&placement, &room(1), &eu, &NodeId::new("eu-1"));
+        assert_eq!(owner, Some(NodeId::new("us-1")));
+        let alone = super::tests::placement(&["eu-1"]);
+        assert_eq!(
+            next_owner(&alone, &room(1), &eu, &NodeId::new("eu-1")),
+            None,
+            "nowhere to go: the room stays"
+        );
+    }
+}
