@@ -316,6 +316,16 @@ pub async fn run(
     tracing::info!(%address, "ludus listening");
 
     shutdown.await;
+    if let Some(cluster) = cluster
+        .as_ref()
+        .filter(|_| config.cluster.drain_on_shutdown)
+    {
+        drain_before_shutdown(
+            cluster,
+            Duration::from_millis(config.cluster.drain_timeout_ms),
+        )
+        .await;
+    }
     shutdown_in_order(&lobby, cluster.as_deref(), &handle, shutdown_timeout).await;
     serving
         .await
@@ -512,6 +522,27 @@ fn shutdown_budget(timeout: Duration, clustered: bool) -> ShutdownBudget {
         cluster_leave,
         graceful_http,
     }
+}
+
+/// After a drain, how long the node still answers members resuming through it (with a
+/// `redirect` to their room's new owner) before it stops accepting connections.
+const DRAIN_LINGER: Duration = Duration::from_secs(1);
+
+/// Hands every room to its next owner before the shutdown proper, within `timeout`; rooms
+/// left then are closed by the shutdown (4011) and come back elsewhere from their checkpoints.
+async fn drain_before_shutdown(cluster: &Arc<Cluster>, timeout: Duration) {
+    let started = Instant::now();
+    let left = cluster.drain(timeout).await;
+    if left > 0 {
+        tracing::warn!(rooms = left, "drain timed out: the rest close with 4011");
+        return;
+    }
+    let linger = DRAIN_LINGER.min(timeout.saturating_sub(started.elapsed()));
+    tracing::info!(
+        linger_ms = linger.as_millis() as u64,
+        "drained; redirecting stragglers"
+    );
+    actix_rt::time::sleep(linger).await;
 }
 
 /// The shutdown order, in one place, all within one deadline of `timeout`

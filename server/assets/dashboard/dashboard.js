@@ -145,8 +145,10 @@ function renderOverview(overview) {
     container.append(title, table);
   }
   $("#overview-at").textContent = `Updated ${new Date(overview.at_ms).toLocaleTimeString()}.`;
-  $("#drain-node").disabled = !overview.drain.supported;
-  $("#drain-reason").textContent = overview.drain.supported ? "" : overview.drain.reason;
+  $("#drain-node").disabled = !overview.drain.supported || overview.drain.draining;
+  $("#drain-reason").textContent = overview.drain.draining
+    ? "Draining: its rooms move to other nodes, and it takes no new ones."
+    : overview.drain.reason;
   $("#rooms-node").textContent = overview.clustered ? `node ${overview.node}` : "this node";
 }
 
@@ -337,6 +339,16 @@ async function kickPlayer(roomId, player) {
   }
 }
 
+async function drainNode() {
+  if (!confirm("Drain this node? Every room moves, with its state, to its next owner (members resume there); the node takes no new rooms until restarted.")) return;
+  try {
+    const answer = await api("POST", "/v1/admin/drain");
+    status(`Draining: ${answer.rooms} rooms to move.`);
+  } catch (error) {
+    handleError(error);
+  }
+}
+
 async function disposeRoom() {
   const roomId = view.roomId;
   if (!roomId || !confirm(`Dispose room ${roomId}? Every member is closed with 4009 (room_disposed).`)) return;
@@ -391,6 +403,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#sign-out").addEventListener("click", () => signOut(""));
   $("#room-close").addEventListener("click", closeRoom);
   $("#dispose-room").addEventListener("click", disposeRoom);
+  $("#drain-node").addEventListener("click", drainNode);
   $("#room-sort").addEventListener("change", (event) => {
     view.sort = event.target.value;
     resetPaging();

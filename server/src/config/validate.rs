@@ -209,6 +209,14 @@ pub(super) fn problems(config: &ServerConfig, games: &[GameLimits<'_>]) -> Vec<(
         60_000,
         " ms",
     );
+    check_range(
+        &mut found,
+        "cluster.drain_timeout_ms",
+        cluster.drain_timeout_ms,
+        0,
+        3_600_000,
+        " ms",
+    );
     for (name, section) in &config.room_types {
         let Some(game) = games.iter().find(|game| game.name == name) else {
             let registered: Vec<&str> = games.iter().map(|game| game.name).collect();

@@ -49,13 +49,14 @@ const STREAM_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest room-id filter, in characters.
 const MAX_FILTER_CHARS: usize = 64;
 
-/// Why draining is not offered (shown, disabled, on the page).
-const DRAIN_UNSUPPORTED: &str = "this server cannot drain a node yet: rooms do not move live";
-
+/// Whether the answering node can be drained from the page, and why not.
 #[derive(Serialize)]
 struct Drain {
     supported: bool,
+    /// Why not (empty when it can).
     reason: &'static str,
+    /// Whether it drains already.
+    draining: bool,
 }
 
 /// The cluster as one node sees it.
@@ -105,8 +106,12 @@ fn overview(state: &ApiState) -> Overview {
         at_ms: unix_millis(std::time::SystemTime::now()),
         regions,
         drain: Drain {
-            supported: false,
-            reason: DRAIN_UNSUPPORTED,
+            supported: super::admin::drain_unavailable(state).is_none(),
+            reason: super::admin::drain_unavailable(state).unwrap_or_default(),
+            draining: state
+                .gateway
+                .cluster()
+                .is_some_and(|cluster| cluster.is_draining()),
         },
     }
 }

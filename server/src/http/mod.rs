@@ -23,6 +23,7 @@
 //! Every error is JSON, `{"error": {"code": "...", "message": "..."}}`, with a stable code.
 //! Handlers go through [`Gateway`], so they read the same on one node or a cluster.
 
+pub mod admin;
 pub mod assets;
 pub mod bodies;
 pub mod dashboard;
@@ -451,11 +452,12 @@ async fn healthz(state: web::Data<ApiState>) -> HttpResponse {
         return HttpResponse::ServiceUnavailable()
             .json(serde_json::json!({"status": "shutting_down"}));
     }
-    let cluster = state.gateway.cluster().map(|cluster| cluster.health());
+    let cluster = state.gateway.cluster();
     HttpResponse::Ok().json(serde_json::json!({
         "status": "ok",
         "rooms": state.gateway.lobby().directory().len(),
-        "cluster": cluster,
+        "draining": cluster.is_some_and(|cluster| cluster.is_draining()),
+        "cluster": cluster.map(|cluster| cluster.health()),
     }))
 }
 
@@ -511,6 +513,7 @@ pub fn configure(
                 .route("/v1/rooms/{room_id}", web::delete().to(dispose_room))
                 .route("/v1/rooms/{room_id}/messages", web::post().to(send_message))
                 .route("/v1/regions/{region}/announce", web::post().to(announce))
+                .configure(admin::routes)
                 .configure(dashboard::routes);
         }
         config
