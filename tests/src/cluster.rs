@@ -40,6 +40,9 @@ fn node_config(regions_file: &std::path::Path, id: &str) -> ServerConfig {
     config.cluster.regions_file = Some(regions_file.to_path_buf());
     config.cluster.node_id = Some(id.to_owned());
     config.cluster.lease_ms = LEASE_MS;
+    // Tests end their clusters by shutting every node down: without this, each node would
+    // first hand its rooms to peers that are stopping too. Drain tests turn it on.
+    config.cluster.drain_on_shutdown = false;
     config
 }
 
@@ -73,6 +76,16 @@ impl TestCluster {
         nodes: &[(&str, &str)],
         external: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        Self::start_configured(nodes, external, |_| {}).await
+    }
+
+    /// Like [`start_with_external`](Self::start_with_external), with every node's config
+    /// passed through `tweak` first.
+    pub async fn start_configured(
+        nodes: &[(&str, &str)],
+        external: &[(&str, &str)],
+        tweak: impl Fn(&mut ServerConfig),
+    ) -> anyhow::Result<Self> {
         let turn = std::sync::Arc::clone(&TURN).lock_owned().await;
         let nats = NatsServer::start()?;
         let dir = tempfile::tempdir()?;
@@ -103,7 +116,8 @@ impl TestCluster {
         std::fs::write(&regions_file, text)?;
         let mut started = Vec::new();
         for ((id, _), listener) in nodes.iter().zip(listeners) {
-            let config = node_config(&regions_file, id);
+            let mut config = node_config(&regions_file, id);
+            tweak(&mut config);
             let addr = listener.local_addr()?;
             let server = TestServer::start_on(listener, config.clone(), GameRegistry::builtin());
             started.push(NodeSlot {
@@ -184,6 +198,20 @@ impl TestCluster {
     /// The region file the nodes share.
     pub fn regions_file(&self) -> &PathBuf {
         &self.regions_file
+    }
+
+    /// Shuts node `id` down as SIGTERM does (a drain first when its config asks for one).
+    pub async fn shutdown(&mut self, id: &str) -> anyhow::Result<()> {
+        let slot = self
+            .nodes
+            .iter_mut()
+            .find(|slot| slot.id == id)
+            .with_context(|| format!("no node `{id}`"))?;
+        let server = slot
+            .server
+            .take()
+            .with_context(|| format!("node `{id}` is not running"))?;
+        server.shutdown().await
     }
 
     /// Crashes node `id` (no goodbye to the cluster).

@@ -78,4 +78,31 @@ impl Dropped {
         player.ack().await?;
         Ok((player, caught_up))
     }
+
+    /// One resume attempt through `url`, following one `redirect` (a cluster node that does not
+    /// hold the room names the one that does): the connection with the welcome and what came
+    /// with it and the URL that answered, or `None` when the room is not (yet) anywhere or the
+    /// node is down.
+    pub async fn try_resume_at(
+        &self,
+        url: &str,
+    ) -> anyhow::Result<Option<(Connection, Vec<ServerMessage>, String)>> {
+        let hello = self.hello()?;
+        let mut url = url.to_owned();
+        for _ in 0..2 {
+            let Ok(mut connection) = Connection::open(&url).await else {
+                return Ok(None);
+            };
+            connection.send(&hello).await?;
+            let Received::Batch(messages) = connection.receive().await? else {
+                return Ok(None);
+            };
+            match messages.first() {
+                Some(ServerMessage::Redirect(redirect)) => url = redirect.ws_url.clone(),
+                Some(ServerMessage::Welcome(_)) => return Ok(Some((connection, messages, url))),
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
 }

@@ -24,31 +24,6 @@ fn host_of(cluster: &TestCluster, ws_url: &str) -> anyhow::Result<&'static str> 
         .ok_or_else(|| anyhow::anyhow!("no node serves {ws_url}"))
 }
 
-/// One resume attempt through `url`, following one redirect: the connection with the welcome
-/// and what came with it, or `None` when the room is not (yet) anywhere.
-async fn try_resume(
-    url: &str,
-    dropped: &Dropped,
-) -> anyhow::Result<Option<(Connection, Vec<ServerMessage>)>> {
-    let hello = dropped.hello()?;
-    let mut url = url.to_owned();
-    for _ in 0..2 {
-        let Ok(mut connection) = Connection::open(&url).await else {
-            return Ok(None);
-        };
-        connection.send(&hello).await?;
-        let Received::Batch(messages) = connection.receive().await? else {
-            return Ok(None);
-        };
-        match messages.first() {
-            Some(ServerMessage::Redirect(redirect)) => url = redirect.ws_url.clone(),
-            Some(ServerMessage::Welcome(_)) => return Ok(Some((connection, messages))),
-            _ => return Ok(None),
-        }
-    }
-    Ok(None)
-}
-
 #[tokio::test]
 async fn a_killed_nodes_room_is_restored_elsewhere_and_its_player_resumes_its_seat(
 ) -> anyhow::Result<()> {
@@ -99,8 +74,8 @@ async fn a_killed_nodes_room_is_restored_elsewhere_and_its_player_resumes_its_se
         url_host(&seat.ws_url)?,
         &cluster.node(survivor).addr().to_string(),
     );
-    let (mut connection, messages) = eventually_within(BACK_WITHIN, || async {
-        try_resume(&survivor_url, &dropped).await
+    let (mut connection, messages, _) = eventually_within(BACK_WITHIN, || async {
+        dropped.try_resume_at(&survivor_url).await
     })
     .await?;
     let back_after = killed_at.elapsed();

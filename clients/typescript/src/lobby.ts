@@ -130,6 +130,14 @@ export class LobbyClient {
     );
   }
 
+  /**
+   * Operator: drains the node this client talks to (§2 `POST /v1/admin/drain`): its rooms move
+   * with their state to other nodes (members get 4017 and resume there); it takes no new rooms.
+   */
+  drainNode(): Promise<{ draining: boolean; rooms: number }> {
+    return this.request<{ draining: boolean; rooms: number }>("POST", "/v1/admin/drain", undefined, "operator");
+  }
+
   /** Operator: queues `{"type": "message", payload}` into a coming delta's events. */
   sendMessage(roomId: string, payload: unknown): Promise<OperatorAnswer> {
     return this.request<OperatorAnswer>(

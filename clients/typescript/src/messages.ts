@@ -232,6 +232,7 @@ export const CLOSE_CODES = {
   4014: "resume_refused",
   4015: "session_replaced",
   4016: "kicked",
+  4017: "room_moving",
 } as const;
 export type CloseCode = keyof typeof CLOSE_CODES;
 export type CloseReason = (typeof CLOSE_CODES)[CloseCode];
@@ -255,11 +256,12 @@ export function closeReasonOf(code: number): CloseReason | undefined {
 
 /**
  * Whether a server close of a joined session keeps the seat for the resume window (§5, §20.2):
- * 4007 and 4008 do; the other codes of §13 do not. Codes outside §13's table that are not
- * WebSocket-level (1001, 1005, 1006, 1011...) are treated as a lost connection by the session.
+ * 4007, 4008 and 4017 (the room moved to another node, seat and all) do; the other codes of §13
+ * do not. Codes outside §13's table that are not WebSocket-level (1001, 1005, 1006, 1011...) are
+ * treated as a lost connection by the session.
  */
 export function closeKeepsSeat(code: number): boolean {
-  if (code === 4007 || code === 4008) return true;
+  if (code === 4007 || code === 4008 || code === 4017) return true;
   if (code === 1000) return false;
   if (code >= 4000 && code <= 4999) return false; // §13: other 4xxx are generic server closes
   return true; // 1001, 1005, 1006, 1011, 1012...: the stream ended without a server decision

@@ -458,7 +458,9 @@ export class RoomSession extends Emitter<SessionEvents> {
     const deadline = now() + settings.giveUpAfterMs;
     let url = this.wsUrl;
     let attemptNumber = 0;
-    let skipWait = false;
+    // 4017: the room already waits on its new owner, and the old node redirects there only
+    // while it lingers: resume at once.
+    let skipWait = dropped.code === 4017;
     while (now() < deadline) {
       if (!skipWait) {
         const delayMs = Math.min(backoffDelay(attemptNumber, settings, this.options.random), Math.max(0, deadline - now()));

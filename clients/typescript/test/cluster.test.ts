@@ -44,4 +44,29 @@ describe("cluster", { skip: nats === null ? "nats-server not found (set NATS_SER
       await session.leave();
     }
   });
+
+  // Last: the drained node takes no new rooms for the rest of the file.
+  it("resumes at once on the new owner when the room's node drains (4017), losing no tick", async () => {
+    const [first] = cluster.nodes;
+    const seat = await new LobbyClient({ baseUrl: first.httpUrl }).matchmake({ room_type: "arena", name: "mover" });
+    const hosting = cluster.nodes.find((node) => seat.ws_url.startsWith(node.httpUrl.replace("http", "ws")));
+    assert.ok(hosting, `a node hosts ${seat.ws_url}`);
+    const session = await RoomSession.join(seat, { WebSocket: NodeWebSocket });
+    try {
+      const epoch = session.welcome?.epoch as number;
+      await nextEvent(session, "tick", ({ tick }) => tick > 2);
+      const resumed = nextEvent(session, "resumed");
+      const answer = await hosting.operator.drainNode();
+      assert.equal(answer.draining, true);
+      const welcome = await resumed;
+      assert.equal(welcome.epoch, epoch + 1, "the new owner runs the next epoch");
+      assert.equal(welcome.ticks_lost, 0, "a drain moves the exact state");
+      assert.equal(welcome.player, seat.player_id);
+      assert.notEqual(session.wsUrl, seat.ws_url, "the session followed the redirect to the new owner");
+      const start = session.mirror.tick;
+      await nextEvent(session, "tick", ({ tick }) => tick > start + 2);
+    } finally {
+      await session.leave();
+    }
+  });
 });
