@@ -95,7 +95,7 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server (an outage; JetStream memory storage is lost with it).
+    /// Kills the server (an outage; JetStream memory storage is lost with it, files stay).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -561,7 +561,8 @@ async fn stopping_and_restarting_nats_keeps_rooms_playing_and_the_cluster_recove
         "the room kept ticking without NATS"
     );
     cluster.nats.restart()?;
-    // The restarted NATS lost its (memory) bucket: the holder must re-create the room's lease.
+    // The holder's entry is there again after the restart (the bucket is on disk; a holder
+    // re-creates an entry a broker lost).
     let client = async_nats::connect(cluster.nats.url()).await?;
     let jetstream = async_nats::jetstream::new(client);
     eventually_within(RECOVERY, || async {

@@ -1,8 +1,9 @@
 //! Failover in a real cluster (own `nats-server`, real nodes, a real client): `kill -9` of the
-//! node hosting a room brings the room back on a live node from its last checkpoint, in the
-//! next epoch, and the player resumes its seat there through any node.
+//! node hosting a room, or a broker outage long enough to fence it, brings the room back on a
+//! live node from its last checkpoint, in the next epoch, and the player resumes its seat there
+//! through any node.
 
-use ludus_protocol::{RoomState, ServerMessage};
+use ludus_protocol::{CloseCode, RoomState, ServerMessage};
 use ludus_server::checkpoint::Checkpoint;
 use ludus_server::cluster::checkpoints::BUCKET;
 use ludus_tests::cluster::TestCluster;
@@ -126,4 +127,71 @@ fn url_host(url: &str) -> anyhow::Result<&str> {
         .nth(1)
         .and_then(|rest| rest.split('/').next())
         .ok_or_else(|| anyhow::anyhow!("not a URL: {url}"))
+}
+
+#[tokio::test]
+async fn a_room_fenced_by_a_long_broker_outage_comes_back_from_its_checkpoint() -> anyhow::Result<()>
+{
+    let mut cluster = TestCluster::start(&LAYOUT).await?;
+    let seat = matchmake(cluster.node("eu-1"), "arena").await?;
+    let mut player = Player::join(&seat).await?;
+    let epoch = player.welcome.epoch;
+    let client = async_nats::connect(cluster.nats.url()).await?;
+    let jetstream = async_nats::jetstream::new(client);
+    let store = eventually(|| async { Ok(jetstream.get_key_value(BUCKET).await.ok()) }).await?;
+    for _ in 0..400 {
+        player.next_tick().await?;
+        if store.get(&seat.room_id).await?.is_some() {
+            break;
+        }
+    }
+    anyhow::ensure!(
+        store.get(&seat.room_id).await?.is_some(),
+        "no checkpoint written"
+    );
+
+    // Longer than the fence (0.8 of the lease): the holder stops the room, since it can no
+    // longer prove nobody else holds it.
+    cluster.nats.stop();
+    let close = loop {
+        match player.connection.receive().await? {
+            Received::Batch(messages) => {
+                for message in messages {
+                    if let ServerMessage::Delta(delta) = message {
+                        player.state.apply(&delta)?;
+                    }
+                }
+            }
+            Received::Closed(frame) => {
+                break frame.and_then(|frame| CloseCode::from_code(u16::from(frame.code)))
+            }
+        }
+    };
+    assert_eq!(
+        close,
+        Some(CloseCode::RoomMoved),
+        "the holder fenced the room"
+    );
+    cluster.nats.restart()?;
+
+    // The directory is on disk: the fenced room's entry survived the broker, its incarnation
+    // lapses when its node registers anew, and failover restores it from the checkpoint.
+    let dropped = Dropped {
+        ws_url: seat.ws_url.clone(),
+        player,
+    };
+    let (_, messages, _) = eventually_within(BACK_WITHIN, || async {
+        dropped.try_resume_at(&seat.ws_url).await
+    })
+    .await?;
+    let Some(ServerMessage::Welcome(welcome)) = messages.first() else {
+        anyhow::bail!("a welcome first")
+    };
+    assert!(welcome.resumed, "the seat came back with the room");
+    assert!(welcome.epoch > epoch, "restored in a later epoch");
+    assert!(
+        welcome.ticks_lost.is_some(),
+        "the welcome says what was lost"
+    );
+    Ok(())
 }

@@ -101,7 +101,7 @@ async fn after_a_broker_restart_a_create_elsewhere_does_not_take_over_a_live_roo
     assert_eq!(ask_to_create(&nats, "eu-1", room_id).await?.0, "created");
     let mut player = Player::join(&seat_on(cluster.node("eu-1"), room_id).await?).await?;
     player.next_tick().await?;
-    // The restarted broker's in-memory bucket is empty: eu-2 must not believe the id is free.
+    // Right after the restart eu-2's view is unsettled: it must not believe the id is free.
     cluster.nats.restart()?;
     let nats = async_nats::connect(cluster.nats.url()).await?;
     let refused = eventually_within(SETTLE_WAIT, || async {

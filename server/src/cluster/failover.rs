@@ -27,7 +27,7 @@ use ludus_protocol::RoomId;
 use ludus_regions::{NodeId, Placement, RegionName};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The lapsed entries (revision, record) this node should restore: those whose placement
 /// among the live nodes of their region (with its fallbacks) names `me`.
@@ -56,6 +56,20 @@ pub fn restore_placement<'a>(
     dead.into_iter()
         .fold(placement.clone(), |placement, node| placement.without(node))
 }
+
+/// How long before a lapsed entry (room and revision) whose restore ended with `result` is
+/// tried again: never (`None`) once the outcome is final (restored, taken, no usable
+/// checkpoint); after [`RETRY_FAILED`] when NATS or the lobby refused for now (a directory still
+/// settling after a broker restart, a bucket not yet reopened).
+fn retry_after(result: &Result<(), Unrestored>) -> Option<Duration> {
+    match result {
+        Err(Unrestored::Failed) => Some(RETRY_FAILED),
+        _ => None,
+    }
+}
+
+/// Pause before a failed restore is tried again.
+const RETRY_FAILED: Duration = Duration::from_secs(1);
 
 /// How one restore attempt ended (`ludus_failovers_total{outcome}`).
 fn outcome_of(result: &Result<(), Unrestored>) -> &'static str {
@@ -86,9 +100,11 @@ enum Unrestored {
 
 impl Cluster {
     /// Restores the rooms of lapsed nodes that the placement gives to this node, every tenth
-    /// of the lease. Each lapsed entry (room and revision) is tried once.
+    /// of the lease. Each lapsed entry (room and revision) is tried until its outcome is final
+    /// ([`retry_after`]).
     pub(super) async fn failover_loop(self: Arc<Self>) {
-        let mut tried: HashMap<RoomId, u64> = HashMap::new();
+        // Per room: the revision tried, and when it may be tried again (None: never).
+        let mut tried: HashMap<RoomId, (u64, Option<Instant>)> = HashMap::new();
         let mut rounds = tokio::time::interval(self.timing.renew_every());
         loop {
             rounds.tick().await;
@@ -110,7 +126,12 @@ impl Cluster {
             let placement = restore_placement(&self.membership.view().placement, &dead);
             let mine: Vec<_> = rooms_to_restore(&lapsed, &placement, &self.settings.node.id)
                 .into_iter()
-                .filter(|(revision, record)| tried.get(&record.info.room_id) != Some(revision))
+                .filter(|(revision, record)| match tried.get(&record.info.room_id) {
+                    Some((tried_revision, again)) if tried_revision == revision => {
+                        again.is_some_and(|again| now >= again)
+                    }
+                    _ => true,
+                })
                 .collect();
             if mine.is_empty() {
                 continue;
@@ -119,12 +140,14 @@ impl Cluster {
             let checkpoints = self.jetstream.get_key_value(BUCKET).await.ok();
             for (revision, record) in mine {
                 let room_id = &record.info.room_id;
-                tried.insert(room_id.clone(), *revision);
                 let started = Instant::now();
                 let result = match &checkpoints {
                     Some(store) => self.restore_here(store, record, incarnation).await,
-                    None => Err(Unrestored::NoCheckpoint),
+                    // Not reopened yet after a broker restart, or never created: try again.
+                    None => Err(Unrestored::Failed),
                 };
+                let again = retry_after(&result).map(|pause| started + pause);
+                tried.insert(room_id.clone(), (*revision, again));
                 let outcome = outcome_of(&result);
                 self.metrics.failovers.with_label_values(&[outcome]).inc();
                 tracing::info!(
@@ -258,6 +281,20 @@ mod tests {
             rooms_to_restore(&lapsed, &placement, &NodeId::new("eu-2")).len(),
             50
         );
+    }
+
+    #[test]
+    fn only_a_refusal_for_now_is_tried_again() {
+        assert_eq!(retry_after(&Err(Unrestored::Failed)), Some(RETRY_FAILED));
+        for last in [
+            Ok(()),
+            Err(Unrestored::Taken),
+            Err(Unrestored::NoCheckpoint),
+            Err(Unrestored::StaleCheckpoint),
+            Err(Unrestored::Unreadable),
+        ] {
+            assert_eq!(retry_after(&last), None, "{last:?}");
+        }
     }
 
     #[test]

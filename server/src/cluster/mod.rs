@@ -358,7 +358,10 @@ impl Cluster {
         while !self.leaving.load(Ordering::Acquire) {
             connections.mark_unchanged();
             let watch = match self.store().await {
-                Ok(store) => store.watch_all().await.ok(),
+                // The last value of every key first, then changes: `watch_all` would deliver
+                // new writes only, and a node (re)started would not know the rooms that exist
+                // until each one's entry is next rewritten.
+                Ok(store) => store.watch_with_history(">").await.ok(),
                 Err(_) => None,
             };
             let Some(mut watch) = watch else {

@@ -322,11 +322,12 @@ impl Cluster {
             .into_iter()
             .map(|info| (info.room_id.clone(), info))
             .collect();
+        // Entries of an abandoned incarnation are forgotten, not released: their rooms were
+        // fenced with their checkpoints kept, and the entry is what lets failover find them.
+        published.retain(|_, entry| Some(entry.incarnation) == incarnation);
         let gone: Vec<Published> = published
             .values()
-            .filter(|entry| {
-                !local.contains_key(&entry.room_id) || Some(entry.incarnation) != incarnation
-            })
+            .filter(|entry| !local.contains_key(&entry.room_id))
             .cloned()
             .collect();
         for entry in &gone {
