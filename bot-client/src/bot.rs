@@ -9,16 +9,19 @@
 //! [`LEAVE_TIMEOUT`], reconnecting by the backoff's bounds ([`crate::reconnect`]).
 //!
 //! When the connection drops without a close the bot caused with `leave` (reset, EOF, read
-//! timeout, or a cut the swarm ordered through [`BotControl::cut`]), the bot reconnects to the
-//! same `ws_url` and resumes its session (the `resume` submodule); a refused resume falls back
-//! to the lobby for a new seat.
+//! timeout, or a cut the swarm ordered through [`BotControl::cut`]), or the server closes with
+//! a code that keeps the seat (4017 `room_moving`: a drain moves the room; 4013 `room_moved`:
+//! the node fenced itself and the room is restored elsewhere), the bot reconnects to the same
+//! `ws_url` and resumes its session (the `resume` submodule); a refused resume falls back to the
+//! lobby for a new seat. What it sees along the way goes into the swarm's ledger (the `watch`
+//! submodule).
 
 use crate::error::BotError;
 use crate::lobby::Lobby;
 use crate::session::Session;
 use crate::stats::{Counter, DisconnectReason, SwarmStats};
 use futures_util::{SinkExt, StreamExt};
-use ludus_protocol::{codec, ClientMessage, Leave, ProtocolVersion, RoomId};
+use ludus_protocol::{codec, ClientMessage, CloseCode, Leave, ProtocolVersion, RoomId};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -31,9 +34,11 @@ use tokio_tungstenite::WebSocketStream;
 mod hello;
 mod resume;
 mod walk;
+mod watch;
 
 use hello::{connect_and_hello, HelloKind};
 use walk::RandomWalk;
+use watch::Watch;
 
 /// Longest a join (lobby request, connect, handshake, `hello` → `welcome`) may take.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -160,6 +165,8 @@ pub async fn run_bot_with(
     mut control: BotControl,
 ) -> Result<DisconnectReason, BotError> {
     let mut session = Session::new(config.protocol);
+    let ledger = &context.stats.ledger;
+    let mut watch = Watch::new(&config.name);
     let (mut socket, mut connection) = match join_counted(context, &config, &mut session).await {
         Ok(joined) => joined,
         Err(error) => {
@@ -167,14 +174,25 @@ pub async fn run_bot_with(
             return Err(error);
         }
     };
+    watch.welcomed(ledger, &mut session, &connection);
     context.stats.session_opened();
     let reason = loop {
-        let lost = match play(&mut socket, &mut session, &config, context, &mut control).await {
+        let played = play(
+            &mut socket,
+            &mut session,
+            &config,
+            context,
+            &mut control,
+            &mut watch,
+        )
+        .await;
+        let lost = match played {
             PlayEnd::Ended(reason) => break reason,
             PlayEnd::Lost(lost) => lost,
         };
         // Dropping the socket closes the TCP connection without a close frame.
         drop(socket);
+        watch.lost(ledger);
         if !session.can_resume() {
             session.counters_mut().incr(Counter::ResumeUnavailable);
             break lost;
@@ -194,8 +212,10 @@ pub async fn run_bot_with(
                 context.stats.connection_restored();
                 socket = *next_socket;
                 connection = next_connection;
+                watch.welcomed(ledger, &mut session, &connection);
             }
             resume::Reconnected::Ended(reason) => {
+                watch.ended(ledger);
                 session.counters_mut().flush(&context.stats);
                 context.stats.connection_restored();
                 context.stats.session_closed(reason);
@@ -203,6 +223,8 @@ pub async fn run_bot_with(
             }
         }
     };
+    watch.flush(ledger, &session);
+    watch.ended(ledger);
     session.counters_mut().flush(&context.stats);
     context.stats.session_closed(reason);
     Ok(reason)
@@ -276,6 +298,7 @@ async fn play(
     config: &BotConfig,
     context: &BotContext,
     control: &mut BotControl,
+    watch: &mut Watch,
 ) -> PlayEnd {
     let stats = &context.stats;
     if session.take_resume_outcome().is_some() {
@@ -318,7 +341,16 @@ async fn play(
                         session.handle_text_frame(text.len());
                         None
                     }
-                    Some(Ok(Message::Close(close))) => return PlayEnd::Ended(close_reason(close)),
+                    Some(Ok(Message::Close(close))) => {
+                        let reason = close_reason(close);
+                        return match keeps_the_seat(reason) {
+                            Some(counter) => {
+                                session.counters_mut().incr(counter);
+                                PlayEnd::Lost(reason)
+                            }
+                            None => PlayEnd::Ended(reason),
+                        };
+                    }
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => None,
                     Some(Err(error)) => {
                         tracing::debug!(bot = %config.name, %error, "connection lost");
@@ -329,12 +361,14 @@ async fn play(
                 if session.take_resume_outcome().is_some() {
                     stats.resume_settled(true);
                 }
+                watch.observe(&stats.ledger, session);
                 if let Some(reply) = reply {
                     if send(socket, &reply).await.is_err() {
                         return PlayEnd::Lost(DisconnectReason::NoCloseFrame);
                     }
                 }
                 if now.duration_since(last_flush) >= FLUSH_EVERY || session.counters().must_flush() {
+                    watch.flush(&stats.ledger, session);
                     session.counters_mut().flush(stats);
                     last_flush = now;
                 }
@@ -373,6 +407,17 @@ async fn leave(socket: &mut Socket, session: &mut Session) -> DisconnectReason {
     DisconnectReason::ClientLeave
 }
 
+/// Whether a server close keeps the seat (resume at once), and the counter of that close:
+/// 4017 `room_moving` (a drain moves the room with its exact state) and 4013 `room_moved` (the
+/// node lost the room's lease; the room is restored elsewhere from a checkpoint).
+fn keeps_the_seat(reason: DisconnectReason) -> Option<Counter> {
+    match reason {
+        DisconnectReason::Server(CloseCode::RoomMoving) => Some(Counter::RoomMovingCloses),
+        DisconnectReason::Server(CloseCode::RoomMoved) => Some(Counter::RoomMovedCloses),
+        _ => None,
+    }
+}
+
 fn close_reason(
     close: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>,
 ) -> DisconnectReason {
@@ -407,5 +452,15 @@ mod tests {
         assert_eq!(close_reason(frame(4008)).key(), "too_slow");
         assert_eq!(close_reason(frame(1001)).key(), "code_1001");
         assert_eq!(close_reason(None), DisconnectReason::NoCloseFrame);
+    }
+
+    #[test]
+    fn only_room_moving_and_room_moved_keep_the_seat() {
+        let keeps = |code: u16| keeps_the_seat(DisconnectReason::from_close_code(code));
+        assert_eq!(keeps(4017), Some(Counter::RoomMovingCloses));
+        assert_eq!(keeps(4013), Some(Counter::RoomMovedCloses));
+        for ends in [1000, 1001, 4008, 4011, 4014, 4015] {
+            assert_eq!(keeps(ends), None, "close {ends}");
+        }
     }
 }

@@ -17,6 +17,8 @@
 //! | [`bot`] | one bot's join, socket and timers |
 //! | [`lobby`] | the lobby HTTP API |
 //! | [`stats`] | per-bot counters and swarm totals |
+//! | [`invariants`] | what rooms must never do to players (tick order, one node per epoch, one connection per seat), as pure checks |
+//! | [`ledger`] | the swarm-wide record of those checks and of drop → back times |
 //! | [`swarm`] | scenarios: ramp-up, hold, churn, drain, sampling |
 //! | [`report`], [`html`] | summary, JSON and HTML reports, gates |
 //! | [`cli`] | command-line arguments and their bounds |
@@ -26,6 +28,8 @@ pub mod bot;
 pub mod cli;
 mod error;
 pub mod html;
+pub mod invariants;
+pub mod ledger;
 pub mod lobby;
 pub mod loopback;
 mod mirror;

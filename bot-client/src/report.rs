@@ -4,6 +4,7 @@
 //! documented in `bot-client/README.md`; add fields, never rename them.
 
 use crate::error::ScenarioError;
+use crate::ledger::LedgerSummary;
 use crate::stats::{Counter, LatencySummary, SwarmStats};
 use crate::swarm::{unix_ms, Gates, RunOptions, Scenario, StormFigures};
 use serde::Serialize;
@@ -132,8 +133,22 @@ pub struct GateVerdict {
 }
 
 impl GateVerdict {
-    fn check(gates: Gates, latency: &LatencySummary, error_rate: f64) -> Self {
+    fn check(
+        gates: Gates,
+        latency: &LatencySummary,
+        error_rate: f64,
+        invariants: &LedgerSummary,
+    ) -> Self {
         let mut failures = Vec::new();
+        // Not a threshold: one room served by two nodes, or one seat held twice, is a bug
+        // however rare.
+        if invariants.violations > 0 {
+            failures.push(format!(
+                "invariant gate: {} violations ({})",
+                invariants.violations,
+                invariants.violation_examples.join("; ")
+            ));
+        }
         if let Some(max_p99_ms) = gates.max_p99_ms {
             if latency.count == 0 {
                 failures.push("p99 gate: no latency samples (no input was acknowledged)".into());
@@ -198,7 +213,11 @@ pub struct Report {
     pub resume: ResumeSummary,
     /// The `storm` scenario's figures (null for the other scenarios).
     pub storm: Option<StormFigures>,
-    /// Failed joins + decode errors + tick regressions + unplanned disconnects.
+    /// Cross-bot invariants (tick order, one node per room epoch, one connection per seat) and
+    /// drop → back times.
+    pub invariants: LedgerSummary,
+    /// Failed joins + decode errors + tick regressions + resume mismatches + unplanned
+    /// disconnects + invariant violations.
     pub errors: u64,
     /// `errors / max(join_attempts, 1)`.
     pub error_rate: f64,
@@ -227,6 +246,7 @@ impl Report {
         let latency = stats.total_latency();
         let errors = stats.errors();
         let error_rate = errors as f64 / stats.get(Counter::JoinAttempts).max(1) as f64;
+        let invariants = stats.ledger.summary();
         Self {
             scenario: scenario.clone(),
             server: options.server.clone(),
@@ -246,7 +266,8 @@ impl Report {
             hold,
             counters: stats.counters(),
             disconnects: stats.disconnects(),
-            gates: GateVerdict::check(options.gates, &latency, error_rate),
+            gates: GateVerdict::check(options.gates, &latency, error_rate, &invariants),
+            invariants,
             latency,
             resume: ResumeSummary::of(stats),
             storm: None,
@@ -374,6 +395,18 @@ impl Report {
             .collect::<Vec<_>>()
             .join(" ");
         rows.push(("disconnects".into(), disconnects));
+        let back = &self.invariants.drop_to_back;
+        rows.push((
+            "drop → back p50/p99/max".into(),
+            format!(
+                "{} / {} / {} ms ({} drops)",
+                back.p50_ms, back.p99_ms, back.max_ms, back.count
+            ),
+        ));
+        rows.push((
+            "invariant violations".into(),
+            self.invariants.violations.to_string(),
+        ));
         if let Some(ramp_error) = &self.ramp_error {
             rows.push(("ramp-up stopped".into(), ramp_error.clone()));
         }
@@ -433,11 +466,24 @@ mod tests {
             max_p99_ms: Some(60.0),
             max_error_rate: Some(0.01),
         };
-        assert!(GateVerdict::check(gates, &latency(10, 59.0), 0.0).passed);
-        let verdict = GateVerdict::check(gates, &latency(10, 61.0), 0.5);
+        let clean = LedgerSummary::default();
+        assert!(GateVerdict::check(gates, &latency(10, 59.0), 0.0, &clean).passed);
+        let verdict = GateVerdict::check(gates, &latency(10, 61.0), 0.5, &clean);
         assert_eq!(verdict.failures.len(), 2);
-        let no_samples = GateVerdict::check(gates, &latency(0, 0.0), 0.0);
+        let no_samples = GateVerdict::check(gates, &latency(0, 0.0), 0.0, &clean);
         assert!(!no_samples.passed);
-        assert!(GateVerdict::check(Gates::default(), &latency(0, 0.0), 1.0).passed);
+        assert!(GateVerdict::check(Gates::default(), &latency(0, 0.0), 1.0, &clean).passed);
+    }
+
+    #[test]
+    fn any_invariant_violation_fails_the_run_even_without_gates() {
+        let violated = LedgerSummary {
+            violations: 1,
+            violation_examples: vec!["room `r` epoch 2 served by `a` and by `b`".into()],
+            ..LedgerSummary::default()
+        };
+        let verdict = GateVerdict::check(Gates::default(), &latency(10, 1.0), 0.0, &violated);
+        assert!(!verdict.passed);
+        assert!(verdict.failures[0].contains("served by `a` and by `b`"));
     }
 }

@@ -18,12 +18,13 @@
 //! carried, [`Session::resume_hello`] builds the `hello` that asks for the seat back, and the
 //! answer is checked against the mirror kept (see the `resume` submodule).
 
+use crate::invariants::{StateKind, TickOrder, Violation};
 use crate::mirror::{self, IncomingDelta, Mirror};
 use crate::reconnect::{ResumeOutcome, ResumeRefusal};
 use crate::stats::{BotCounters, Counter};
 use ludus_protocol::v2::{CompactMessage, CompactRoomState};
 use ludus_protocol::{
-    Ack, ClientMessage, InputAck, PlayerId, ProtocolVersion, Redirect, Resync, RoomState,
+    Ack, ClientMessage, InputAck, PlayerId, ProtocolVersion, Redirect, Resync, RoomId, RoomState,
     ServerMessage, Welcome,
 };
 use std::collections::VecDeque;
@@ -88,6 +89,17 @@ pub struct Session {
     /// Why the server refused the resume, until the bot takes it.
     refusal: Option<ResumeRefusal>,
     counters: BotCounters,
+    /// The room of the last `welcome`, to name it in violations.
+    room: Option<RoomId>,
+    /// Every state applied, checked for order across resumes, epochs and new seats.
+    order: TickOrder,
+    /// Violations found since the bot last took them.
+    violations: Vec<Violation>,
+    /// When the last state message (snapshot or applied delta) arrived.
+    last_state_at: Option<Instant>,
+    /// The newest epoch of a state message since the last `welcome`: what the node that
+    /// welcomed this connection is serving.
+    connection_epoch: Option<u64>,
 }
 
 impl Session {
@@ -111,6 +123,11 @@ impl Session {
             resume_outcome: None,
             refusal: None,
             counters: BotCounters::default(),
+            room: None,
+            order: TickOrder::default(),
+            violations: Vec::new(),
+            last_state_at: None,
+            connection_epoch: None,
         }
     }
 
@@ -154,6 +171,32 @@ impl Session {
             Phase::Playing(mirror) => mirror.state().tick(),
             Phase::AwaitingSnapshot { last_tick, .. } => *last_tick,
         }
+    }
+
+    /// The room of the last `welcome`.
+    pub fn room_id(&self) -> Option<&RoomId> {
+        self.room.as_ref()
+    }
+
+    /// The newest epoch seen in a state message.
+    pub fn epoch(&self) -> Option<u64> {
+        self.highest_epoch
+    }
+
+    /// The newest epoch of a state message received since the last `welcome`, so on the
+    /// current connection (`None` until its first state message).
+    pub fn connection_epoch(&self) -> Option<u64> {
+        self.connection_epoch
+    }
+
+    /// When the last state message (a snapshot or an applied delta) arrived.
+    pub fn last_state_at(&self) -> Option<Instant> {
+        self.last_state_at
+    }
+
+    /// The tick-order violations found since the last call (see [`TickOrder`]).
+    pub fn take_violations(&mut self) -> Vec<Violation> {
+        std::mem::take(&mut self.violations)
     }
 
     /// Counters since the last flush.
@@ -247,6 +290,8 @@ impl Session {
         self.ack_every_ticks = ACK_EVERY_TICKS.min(half_window);
         self.awaiting_welcome = false;
         self.resume_token.clone_from(&welcome.resume_token);
+        self.room = Some(welcome.room.clone());
+        self.connection_epoch = None;
         if welcome.resumed {
             return self.on_resumed_welcome(welcome);
         }
@@ -284,7 +329,7 @@ impl Session {
         if !same_epoch {
             self.highest_tick = 0;
         }
-        self.observe_tick(epoch, tick);
+        self.observe_tick(StateKind::Snapshot, epoch, tick, now);
         self.match_acks(acks, now);
         self.phase = Phase::Playing(mirror);
     }
@@ -316,7 +361,7 @@ impl Session {
                     if delta.tick <= delta.base_tick {
                         self.counters.incr(Counter::TickRegressions);
                     }
-                    self.observe_tick(delta.epoch, delta.tick);
+                    self.observe_tick(StateKind::Delta, delta.epoch, delta.tick, now);
                     self.match_acks(&delta.acks, now);
                     None
                 }
@@ -342,9 +387,16 @@ impl Session {
         Some(ClientMessage::Resync(Resync {}))
     }
 
-    fn observe_tick(&mut self, epoch: u64, tick: u64) {
+    fn observe_tick(&mut self, kind: StateKind, epoch: u64, tick: u64, now: Instant) {
         self.highest_epoch = Some(epoch);
         self.highest_tick = self.highest_tick.max(tick);
+        self.last_state_at = Some(now);
+        self.connection_epoch = Some(self.connection_epoch.map_or(epoch, |seen| seen.max(epoch)));
+        let room = self.room.as_ref().map_or("", RoomId::as_str);
+        if let Err(violation) = self.order.observe(room, kind, epoch, tick) {
+            self.counters.incr(Counter::OrderViolations);
+            self.violations.push(violation);
+        }
     }
 
     fn ack_if_due(&self) -> Option<ClientMessage> {
@@ -436,6 +488,13 @@ mod tests {
         // The same epoch going back in time is a server bug the bot must report.
         session.handle_frame(&frame(&[snapshot(EPOCH, 20, vec![])]), now);
         assert_eq!(session.counters().get(Counter::TickRegressions), 1);
+        // The swarm's ledger gets it as an order violation, naming the room.
+        assert_eq!(session.counters().get(Counter::OrderViolations), 1);
+        let violations = session.take_violations();
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert_eq!(violations[0].kind(), "tick_not_increasing");
+        assert!(session.take_violations().is_empty());
+        assert_eq!(session.connection_epoch(), Some(EPOCH));
     }
 
     #[test]

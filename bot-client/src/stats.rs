@@ -6,6 +6,7 @@
 //! latency histogram. Nothing takes a lock per message. Disconnects are rare, so they go straight to a
 //! locked map keyed by [`DisconnectReason`].
 
+use crate::ledger::Ledger;
 use hdrhistogram::Histogram;
 use ludus_protocol::CloseCode;
 use serde::Serialize;
@@ -239,6 +240,8 @@ pub struct SwarmStats {
     disconnects: Mutex<BTreeMap<String, u64>>,
     /// Resume latency and the storm's completion clock.
     pub(crate) resumes: ResumeTotals,
+    /// Cross-bot invariants and drop → back times.
+    pub ledger: Ledger,
 }
 
 impl Default for SwarmStats {
@@ -249,6 +252,7 @@ impl Default for SwarmStats {
             latency: Mutex::new(LatencyHistograms::new()),
             disconnects: Mutex::new(BTreeMap::new()),
             resumes: ResumeTotals::default(),
+            ledger: Ledger::default(),
         }
     }
 }
@@ -317,13 +321,16 @@ impl SwarmStats {
     }
 
     /// Errors so far: failed joins, undecodable frames, ticks going backwards, resume
-    /// mismatches and disconnects the bots did not choose. Gaps are not errors: resyncing is the protocol working.
+    /// mismatches, disconnects the bots did not choose, and the ledger's cross-bot violations
+    /// (a bot's own order violations are in it too, so they are not counted twice). Gaps are
+    /// not errors: resyncing is the protocol working.
     pub fn errors(&self) -> u64 {
         self.get(Counter::FailedJoins)
             + self.get(Counter::DecodeErrors)
             + self.get(Counter::TickRegressions)
             + self.get(Counter::ResumeMismatches)
             + self.unplanned_disconnects()
+            + self.ledger.violations()
     }
 
     /// Latency over the whole run so far.

@@ -216,36 +216,70 @@ impl Swarm {
     }
 }
 
-/// Ctrl-C, polled from several steps; remembers that it fired.
+/// Ctrl-C, or the embedding program's stop, polled from several steps; remembers that it fired.
 struct Interrupt {
     signal: Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>,
+    stop: Arc<Notify>,
+    /// Ctrl-C was pressed (reported as `interrupted`).
     fired: bool,
+    /// The embedding program asked the swarm to end (a planned end, not an interruption).
+    stopped: bool,
 }
 
 impl Interrupt {
-    fn new() -> Self {
+    fn new(stop: Arc<Notify>) -> Self {
         Self {
             signal: Box::pin(tokio::signal::ctrl_c()),
+            stop,
             fired: false,
+            stopped: false,
         }
     }
 
-    /// Resolves when Ctrl-C is pressed (at once if it already was).
+    /// Resolves when Ctrl-C is pressed or a stop is asked (at once if either happened).
     async fn wait(&mut self) {
-        if !self.fired {
-            // If the handler cannot be installed, never fire rather than stop at once.
-            if self.signal.as_mut().await.is_err() {
-                std::future::pending::<()>().await;
+        if self.fired || self.stopped {
+            return;
+        }
+        tokio::select! {
+            signal = self.signal.as_mut() => {
+                // If the handler cannot be installed, never fire rather than stop at once.
+                if signal.is_err() {
+                    self.stop.notified().await;
+                    self.stopped = true;
+                } else {
+                    self.fired = true;
+                }
             }
-            self.fired = true;
+            () = self.stop.notified() => self.stopped = true,
         }
     }
+}
+
+/// What a program running a swarm inside itself (a chaos test) shares with it: the totals and
+/// ledger it reads while the bots play, and a stop that ends the hold (the bots then leave and
+/// the report is built, as after Ctrl-C but not counted as an interruption).
+#[derive(Clone, Debug, Default)]
+pub struct SwarmHandle {
+    /// The swarm's totals and ledger.
+    pub stats: Arc<SwarmStats>,
+    /// `notify_one` ends the ramp-up or the hold.
+    pub stop: Arc<Notify>,
 }
 
 /// Runs `scenario` against the server and returns the report (gates already evaluated).
 pub async fn run(options: &RunOptions, scenario: &Scenario) -> Result<Report, ScenarioError> {
+    run_with(options, scenario, SwarmHandle::default()).await
+}
+
+/// [`run`], sharing its totals and a stop with the caller through `handle`.
+pub async fn run_with(
+    options: &RunOptions,
+    scenario: &Scenario,
+    handle: SwarmHandle,
+) -> Result<Report, ScenarioError> {
     let lobby = Lobby::new(&options.server)?;
-    let stats = Arc::new(SwarmStats::default());
+    let stats = handle.stats;
     let context = Arc::new(BotContext {
         lobby,
         stats: Arc::clone(&stats),
@@ -269,7 +303,7 @@ pub async fn run(options: &RunOptions, scenario: &Scenario) -> Result<Report, Sc
         u64::from(scenario.bots()),
         sampler_stop_rx,
     ));
-    let mut interrupt = Interrupt::new();
+    let mut interrupt = Interrupt::new(handle.stop);
 
     let ramp_error = match ramp_up(&mut swarm, options, scenario, &mut interrupt).await {
         Ok(ramp_error) => ramp_error,

@@ -17,6 +17,7 @@ use crate::reconnect::{Backoff, BackoffPolicy};
 use crate::session::Session;
 use crate::stats::{Counter, DisconnectReason};
 use ludus_protocol::CloseCode;
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// How the reconnect loop ended.
@@ -44,6 +45,10 @@ pub(super) async fn reconnect(
         ws_url: context.lobby.room_ws_url(&connection.room_id),
     };
     let mut backoff = Backoff::new(BackoffPolicy::default());
+    let moved = matches!(
+        lost,
+        DisconnectReason::Server(CloseCode::RoomMoving | CloseCode::RoomMoved)
+    );
     let mut jitter = fastrand::Rng::new();
     loop {
         let Some(delay) = backoff.next_delay(dropped_at.elapsed(), jitter.f64()) else {
@@ -53,9 +58,17 @@ pub(super) async fn reconnect(
             return Reconnected::Ended(DisconnectReason::ResumeGaveUp);
         };
         let attempt_number = backoff.attempts();
-        // Every other attempt goes through the lobby's node, which redirects to wherever the
-        // room lives now: the node that welcomed the bot may be the one that died.
-        let target = if attempt_number % 2 == 1 {
+        // The server closed with a code that says where to go next: no reason to wait.
+        let delay = if attempt_number == 1 && moved {
+            Duration::ZERO
+        } else {
+            delay
+        };
+        // The first attempt goes back where the bot was welcomed (a node that moved the room
+        // answers with a redirect to its new owner); every other one goes through the lobby's
+        // node, which redirects to wherever the room lives now: the node that welcomed the bot
+        // may be the one that died. (`attempt_number` counts from 1.)
+        let target = if attempt_number % 2 == 0 {
             &through_lobby
         } else {
             connection

@@ -101,8 +101,12 @@ impl Session {
     /// seat token, inputs numbered from 1 again. The counters carry on.
     pub fn start_over(&mut self) {
         let counters = std::mem::take(&mut self.counters);
+        // Violations found and not yet reported still go to the ledger; the tick order starts
+        // over with the new seat, which is a new view of the room.
+        let violations = std::mem::take(&mut self.violations);
         *self = Session::new(self.protocol);
         self.counters = counters;
+        self.violations = violations;
     }
 
     pub(super) fn on_error_code(&mut self, code: ErrorCode) {

@@ -76,11 +76,18 @@ pub enum Counter {
     /// Inputs in flight when the connection dropped, forgotten: they may or may not have been
     /// applied (the acks after the resume tell the server's side). Not an error.
     InputsUnconfirmedAtDrop,
+    /// States applied out of order: a tick that did not advance within an epoch, or an epoch
+    /// older than one seen before (see `crate::invariants::TickOrder`). Must be 0.
+    OrderViolations,
+    /// Closes 4017 `room_moving` (a drain moved the room): the bot resumed on the new node.
+    RoomMovingCloses,
+    /// Closes 4013 `room_moved` (the node fenced itself): the bot tried to resume elsewhere.
+    RoomMovedCloses,
 }
 
 impl Counter {
     /// Every counter, in report order.
-    pub const ALL: [Counter; 33] = [
+    pub const ALL: [Counter; 36] = [
         Self::JoinAttempts,
         Self::Joined,
         Self::FailedJoins,
@@ -114,6 +121,9 @@ impl Counter {
         Self::ResumeUnavailable,
         Self::ResumeMismatches,
         Self::InputsUnconfirmedAtDrop,
+        Self::OrderViolations,
+        Self::RoomMovingCloses,
+        Self::RoomMovedCloses,
     ];
 
     /// The counter's key in the JSON report.
@@ -152,6 +162,9 @@ impl Counter {
             Self::ResumeUnavailable => "resume_unavailable",
             Self::ResumeMismatches => "resume_mismatches",
             Self::InputsUnconfirmedAtDrop => "inputs_unconfirmed_at_drop",
+            Self::OrderViolations => "order_violations",
+            Self::RoomMovingCloses => "room_moving_closes",
+            Self::RoomMovedCloses => "room_moved_closes",
         }
     }
 
