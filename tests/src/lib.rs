@@ -55,6 +55,7 @@ pub mod child;
 pub mod cluster;
 pub mod compact;
 pub mod nats;
+pub mod process_cluster;
 pub mod resume;
 
 /// A running server.

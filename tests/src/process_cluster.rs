@@ -1,0 +1,251 @@
+//! A cluster of node *processes* for chaos tests: its own `nats-server` and one
+//! `ludus-test-node` process per node, each on a [`ReservedPort`] the region file names, so
+//! seats and redirects carry real URLs and a node killed, stopped or drained comes back on the
+//! same address.
+//!
+//! In-process nodes ([`crate::cluster::TestCluster`]) cannot be paused or killed with a signal;
+//! these can. Every wait here is bounded; an HTTP error from a node that is down counts as "not
+//! yet", never as a failure of the wait. Each node's stderr goes to `<dir>/<node>.log` (set
+//! `RUST_LOG` to fill it), which outlives restarts so a failing test can point at it.
+
+use crate::child::{ChildNode, ReservedPort};
+use crate::cluster::{HEARTBEAT_MS, NODE_TIMEOUT_MS};
+use crate::nats::NatsServer;
+use crate::{eventually_within, get_json, test_config};
+use anyhow::Context as _;
+use ludus_server::config::ServerConfig;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One node: its reserved address, its config and, while it runs, its process.
+struct NodeSlot {
+    id: String,
+    port: ReservedPort,
+    config: ServerConfig,
+    process: Option<ChildNode>,
+}
+
+/// A running cluster of node processes.
+pub struct ProcessCluster {
+    // Field order is drop order: nodes go before NATS.
+    nodes: Vec<NodeSlot>,
+    /// The cluster's NATS.
+    pub nats: NatsServer,
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl ProcessCluster {
+    /// Starts `nodes` (`(node id, region)` pairs; regions `eu` and `us`, `eu` falling back to
+    /// `us`) from `binary` with a node lease of `lease_ms`, and waits until every node is live
+    /// as [`wait_until_live`](Self::wait_until_live) says.
+    pub async fn start(
+        binary: &Path,
+        nodes: &[(&str, &str)],
+        lease_ms: u64,
+        within: Duration,
+    ) -> anyhow::Result<Self> {
+        let nats = NatsServer::start()?;
+        let dir = tempfile::tempdir()?;
+        let ports = nodes
+            .iter()
+            .map(|_| ReservedPort::new())
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut text = format!(
+            "version = 1\ndefault_region = \"eu\"\n\n[cluster]\nnats_url = \"{}\"\n\
+             heartbeat_interval_ms = {HEARTBEAT_MS}\nnode_timeout_ms = {NODE_TIMEOUT_MS}\n\n\
+             [regions.eu]\naliases = [\"DE\", \"FRA\"]\nfallbacks = [\"us\"]\n\n\
+             [regions.us]\naliases = [\"US\"]\n",
+            nats.url()
+        );
+        for ((id, region), port) in nodes.iter().zip(&ports) {
+            let addr = port.addr();
+            write!(
+                text,
+                "\n[[nodes]]\nid = \"{id}\"\nregion = \"{region}\"\nws_url = \"ws://{addr}\"\n\
+                 http_url = \"http://{addr}\"\nweight = 1\n"
+            )?;
+        }
+        let regions_file = dir.path().join("regions.toml");
+        std::fs::write(&regions_file, text)?;
+        let slots = nodes
+            .iter()
+            .zip(ports)
+            .map(|((id, _), port)| {
+                let mut config = test_config();
+                config.server.workers = 1;
+                config.server.room_threads = 1;
+                config.cluster.regions_file = Some(regions_file.clone());
+                config.cluster.node_id = Some((*id).to_owned());
+                config.cluster.lease_ms = lease_ms;
+                NodeSlot {
+                    id: (*id).to_owned(),
+                    port,
+                    config,
+                    process: None,
+                }
+            })
+            .collect();
+        let mut cluster = Self {
+            nodes: slots,
+            nats,
+            binary: binary.to_path_buf(),
+            dir,
+        };
+        for (id, _) in nodes {
+            cluster.start_node(id)?;
+        }
+        for (id, _) in nodes {
+            cluster.wait_until_live(id, within).await?;
+        }
+        Ok(cluster)
+    }
+
+    fn slot(&self, id: &str) -> anyhow::Result<&NodeSlot> {
+        self.nodes
+            .iter()
+            .find(|slot| slot.id == id)
+            .with_context(|| format!("no node `{id}`"))
+    }
+
+    fn slot_mut(&mut self, id: &str) -> anyhow::Result<&mut NodeSlot> {
+        self.nodes
+            .iter_mut()
+            .find(|slot| slot.id == id)
+            .with_context(|| format!("no node `{id}`"))
+    }
+
+    /// The ids of every node, running or not, in layout order.
+    pub fn ids(&self) -> Vec<String> {
+        self.nodes.iter().map(|slot| slot.id.clone()).collect()
+    }
+
+    /// `http://<addr>` of node `id` (valid whether or not it runs).
+    pub fn http_url(&self, id: &str) -> anyhow::Result<String> {
+        Ok(format!("http://{}", self.slot(id)?.port.addr()))
+    }
+
+    /// The node whose address `url` names, if any.
+    pub fn node_of_url(&self, url: &str) -> Option<String> {
+        self.nodes
+            .iter()
+            .find(|slot| url.contains(&slot.port.addr().to_string()))
+            .map(|slot| slot.id.clone())
+    }
+
+    /// Where node `id`'s stderr goes.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.dir.path().join(format!("{id}.log"))
+    }
+
+    /// The directory holding the region file and the node logs.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts node `id`'s process on its reserved address (it must not be running).
+    pub fn start_node(&mut self, id: &str) -> anyhow::Result<()> {
+        let log = self.log_path(id);
+        let binary = self.binary.clone();
+        let slot = self.slot_mut(id)?;
+        anyhow::ensure!(slot.process.is_none(), "node `{id}` is running");
+        slot.process = Some(ChildNode::spawn_on(
+            &binary,
+            &slot.config,
+            &slot.port,
+            &log,
+        )?);
+        Ok(())
+    }
+
+    fn process(&self, id: &str) -> anyhow::Result<&ChildNode> {
+        self.slot(id)?
+            .process
+            .as_ref()
+            .with_context(|| format!("node `{id}` is not running"))
+    }
+
+    /// `kill -9` of node `id`: no goodbye to the cluster, its sockets reset.
+    pub fn kill(&mut self, id: &str) -> anyhow::Result<()> {
+        let process = self
+            .slot_mut(id)?
+            .process
+            .take()
+            .with_context(|| format!("node `{id}` is not running"))?;
+        process.kill();
+        Ok(())
+    }
+
+    /// `SIGSTOP` of node `id`.
+    pub fn pause(&self, id: &str) -> anyhow::Result<()> {
+        self.process(id)?.pause()
+    }
+
+    /// `SIGCONT` of node `id`.
+    pub fn resume(&self, id: &str) -> anyhow::Result<()> {
+        self.process(id)?.resume()
+    }
+
+    /// `SIGTERM` of node `id`, then waits up to `within` for it to exit (a clustered node drains
+    /// first). Returns how it exited.
+    pub async fn terminate(
+        &mut self,
+        id: &str,
+        within: Duration,
+    ) -> anyhow::Result<std::process::ExitStatus> {
+        let mut process = self
+            .slot_mut(id)?
+            .process
+            .take()
+            .with_context(|| format!("node `{id}` is not running"))?;
+        process.terminate()?;
+        let (process, exited) = tokio::task::spawn_blocking(move || {
+            let exited = process.wait_for_exit(within);
+            (process, exited)
+        })
+        .await?;
+        // Still running past the bound: `process` is dropped here, which kills it.
+        drop(process);
+        exited
+    }
+
+    /// Node `id`'s `/healthz`, or `None` when it does not answer.
+    pub async fn health(&self, id: &str) -> anyhow::Result<Option<serde_json::Value>> {
+        let url = format!("{}/healthz", self.http_url(id)?);
+        Ok(get_json(&url).await.ok())
+    }
+
+    /// Waits up to `within` until node `id` answers `/healthz` holding its lease, trusting its
+    /// directory, and seeing every node of the cluster live.
+    pub async fn wait_until_live(&self, id: &str, within: Duration) -> anyhow::Result<()> {
+        let everyone = self.nodes.len() as u64;
+        let regions_url = format!("{}/v1/regions", self.http_url(id)?);
+        eventually_within(within, || async {
+            let Some(health) = self.health(id).await? else {
+                return Ok(None);
+            };
+            let cluster = &health["cluster"];
+            if cluster["lease_held"] != true || cluster["directory_settled"] != true {
+                return Ok(None);
+            }
+            let Ok(regions) = get_json(&regions_url).await else {
+                return Ok(None);
+            };
+            let live: u64 = regions["regions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|region| region["live_nodes"].as_u64())
+                .sum();
+            Ok((live == everyone).then_some(()))
+        })
+        .await
+        .with_context(|| {
+            format!(
+                "node `{id}` is not live (log: {})",
+                self.log_path(id).display()
+            )
+        })
+    }
+}
