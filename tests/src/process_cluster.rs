@@ -13,6 +13,9 @@ use crate::cluster::{HEARTBEAT_MS, NODE_TIMEOUT_MS};
 use crate::nats::NatsServer;
 use crate::{eventually_within, get_json, test_config};
 use anyhow::Context as _;
+use ludus_server::checkpoint::Checkpoint;
+use ludus_server::cluster::checkpoints::BUCKET as CHECKPOINT_BUCKET;
+use ludus_server::cluster::directory::BUCKET as DIRECTORY_BUCKET;
 use ludus_server::config::ServerConfig;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -247,5 +250,55 @@ impl ProcessCluster {
                 self.log_path(id).display()
             )
         })
+    }
+
+    /// What the cluster's NATS holds about `rooms`, one line each: the directory entry (holder
+    /// node and incarnation) and the checkpoint (epoch, tick), then every node lease. Evidence
+    /// for a failure report; errors become text, and each read is bounded.
+    pub async fn directory_dump(&self, rooms: &[String]) -> Vec<String> {
+        let read = async {
+            let client = async_nats::connect(self.nats.url()).await?;
+            let jetstream = async_nats::jetstream::new(client);
+            let directory = jetstream.get_key_value(DIRECTORY_BUCKET).await?;
+            let checkpoints = jetstream.get_key_value(CHECKPOINT_BUCKET).await.ok();
+            let mut lines = Vec::new();
+            for room in rooms {
+                let entry = directory.get(format!("room.{room}")).await?;
+                let entry = entry.map_or_else(
+                    || "no entry".to_owned(),
+                    |bytes| String::from_utf8_lossy(&bytes).into_owned(),
+                );
+                let checkpoint = match &checkpoints {
+                    Some(store) => match store.get(room).await? {
+                        Some(bytes) => Checkpoint::decode(&bytes).map_or_else(
+                            |error| format!("unreadable: {error}"),
+                            |checkpoint| {
+                                format!(
+                                    "epoch {} tick {}",
+                                    checkpoint.epoch, checkpoint.simulation.tick
+                                )
+                            },
+                        ),
+                        None => "none".to_owned(),
+                    },
+                    None => "no bucket".to_owned(),
+                };
+                lines.push(format!("{room}: entry {entry}; checkpoint {checkpoint}"));
+            }
+            for id in self.ids() {
+                let lease = directory.get(format!("node.{id}")).await?;
+                let lease = lease.map_or_else(
+                    || "none".to_owned(),
+                    |bytes| String::from_utf8_lossy(&bytes).into_owned(),
+                );
+                lines.push(format!("node {id}: lease {lease}"));
+            }
+            Ok::<_, anyhow::Error>(lines)
+        };
+        match tokio::time::timeout(Duration::from_secs(5), read).await {
+            Ok(Ok(lines)) => lines,
+            Ok(Err(error)) => vec![format!("cannot read the directory: {error:#}")],
+            Err(_) => vec!["cannot read the directory within 5 s".to_owned()],
+        }
     }
 }

@@ -105,19 +105,22 @@ impl Chaos {
     ) -> anyhow::Result<()> {
         let rooms = self.rooms();
         let ledger = &self.swarm.stats.ledger;
-        eventually_within(ROOM_BACK_WITHIN.saturating_sub(at.elapsed()), || async {
+        let back = eventually_within(ROOM_BACK_WITHIN.saturating_sub(at.elapsed()), || async {
             let playing = ledger.rooms_with_state_since(at);
             Ok(rooms.is_subset(&playing).then_some(()))
         })
-        .await
-        .map_err(|_| {
+        .await;
+        if back.is_err() {
             let playing = ledger.rooms_with_state_since(at);
-            let silent: Vec<_> = rooms.difference(&playing).collect();
-            anyhow::anyhow!(
-                "{fault}: rooms {silent:?} delivered no state within {ROOM_BACK_WITHIN:?}; bots: {:?}",
+            let silent: Vec<String> = rooms.difference(&playing).cloned().collect();
+            let directory = self.cluster.directory_dump(&silent).await;
+            anyhow::bail!(
+                "{fault}: rooms {silent:?} delivered no state within {ROOM_BACK_WITHIN:?}\n\
+                 NATS holds:\n  {}\nbots: {:?}",
+                directory.join("\n  "),
                 ledger.places()
-            )
-        })?;
+            );
+        }
         let rooms_back = at.elapsed();
         self.wait_bots_back(&fault, at).await?;
         let samples = ledger.drop_to_back_ms();
