@@ -209,6 +209,12 @@ pub async fn run_bot_with(
         .await;
         match reconnected {
             resume::Reconnected::Socket(next_socket, next_connection) => {
+                if lost == DisconnectReason::Server(CloseCode::RoomMoving) {
+                    let ticks_lost = session.resumed_ticks_lost().unwrap_or(0);
+                    session
+                        .counters_mut()
+                        .add(Counter::TicksLostOnMove, ticks_lost);
+                }
                 context.stats.connection_restored();
                 socket = *next_socket;
                 connection = next_connection;

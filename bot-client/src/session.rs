@@ -86,6 +86,8 @@ pub struct Session {
     in_resume_batch: bool,
     /// How the last resume completed, until the bot takes it.
     resume_outcome: Option<ResumeOutcome>,
+    /// The last resumed `welcome`'s `ticks_lost` (`None` when it continued the same epoch).
+    resumed_ticks_lost: Option<u64>,
     /// Why the server refused the resume, until the bot takes it.
     refusal: Option<ResumeRefusal>,
     counters: BotCounters,
@@ -128,6 +130,7 @@ impl Session {
             violations: Vec::new(),
             last_state_at: None,
             connection_epoch: None,
+            resumed_ticks_lost: None,
         }
     }
 

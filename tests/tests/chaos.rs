@@ -418,6 +418,11 @@ async fn chaos() -> anyhow::Result<()> {
             report.counter(Counter::RoomMovingCloses) > 0,
             "the drain moved no room (no close 4017)"
         );
+        assert_eq!(
+            report.counter(Counter::TicksLostOnMove),
+            0,
+            "a drain hands rooms over with their exact state"
+        );
     }
     Ok(())
 }

@@ -87,6 +87,12 @@ impl Session {
         }))
     }
 
+    /// The last resumed `welcome`'s `ticks_lost`: set when the room came back in a new epoch
+    /// (restored from a checkpoint, or handed over by a drain, which must lose none).
+    pub fn resumed_ticks_lost(&self) -> Option<u64> {
+        self.resumed_ticks_lost
+    }
+
     /// Why the server refused the last resume, once.
     pub fn take_refusal(&mut self) -> Option<ResumeRefusal> {
         self.refusal.take()
@@ -128,6 +134,7 @@ impl Session {
         };
         pending.welcomed = true;
         pending.ticks_lost = welcome.ticks_lost;
+        self.resumed_ticks_lost = welcome.ticks_lost;
         // A restored room is a new epoch by definition; any other resume continues the old one.
         let expected_epoch = match welcome.ticks_lost {
             Some(_) => pending.epoch.is_none_or(|epoch| epoch != welcome.epoch),
@@ -330,6 +337,8 @@ mod tests {
         assert_eq!(session.counters().get(Counter::ResumeMismatches), 0);
         assert_eq!(session.counters().get(Counter::ResumedRestored), 1);
         assert_eq!(session.counters().get(Counter::ResumedBySnapshot), 1);
+        // Kept for the bot, which sums it over resumes after a drain's 4017 (must be 0).
+        assert_eq!(session.resumed_ticks_lost(), Some(2));
         // A restored room in the old epoch, or before where ticks_lost says, is a mismatch.
         for answer in [
             frame(&[restored(2), snapshot(EPOCH + 1, 7, vec![])]),

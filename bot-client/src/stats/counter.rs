@@ -83,11 +83,14 @@ pub enum Counter {
     RoomMovingCloses,
     /// Closes 4013 `room_moved` (the node fenced itself): the bot tried to resume elsewhere.
     RoomMovedCloses,
+    /// Ticks lost (the resumed welcome's `ticks_lost`) over resumes after a 4017 `room_moving`:
+    /// a drain hands the room over with its exact state, so this must stay 0.
+    TicksLostOnMove,
 }
 
 impl Counter {
     /// Every counter, in report order.
-    pub const ALL: [Counter; 36] = [
+    pub const ALL: [Counter; 37] = [
         Self::JoinAttempts,
         Self::Joined,
         Self::FailedJoins,
@@ -124,6 +127,7 @@ impl Counter {
         Self::OrderViolations,
         Self::RoomMovingCloses,
         Self::RoomMovedCloses,
+        Self::TicksLostOnMove,
     ];
 
     /// The counter's key in the JSON report.
@@ -165,6 +169,7 @@ impl Counter {
             Self::OrderViolations => "order_violations",
             Self::RoomMovingCloses => "room_moving_closes",
             Self::RoomMovedCloses => "room_moved_closes",
+            Self::TicksLostOnMove => "ticks_lost_on_move",
         }
     }
 
