@@ -102,6 +102,7 @@ impl Chaos {
         fault: String,
         at: Instant,
         drops_before: usize,
+        rooms_back_early: Option<Duration>,
     ) -> anyhow::Result<()> {
         let rooms = self.rooms();
         let ledger = &self.swarm.stats.ledger;
@@ -121,7 +122,7 @@ impl Chaos {
                 ledger.places()
             );
         }
-        let rooms_back = at.elapsed();
+        let rooms_back = rooms_back_early.unwrap_or_else(|| at.elapsed());
         self.wait_bots_back(&fault, at).await?;
         let samples = ledger.drop_to_back_ms();
         let drops = Spread::of(samples.get(drops_before..).unwrap_or_default());
@@ -139,6 +140,24 @@ impl Chaos {
             drops,
         });
         Ok(())
+    }
+
+    /// Watches the rooms from the fault at `at` until `until` (while the fault lasts: a node
+    /// down or frozen), and returns when every room was delivering state again, if that
+    /// happened by then; so the figure is not rounded up to the fault's length.
+    async fn rooms_back_during(&self, at: Instant, until: Instant) -> Option<Duration> {
+        let rooms = self.rooms();
+        let mut back = None;
+        loop {
+            let now = Instant::now();
+            if back.is_none() && rooms.is_subset(&ledger(self).rooms_with_state_since(at)) {
+                back = Some(now.duration_since(at));
+            }
+            if now >= until {
+                return back;
+            }
+            tokio::time::sleep(Duration::from_millis(50).min(until - now)).await;
+        }
     }
 
     /// Waits until every bot is connected in the room it started in.
@@ -192,12 +211,13 @@ impl Chaos {
             let drops_before = ledger(self).drop_to_back_ms().len();
             self.cluster.kill(&victim)?;
             let at = Instant::now();
-            tokio::time::sleep(down_for()).await;
+            let early = self.rooms_back_during(at, at + down_for()).await;
             self.cluster.start_node(&victim)?;
             self.recover(
                 format!("kill -9 {victim} (round {round})"),
                 at,
                 drops_before,
+                early,
             )
             .await?;
             self.cluster.wait_until_live(&victim, LIVE_WITHIN).await?;
@@ -213,12 +233,13 @@ impl Chaos {
         let moved_before = self.swarm.stats.get(Counter::RoomMovedCloses);
         self.cluster.pause(&victim)?;
         let at = Instant::now();
-        tokio::time::sleep(PAUSED_FOR).await;
+        let early = self.rooms_back_during(at, at + PAUSED_FOR).await;
         self.cluster.resume(&victim)?;
         self.recover(
             format!("SIGSTOP {victim} for {PAUSED_FOR:?}"),
             at,
             drops_before,
+            early,
         )
         .await?;
         self.cluster.wait_until_live(&victim, LIVE_WITHIN).await?;
@@ -232,7 +253,7 @@ impl Chaos {
         let drops_before = ledger(self).drop_to_back_ms().len();
         let at = Instant::now();
         self.cluster.nats.restart()?;
-        self.recover("NATS restart".to_owned(), at, drops_before)
+        self.recover("NATS restart".to_owned(), at, drops_before, None)
             .await?;
         for id in self.cluster.ids() {
             self.cluster.wait_until_live(&id, LIVE_WITHIN).await?;
@@ -262,7 +283,7 @@ impl Chaos {
             })
             .await
             .map_err(|_| anyhow::anyhow!("drain {id}: rooms left after {DRAINED_WITHIN:?}"))?;
-            self.recover(format!("drain {id}"), at, drops_before)
+            self.recover(format!("drain {id}"), at, drops_before, None)
                 .await?;
             let exited = self.cluster.terminate(&id, EXIT_WITHIN).await?;
             anyhow::ensure!(exited.success(), "drained {id} exited with {exited}");
