@@ -209,11 +209,13 @@ pub async fn run_bot_with(
         .await;
         match reconnected {
             resume::Reconnected::Socket(next_socket, next_connection) => {
-                if lost == DisconnectReason::Server(CloseCode::RoomMoving) {
-                    let ticks_lost = session.resumed_ticks_lost().unwrap_or(0);
-                    session
-                        .counters_mut()
-                        .add(Counter::TicksLostOnMove, ticks_lost);
+                if let Some(ticks_lost) = session.resumed_ticks_lost() {
+                    let counter = if lost == DisconnectReason::Server(CloseCode::RoomMoving) {
+                        Counter::TicksLostOnMove
+                    } else {
+                        Counter::TicksLostOnRestore
+                    };
+                    session.counters_mut().add(counter, ticks_lost);
                 }
                 context.stats.connection_restored();
                 socket = *next_socket;

@@ -207,16 +207,23 @@ pub fn outlives(close: CloseCode) -> bool {
 }
 
 /// Whether a room that last wrote a checkpoint at tick `last_written` (None: never) should
-/// write one after completing `tick`, writing every `interval` at `tick_interval` per tick.
-/// A zero interval disables checkpoints.
+/// write one after completing `tick`, writing every `interval` at `tick_interval` per tick,
+/// and at once (at most once per tick) when its seats changed since (`seats_changed`: a join,
+/// a resume, a leave): a player seated after the last checkpoint would otherwise have no seat
+/// in a room restored from it, and its resume would be refused. A zero interval disables
+/// checkpoints.
 pub fn due(
     last_written: Option<u64>,
     tick: u64,
     interval: Duration,
     tick_interval: Duration,
+    seats_changed: bool,
 ) -> bool {
     if interval.is_zero() {
         return false;
+    }
+    if seats_changed && last_written != Some(tick) {
+        return true;
     }
     let every_ticks = (interval.as_nanos() / tick_interval.as_nanos().max(1)).max(1);
     match last_written {
@@ -323,13 +330,31 @@ mod tests {
     fn checkpoints_are_due_every_interval_in_ticks() {
         let tick = Duration::from_millis(50);
         let second = Duration::from_secs(1);
-        assert!(due(None, 0, second, tick), "the first is due at once");
-        assert!(!due(Some(100), 119, second, tick));
-        assert!(due(Some(100), 120, second, tick));
-        assert!(!due(Some(100), 500, Duration::ZERO, tick), "zero disables");
         assert!(
-            due(Some(5), 6, Duration::from_millis(1), tick),
+            due(None, 0, second, tick, false),
+            "the first is due at once"
+        );
+        assert!(!due(Some(100), 119, second, tick, false));
+        assert!(due(Some(100), 120, second, tick, false));
+        assert!(
+            !due(Some(100), 500, Duration::ZERO, tick, false),
+            "zero disables"
+        );
+        assert!(
+            due(Some(5), 6, Duration::from_millis(1), tick, false),
             "at most one per tick"
+        );
+    }
+
+    #[test]
+    fn a_change_of_seats_makes_a_checkpoint_due_at_the_next_tick() {
+        let tick = Duration::from_millis(50);
+        let second = Duration::from_secs(1);
+        assert!(due(Some(100), 101, second, tick, true));
+        assert!(!due(Some(101), 101, second, tick, true), "once per tick");
+        assert!(
+            !due(Some(100), 101, Duration::ZERO, tick, true),
+            "zero disables"
         );
     }
 }

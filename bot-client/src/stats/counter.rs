@@ -86,11 +86,14 @@ pub enum Counter {
     /// Ticks lost (the resumed welcome's `ticks_lost`) over resumes after a 4017 `room_moving`:
     /// a drain hands the room over with its exact state, so this must stay 0.
     TicksLostOnMove,
+    /// Ticks lost over resumes into a room restored from its checkpoint after its node failed
+    /// (÷ `resumed_restored` = ticks lost per restored resume; at most a checkpoint interval).
+    TicksLostOnRestore,
 }
 
 impl Counter {
     /// Every counter, in report order.
-    pub const ALL: [Counter; 37] = [
+    pub const ALL: [Counter; 38] = [
         Self::JoinAttempts,
         Self::Joined,
         Self::FailedJoins,
@@ -128,6 +131,7 @@ impl Counter {
         Self::RoomMovingCloses,
         Self::RoomMovedCloses,
         Self::TicksLostOnMove,
+        Self::TicksLostOnRestore,
     ];
 
     /// The counter's key in the JSON report.
@@ -170,6 +174,7 @@ impl Counter {
             Self::RoomMovingCloses => "room_moving_closes",
             Self::RoomMovedCloses => "room_moved_closes",
             Self::TicksLostOnMove => "ticks_lost_on_move",
+            Self::TicksLostOnRestore => "ticks_lost_on_restore",
         }
     }
 

@@ -20,10 +20,12 @@ impl Room {
             tick,
             *interval,
             self.settings.tick_interval(),
+            self.seats_changed,
         ) {
             return;
         }
         self.last_checkpoint_tick = Some(tick);
+        self.seats_changed = false;
         let bytes = match self.encode_checkpoint(sink.max_bytes) {
             Ok(bytes) => bytes,
             Err(outcome) => {

@@ -199,6 +199,8 @@ pub struct Room {
     restored_at_tick: Option<u64>,
     /// Since when the room is stopped for a handover to another node (a drain).
     handoff_since: Option<Instant>,
+    /// Seats (or their sessions) changed since the last checkpoint: the next one is due at once.
+    seats_changed: bool,
 }
 
 impl Room {
@@ -252,10 +254,14 @@ impl Room {
             last_checkpoint_tick: None,
             restored_at_tick: None,
             handoff_since: None,
+            seats_changed: false,
         })
     }
 
+    /// Publishes the room's seat counts; every change of seats (a reservation, a join, a
+    /// resume, a leave) passes here, so it also makes a checkpoint due.
     fn publish_listing(&mut self) {
+        self.seats_changed = true;
         // A disconnected player still holds its seat.
         let seated = i64::try_from(self.members.len() + self.away.len()).unwrap_or(i64::MAX);
         self.type_metrics.players.add(seated - self.players_counted);
