@@ -1,7 +1,8 @@
 //! The bot's reconnect loop after a lost connection: wait by the backoff, dial the `ws_url`
-//! that welcomed it (and, every other attempt, the room's URL on the lobby's node, in case the
-//! room's node died and the room was restored elsewhere), send the resume `hello`, and, if the
-//! server refuses, take a new seat through the lobby like a fresh join.
+//! that welcomed it and, if that fails, at once the room's URL on the lobby's node (the room's
+//! node may have died and the room been restored elsewhere; the lobby's node redirects to it),
+//! send the resume `hello`, and, if the server refuses, take a new seat through the lobby like
+//! a fresh join.
 //!
 //! Decisions come from elsewhere: when to try from [`crate::reconnect::Backoff`], what the
 //! server's answer means from the [`Session`]. This module only waits, dials and counts. Every
@@ -64,21 +65,25 @@ pub(super) async fn reconnect(
         } else {
             delay
         };
-        // The first attempt goes back where the bot was welcomed (a node that moved the room
-        // answers with a redirect to its new owner); every other one goes through the lobby's
+        // Each step goes back where the bot was welcomed (a node that moved the room answers
+        // with a redirect to its new owner) and, if that fails, at once through the lobby's
         // node, which redirects to wherever the room lives now: the node that welcomed the bot
-        // may be the one that died. (`attempt_number` counts from 1.)
-        let target = if attempt_number % 2 == 0 {
-            &through_lobby
-        } else {
-            connection
-        };
+        // may be the one that died, and the lobby's node may be too.
         let attempt = async {
             tokio::time::sleep(delay).await;
-            let started = std::time::Instant::now();
-            let hello =
-                connect_and_hello(&context.lobby, target, HelloKind::Resume, session, started);
-            tokio::time::timeout(JOIN_TIMEOUT, hello).await
+            let mut result = None;
+            for target in [connection, &through_lobby] {
+                let started = std::time::Instant::now();
+                let hello =
+                    connect_and_hello(&context.lobby, target, HelloKind::Resume, session, started);
+                let answer = tokio::time::timeout(JOIN_TIMEOUT, hello).await;
+                let settled = matches!(answer, Ok(Ok(_)) | Ok(Err(BotError::ResumeRefused { .. })));
+                result = Some(answer);
+                if settled || target.ws_url == through_lobby.ws_url {
+                    break;
+                }
+            }
+            result
         };
         let result = tokio::select! {
             result = attempt => result,
@@ -90,6 +95,9 @@ pub(super) async fn reconnect(
                     StopMode::Drop => DisconnectReason::ClientDrop,
                 });
             }
+        };
+        let Some(result) = result else {
+            continue;
         };
         match result {
             Ok(Ok((socket, welcomed_at))) => {
