@@ -50,10 +50,12 @@ default_region = "eu"
 [cluster]
 nats_url = "nats://127.0.0.1:$NATS_PORT"
 $timings
-[regions.eu]
-fallbacks = ["us"]
-[regions.us]
 REGIONS
+  if [[ " ${CLUSTER_NODES[*]} " == *":us "* ]]; then
+    printf '[regions.eu]\nfallbacks = ["us"]\n[regions.us]\n' >>"$1"
+  else
+    printf '[regions.eu]\n' >>"$1"
+  fi
   local entry port=7901
   for entry in "${CLUSTER_NODES[@]}"; do
     CLUSTER_PORTS[${entry%%:*}]=$port
