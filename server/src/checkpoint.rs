@@ -79,6 +79,15 @@ pub struct Checkpoint {
     pub written_at_ms: u64,
     /// Seats taken (connected members and players inside their resume window).
     pub seats: Vec<SeatRecord>,
+    /// Seats reserved and not yet taken, with their expiry in Unix milliseconds, so a player
+    /// given a seat just before a handover can still take it on the next owner (absent from
+    /// checkpoints written before this field).
+    #[serde(default)]
+    pub reservations: Vec<(PlayerId, u64)>,
+    /// Operator events accepted and not yet sent, oldest first, with their encoded sizes (so
+    /// a message answered 202 just before a handover still reaches the players).
+    #[serde(default)]
+    pub events: Vec<(Value, usize)>,
     /// The simulation.
     pub simulation: SimulationState,
 }
@@ -258,6 +267,8 @@ mod tests {
                 applied_seq: 41,
                 away: false,
             }],
+            reservations: vec![(PlayerId(4), 1_700_000_009_000)],
+            events: vec![(Value::from("hello"), 6)],
             simulation: SimulationState {
                 tick: 120,
                 rng_state: 99,

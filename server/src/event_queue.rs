@@ -43,6 +43,11 @@ impl<T> EventQueue<T> {
         Ok(())
     }
 
+    /// The events waiting, oldest first, with their sizes (what a handover carries along).
+    pub fn waiting(&self) -> impl Iterator<Item = &(T, usize)> {
+        self.pending.iter()
+    }
+
     /// The events of one tick, oldest first, within the byte budget. An event larger than the
     /// whole budget still goes out, alone, so nothing can wait forever.
     pub fn release_tick(&mut self) -> Vec<T> {

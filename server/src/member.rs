@@ -51,6 +51,19 @@ pub struct Handoff {
 }
 
 impl Handoff {
+    /// Sends the client to the room's node with a `redirect` (close 4012): it sends the same
+    /// `hello` there.
+    pub fn redirect(mut self, redirect: ludus_protocol::Redirect) {
+        let frame = Bytes::from(ludus_protocol::codec::encode_batch(&[
+            ludus_protocol::ServerMessage::Redirect(redirect),
+        ]));
+        let metrics = self.ticket.metrics();
+        metrics.messages_sent.inc();
+        metrics.bytes_sent.inc_by(frame.len() as u64);
+        self.outbox.send(crate::outbox::Opcode::Binary, frame);
+        self.close(Ending::Server(CloseCode::Redirect, None));
+    }
+
     /// Ends the connection without a room: `ending` goes out, then the close handshake.
     pub fn close(self, ending: Ending) {
         close(

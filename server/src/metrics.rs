@@ -75,8 +75,9 @@ pub mod names {
     /// other live node in the room's region or its fallbacks), `not_saved` (the game's state
     /// could not be saved).
     pub const HANDOFFS: &str = "ludus_handoffs_total";
-    /// How long handed-over rooms paused: from the tick boundary they stopped at here until
-    /// the next owner held them (their members then resume there).
+    /// How long handed-over rooms paused here: from the tick boundary they stopped at until
+    /// the next owner held them and this node's view showed it (their members are then told
+    /// to move, and resume there).
     pub const HANDOFF_PAUSE: &str = "ludus_handoff_pause_seconds";
     /// 1 while this node drains (its rooms move to other nodes; it takes no new ones).
     pub const DRAINING: &str = "ludus_draining";

@@ -117,6 +117,11 @@ async fn a_drained_nodes_room_moves_with_its_state_and_its_player_resumes_withou
         player.next_tick().await?;
     }
 
+    // A seat reserved before the drain and taken after it: the reservation moves with the room.
+    let reserved = reserve(cluster.node(host), &seat.room_id).await?;
+    assert_eq!(reserved.status, 200, "{:?}", reserved.body);
+    let late_seat: Seat = serde_json::from_value(reserved.body)?;
+
     // POST /v1/admin/drain needs the operator token.
     let drain_url = format!("{}/v1/admin/drain", cluster.node(host).http_url());
     let refused = post(&drain_url, serde_json::json!({})).await?;
@@ -162,6 +167,26 @@ async fn a_drained_nodes_room_moves_with_its_state_and_its_player_resumes_withou
     eprintln!(
         "moved to {owner}, resumed {} ms after the close",
         moved.back_after.as_millis()
+    );
+
+    // The late seat, taken through the old node: redirected, and reserved on the new owner.
+    let mut late = Connection::open(&late_seat.ws_url).await?;
+    late.hello(&late_seat.token).await?;
+    let Received::Batch(answer) = late.receive().await? else {
+        anyhow::bail!("closed instead of redirecting")
+    };
+    let Some(ServerMessage::Redirect(redirect)) = answer.first() else {
+        anyhow::bail!("the old node redirects a join: {answer:?}")
+    };
+    assert_eq!(host_of(&cluster, &redirect.ws_url)?, owner);
+    let mut late = Connection::open(&redirect.ws_url).await?;
+    late.hello(&late_seat.token).await?;
+    let Received::Batch(answer) = late.receive().await? else {
+        anyhow::bail!("closed instead of welcoming")
+    };
+    assert!(
+        matches!(answer.first(), Some(ServerMessage::Welcome(_))),
+        "the reservation moved with the room: {answer:?}"
     );
 
     // The drained node holds nothing, says so, and places new rooms elsewhere.

@@ -34,14 +34,19 @@ pub(super) enum ClaimKind {
         incarnation: Incarnation,
         /// The epoch the room ran in there.
         epoch: u64,
+        /// The entry's revision when the holder stopped the room.
+        revision: u64,
     },
 }
 
 impl ClaimKind {
-    /// Whether `held` is the entry a handover names.
-    fn hands_over(&self, held: &RoomRecord) -> bool {
-        matches!(self, Self::HandedOver { node, incarnation, epoch }
-            if held.node == *node && held.incarnation == *incarnation && held.epoch == *epoch)
+    /// Whether `held`, at `at`, is the entry a handover names.
+    fn hands_over(&self, held: &RoomRecord, at: u64) -> bool {
+        matches!(self, Self::HandedOver { node, incarnation, epoch, revision }
+            if held.node == *node
+                && held.incarnation == *incarnation
+                && held.epoch == *epoch
+                && at == *revision)
     }
 
     fn of_creation(fresh: bool) -> Self {
@@ -100,7 +105,7 @@ impl Cluster {
             None => (Holder::Nobody, None),
             Some((revision, bytes)) => {
                 let holder = match RoomRecord::from_bytes(bytes) {
-                    Some(held) if kind.hands_over(&held) => Holder::HandingOver,
+                    Some(held) if kind.hands_over(&held, *revision) => Holder::HandingOver,
                     Some(held) => self.holder_of(&store, &held, incarnation).await,
                     // A corrupt entry holds nothing.
                     None => Holder::Other(Liveness::Lapsed),

@@ -23,12 +23,15 @@
 
 use super::claim::ClaimKind;
 use super::directory;
+use super::lease::Incarnation;
+use super::routing::try_another_node;
 use super::rpc::{NodeRequest, NodeResponse};
 use super::{Cluster, ClusterError};
 use crate::checkpoint::Checkpoint;
 use crate::directory::RoomInfo;
 use crate::lobby::LobbyError;
 use crate::room::{BeginHandoff, EndHandoff};
+use async_nats::jetstream::kv;
 use base64::Engine as _;
 use futures_util::stream::{self, StreamExt as _};
 use ludus_protocol::RoomId;
@@ -67,6 +70,18 @@ pub fn next_owner(
 ) -> Option<NodeId> {
     let decision = placement.without(me).place(room_id.as_str(), region).ok()?;
     Some(decision.node)
+}
+
+/// What one offer of a stopped room to a node came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offered {
+    /// That node holds the room now.
+    Moved,
+    /// That node cannot take it (unavailable, at capacity, draining, or no answer with the
+    /// room still ours): offer it to the next one.
+    Elsewhere,
+    /// Refused for a reason another node would share, or the entry is not ours: tick on here.
+    Refused,
 }
 
 /// Why one room was not handed over (the `ludus_handoffs_total` outcome).
@@ -162,7 +177,11 @@ impl Cluster {
                         "moved"
                     }
                     Err(not_moved) => {
-                        homeless += usize::from(not_moved == NotMoved::NoNextOwner);
+                        // A room no node can take, or whose state cannot be saved, stays.
+                        homeless += usize::from(matches!(
+                            not_moved,
+                            NotMoved::NoNextOwner | NotMoved::NotSaved
+                        ));
                         not_moved.outcome()
                     }
                 };
@@ -178,44 +197,52 @@ impl Cluster {
         }
     }
 
-    /// Hands one room to its next owner.
+    /// Hands one room to its next owner: stops it, then offers it to the room's next owner and,
+    /// while those refuse as unavailable, to the next ones without them.
     async fn hand_off(&self, room_id: &RoomId) -> Result<(), NotMoved> {
-        let view = self.membership.view();
         let me = &self.settings.node.id;
-        let target = next_owner(&view.placement, room_id, &self.settings.node.region, me)
-            .ok_or(NotMoved::NoNextOwner)?;
         let incarnation = self.current_incarnation().map_err(|_| NotMoved::Failed)?;
+        let store = self.store().await.map_err(|_| NotMoved::Failed)?;
         let room = self
             .lobby
             .directory()
             .addr(room_id)
             .ok_or(NotMoved::NotSaved)?;
+        let mut placement = self.membership.view().placement.clone();
+        let Some(mut target) = next_owner(&placement, room_id, &self.settings.node.region, me)
+        else {
+            return Err(NotMoved::NoNextOwner);
+        };
         let state = match room.send(BeginHandoff).await {
-            Ok(Ok(state)) => state,
+            Ok(Ok(state)) => base64::engine::general_purpose::STANDARD.encode(state),
             _ => return Err(NotMoved::NotSaved),
         };
         let paused_at = Instant::now();
-        let request = NodeRequest::TakeOver {
-            room_id: room_id.to_string(),
-            from: me.to_string(),
-            incarnation,
-            state: base64::engine::general_purpose::STANDARD.encode(state),
+        let outcome = loop {
+            let offered = self
+                .offer(&store, room_id, incarnation, &state, &target)
+                .await;
+            match offered {
+                Offered::Moved => break Ok(()),
+                Offered::Elsewhere => {
+                    placement = placement.without(&target);
+                    match next_owner(&placement, room_id, &self.settings.node.region, me) {
+                        Some(next) => target = next,
+                        None => break Err(NotMoved::Failed),
+                    }
+                }
+                Offered::Refused => break Err(NotMoved::Failed),
+            }
         };
-        let answer = self.ask(target.as_str(), &request).await;
-        let moved = match &answer {
-            Ok(NodeResponse::Created { .. }) => true,
-            // A lost answer may hide a claim that went through: the bucket says.
-            _ => self.held_by(room_id, &target).await,
-        };
-        if moved {
+        if outcome.is_ok() {
             self.await_holder(room_id, &target).await;
-        } else if let Err(error) = &answer {
-            tracing::warn!(%room_id, node = %target, %error, "handover refused");
         }
-        room.do_send(EndHandoff { moved });
-        if !moved {
-            return Err(NotMoved::Failed);
-        }
+        let moved_to = outcome.is_ok().then(|| {
+            let ws_url = self.ws_url(target.as_str(), room_id).unwrap_or_default();
+            (target.to_string(), ws_url)
+        });
+        room.do_send(EndHandoff { moved_to });
+        outcome?;
         self.metrics
             .handoff_pause
             .observe(paused_at.elapsed().as_secs_f64());
@@ -228,15 +255,67 @@ impl Cluster {
         Ok(())
     }
 
-    /// Whether the bucket's entry for `room_id` names `node` now.
-    async fn held_by(&self, room_id: &RoomId, node: &NodeId) -> bool {
-        let Ok(store) = self.store().await else {
-            return false;
+    /// Offers a stopped room to `target` at the entry's current revision, which the claim
+    /// there must find unchanged. When the answer is lost (a timeout may hide a claim still in
+    /// flight), this node rewrites its own entry at that revision: if that succeeds, no late
+    /// claim can succeed any more and the room is still ours; if another holder is there, the
+    /// claim went through.
+    async fn offer(
+        &self,
+        store: &kv::Store,
+        room_id: &RoomId,
+        incarnation: Incarnation,
+        state: &str,
+        target: &NodeId,
+    ) -> Offered {
+        let key = directory::room_key(room_id);
+        let Ok(Some((revision, bytes))) = directory::read(store, &key).await else {
+            return Offered::Refused;
         };
-        match directory::read(&store, &directory::room_key(room_id)).await {
-            Ok(Some((_, bytes))) => directory::RoomRecord::from_bytes(&bytes)
-                .is_some_and(|record| record.node == node.as_str()),
-            _ => false,
+        let ours = directory::RoomRecord::from_bytes(&bytes)
+            .is_some_and(|record| self.is_mine(&record.node) && record.incarnation == incarnation);
+        if !ours {
+            // Another node holds it already (a takeover): nothing of ours to hand over.
+            return Offered::Refused;
+        }
+        let request = NodeRequest::TakeOver {
+            room_id: room_id.to_string(),
+            from: self.settings.node.id.to_string(),
+            incarnation,
+            revision,
+            state: state.to_owned(),
+        };
+        match self.ask(target.as_str(), &request).await {
+            Ok(NodeResponse::Created { .. }) => Offered::Moved,
+            Ok(_) => Offered::Refused,
+            Err(error @ ClusterError::Remote { .. }) => {
+                // An answer: nothing was claimed there.
+                tracing::warn!(%room_id, node = %target, %error, "handover refused");
+                if try_another_node(&error) {
+                    Offered::Elsewhere
+                } else {
+                    Offered::Refused
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%room_id, node = %target, %error, "handover unanswered");
+                match directory::swap(store, &key, bytes, Some(revision)).await {
+                    // Still ours, and no late claim can win now.
+                    Ok(Some(_)) => Offered::Elsewhere,
+                    // Rewritten meanwhile: by the claim, or by this node's own entry refresh
+                    // (which a late claim cannot get past either).
+                    Ok(None) => match directory::read(store, &key).await {
+                        Ok(Some((_, now))) => match directory::RoomRecord::from_bytes(&now) {
+                            Some(record) if record.node == target.as_str() => Offered::Moved,
+                            Some(record) if self.is_mine(&record.node) => Offered::Elsewhere,
+                            _ => Offered::Refused,
+                        },
+                        _ => Offered::Refused,
+                    },
+                    // Cut off from NATS: the fence stops the room if this lasts.
+                    Err(_) => Offered::Refused,
+                }
+            }
         }
     }
 
@@ -258,12 +337,14 @@ impl Cluster {
     }
 
     /// Takes over a room a draining node stopped and sent (`state`, a checkpoint): restores it
-    /// in the next epoch and claims its entry, which must still name `from`'s `incarnation`.
+    /// in the next epoch and claims its entry, which must still be at `revision` and name
+    /// `from`'s `incarnation` (so a claim that arrives after the sender gave up fails).
     pub(super) async fn take_over(
         &self,
         room_id: &RoomId,
         from: &str,
-        incarnation: super::lease::Incarnation,
+        incarnation: Incarnation,
+        revision: u64,
         state: &str,
     ) -> Result<RoomInfo, ClusterError> {
         if self.is_draining() {
@@ -284,6 +365,7 @@ impl Cluster {
             node: from.to_owned(),
             incarnation,
             epoch: checkpoint.epoch,
+            revision,
         };
         self.claim_and_start(prepared, mine, kind).await
     }

@@ -307,8 +307,10 @@ impl Cluster {
 
     async fn entries_round(&self, published: &mut HashMap<RoomId, Published>) {
         // A fenced node writes nothing until it registers anew (its entries name a dead
-        // incarnation; the lease task may not have noticed yet after a pause).
-        if self.fence.is_closed() || !self.is_connected() {
+        // incarnation; the lease task may not have noticed yet after a pause). A node shutting
+        // down neither: the rooms its shutdown closes keep their entries, so that failover
+        // finds them once the node's lease is gone.
+        if self.fence.is_closed() || !self.is_connected() || self.lobby.is_shutting_down() {
             return;
         }
         let Ok(store) = self.store().await else {

@@ -229,10 +229,16 @@ impl Cluster {
                     skipped.join(", ")
                 )
             };
+            // Rooms on a draining node are about to move: a seat there would be reserved in a
+            // room that stops for its handover any moment.
             let mut open = self.replica.list((Instant::now(), self.timing), |record| {
                 record.region == region.as_str()
                     && record.info.room_type == room_type
                     && record.info.has_free_seat()
+                    && !view
+                        .draining
+                        .iter()
+                        .any(|node| node.as_str() == record.node)
             });
             open.sort_by_key(|record| std::cmp::Reverse(record.info.seats_taken()));
             for record in open.into_iter().take(MATCHMAKE_CANDIDATES) {
@@ -438,7 +444,7 @@ impl Cluster {
 
 /// Whether a creation refused by one node should go to the next one placement picks: the node
 /// did not answer (it may have died before membership noticed) or holds its maximum of rooms.
-fn try_another_node(error: &ClusterError) -> bool {
+pub(super) fn try_another_node(error: &ClusterError) -> bool {
     matches!(
         error.code(),
         "at_capacity" | "node_unavailable" | "node_draining"

@@ -85,6 +85,8 @@ pub enum NodeRequest {
         from: String,
         /// Its incarnation (the directory entry must still name it).
         incarnation: u64,
+        /// The entry's revision when the room stopped (the claim must find it unchanged).
+        revision: u64,
         /// The room's exact state: its checkpoint, base64 (standard alphabet, padded).
         state: String,
     },
@@ -247,10 +249,14 @@ impl Cluster {
                 room_id,
                 from,
                 incarnation,
+                revision,
                 state,
             } => {
                 let taken = match RoomId::parse(&room_id) {
-                    Ok(room_id) => self.take_over(&room_id, &from, incarnation, &state).await,
+                    Ok(room_id) => {
+                        self.take_over(&room_id, &from, incarnation, revision, &state)
+                            .await
+                    }
                     Err(invalid) => Err(LobbyError::from(invalid).into()),
                 };
                 match taken {

@@ -164,9 +164,10 @@ pub struct RoomsSection {
     /// (at most once per tick); 0 disables checkpoints. Ignored on a node without NATS.
     /// Default 1000.
     pub checkpoint_interval_ms: u64,
-    /// Largest encoded checkpoint, in bytes (1024 to 1000000: NATS refuses messages over its
-    /// `max_payload`, 1 MiB by default). A room whose checkpoint is larger writes none and
-    /// counts `too_large` in `ludus_checkpoints_total`. Default 262144.
+    /// Largest encoded checkpoint, in bytes (1024 to 700000: NATS refuses messages over its
+    /// `max_payload`, 1 MiB by default, and a drain sends the state base64-encoded, a third
+    /// larger). A room whose checkpoint is larger writes none and counts `too_large` in
+    /// `ludus_checkpoints_total` (and cannot be handed over by a drain). Default 262144.
     pub max_checkpoint_bytes: usize,
 }
 

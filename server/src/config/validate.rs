@@ -456,7 +456,7 @@ fn security_problems(config: &ServerConfig, found: &mut Vec<(String, String)>) {
         "rooms.max_checkpoint_bytes",
         rooms.max_checkpoint_bytes,
         1_024,
-        1_000_000,
+        700_000,
         " bytes",
     );
     check_range(

@@ -110,6 +110,7 @@ fn status_of(code: &str) -> StatusCode {
         | "shutting_down"
         | "cluster_unavailable"
         | "node_unavailable"
+        | "node_draining"
         | "no_live_node" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -93,7 +93,11 @@ impl Lobby {
             restored_from_epoch: Some(checkpoint.epoch),
         };
         let mut prepared = self.assemble(room_type, room_id, max_players, simulation, origin)?;
-        prepared.room.restore_seats(&checkpoint.seats);
+        prepared.room.restore_seats(
+            &checkpoint.seats,
+            &checkpoint.reservations,
+            &checkpoint.events,
+        );
         Ok(prepared)
     }
 

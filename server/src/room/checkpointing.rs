@@ -63,12 +63,30 @@ impl Room {
             epoch: self.simulation.epoch(),
             written_at_ms: unix_millis(SystemTime::now()),
             seats: self.seat_records(),
+            reservations: self.reservation_records(),
+            events: self.events.waiting().cloned().collect(),
             simulation,
         };
         checkpoint.encode(max_bytes).map_err(|error| {
             tracing::warn!(room_id = %self.settings.room_id, %error, "checkpoint not written");
             "too_large"
         })
+    }
+
+    /// Reservations not yet taken, with their expiry as wall-clock Unix milliseconds.
+    fn reservation_records(&self) -> Vec<(ludus_protocol::PlayerId, u64)> {
+        let now = std::time::Instant::now();
+        let wall = unix_millis(SystemTime::now());
+        let mut reserved: Vec<_> = self
+            .reservations
+            .iter()
+            .filter_map(|(player, expires_at)| {
+                let left = expires_at.checked_duration_since(now)?;
+                Some((*player, wall.saturating_add(left.as_millis() as u64)))
+            })
+            .collect();
+        reserved.sort_unstable();
+        reserved
     }
 
     /// Every seat: connected members and players inside their resume window.

@@ -201,6 +201,8 @@ pub struct Room {
     handoff_since: Option<Instant>,
     /// Seats (or their sessions) changed since the last checkpoint: the next one is due at once.
     seats_changed: bool,
+    /// Joins and resumes that arrived while the room was stopped for a handover.
+    waiting_joins: Vec<JoinRoom>,
 }
 
 impl Room {
@@ -255,6 +257,7 @@ impl Room {
             restored_at_tick: None,
             handoff_since: None,
             seats_changed: false,
+            waiting_joins: Vec::new(),
         })
     }
 
@@ -528,6 +531,9 @@ impl Handler<JoinRoom> for Room {
     type Result = ();
 
     fn handle(&mut self, message: JoinRoom, ctx: &mut Self::Context) {
+        if self.handing_off() {
+            return self.wait_for_handover(message);
+        }
         let JoinRoom {
             player,
             name,
@@ -578,7 +584,12 @@ impl Handler<DeliverEvent> for Room {
     type Result = Result<(), QueueFull>;
 
     fn handle(&mut self, message: DeliverEvent, _ctx: &mut Self::Context) -> Self::Result {
-        let queued = self.events.push(message.event, message.size);
+        // Stopped for a handover, the room takes nothing the state sent would miss.
+        let queued = if self.handing_off() {
+            Err(QueueFull)
+        } else {
+            self.events.push(message.event, message.size)
+        };
         if queued.is_err() {
             self.metrics.events_refused.inc();
         }

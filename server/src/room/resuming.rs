@@ -12,7 +12,7 @@ use actix::Context;
 use bytes::Bytes;
 use ludus_protocol::v2::Roster;
 use ludus_protocol::{codec, CloseCode, Delta, PlayerId, ProtocolVersion};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The largest catch-up (missed deltas) sent after a resume, in bytes; beyond, a snapshot. Half
 /// of what a client may leave unread, so a catch-up never trips the `too_slow` bound.
@@ -210,9 +210,29 @@ impl Room {
     /// Seats every player of a restored room's checkpoint as away, from now: each may resume
     /// (with its old session's token) within the room's resume window, or leaves the game when
     /// it passes, as after any dropped connection.
-    pub fn restore_seats(&mut self, seats: &[crate::checkpoint::SeatRecord]) {
+    pub fn restore_seats(
+        &mut self,
+        seats: &[crate::checkpoint::SeatRecord],
+        reservations: &[(PlayerId, u64)],
+        events: &[(ludus_protocol::Value, usize)],
+    ) {
+        for (event, size) in events {
+            // Within the bound they were accepted under; a smaller bound here drops the rest.
+            if self.events.push(event.clone(), *size).is_err() {
+                self.metrics.events_refused.inc();
+            }
+        }
         self.restored_at_tick = Some(self.simulation.tick());
         let now = Instant::now();
+        // Reservations keep their wall-clock expiry (the nodes' clocks agree closely enough
+        // for seat lifetimes measured in seconds; a skewed one only shortens or stretches them).
+        let wall = crate::lobby::unix_millis(std::time::SystemTime::now());
+        for (player, expires_at_ms) in reservations {
+            let left = Duration::from_millis(expires_at_ms.saturating_sub(wall));
+            if !left.is_zero() {
+                self.reservations.insert(*player, now + left);
+            }
+        }
         for seat in seats {
             let protocol =
                 ProtocolVersion::from_hello(seat.protocol).unwrap_or(ProtocolVersion::V1);

@@ -222,6 +222,8 @@ mod tests {
             epoch: 1,
             written_at_ms: 0,
             seats: seats_of(&original, &players),
+            reservations: Vec::new(),
+            events: Vec::new(),
             simulation: original.save().expect("save"),
         };
         let bytes = checkpoint.encode(1 << 20).expect("encode");
