@@ -295,7 +295,9 @@ export const LOBBY_ERROR_CODES = [
   "unknown_region",
   "cluster_unavailable",
   "node_unavailable",
+  "node_draining",
   "no_live_node",
+  "not_clustered",
 ] as const;
 export type LobbyErrorCode = (typeof LOBBY_ERROR_CODES)[number];
 
