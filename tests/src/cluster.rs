@@ -33,7 +33,29 @@ struct NodeSlot {
     server: Option<TestServer>,
 }
 
-fn node_config(regions_file: &std::path::Path, id: &str) -> ServerConfig {
+/// The region file of a test cluster: regions `eu` (falling back to `us`) and `us`, and
+/// `nodes` as `(id, region, address)`, each serving HTTP and WebSocket on its address.
+pub(crate) fn region_file(nats_url: &str, nodes: &[(&str, &str, String)]) -> String {
+    let mut text = format!(
+        "version = 1\ndefault_region = \"eu\"\n\n[cluster]\nnats_url = \"{nats_url}\"\n\
+         heartbeat_interval_ms = {HEARTBEAT_MS}\nnode_timeout_ms = {NODE_TIMEOUT_MS}\n\n\
+         [regions.eu]\naliases = [\"DE\", \"FRA\"]\nfallbacks = [\"us\"]\n\n\
+         [regions.us]\naliases = [\"US\"]\n"
+    );
+    for (id, region, addr) in nodes {
+        // expect: writing to a String cannot fail.
+        write!(
+            text,
+            "\n[[nodes]]\nid = \"{id}\"\nregion = \"{region}\"\nws_url = \"ws://{addr}\"\n\
+             http_url = \"http://{addr}\"\nweight = 1\n"
+        )
+        .expect("a String takes any write");
+    }
+    text
+}
+
+/// The config of test cluster node `id` (one worker, one room thread, the test lease).
+pub(crate) fn node_config(regions_file: &std::path::Path, id: &str) -> ServerConfig {
     let mut config = test_config();
     config.server.workers = 1;
     config.server.room_threads = 1;
@@ -90,28 +112,16 @@ impl TestCluster {
         let nats = NatsServer::start()?;
         let dir = tempfile::tempdir()?;
         let listeners: Vec<_> = nodes.iter().map(|_| bind_loopback()).collect();
-        let mut text = format!(
-            "version = 1\ndefault_region = \"eu\"\n\n[cluster]\nnats_url = \"{}\"\n\
-             heartbeat_interval_ms = {HEARTBEAT_MS}\nnode_timeout_ms = {NODE_TIMEOUT_MS}\n\n\
-             [regions.eu]\naliases = [\"DE\", \"FRA\"]\nfallbacks = [\"us\"]\n\n\
-             [regions.us]\naliases = [\"US\"]\n",
-            nats.url()
-        );
+        let mut entries = Vec::new();
         for ((id, region), listener) in nodes.iter().zip(&listeners) {
-            let addr = listener.local_addr()?;
-            write!(
-                text,
-                "\n[[nodes]]\nid = \"{id}\"\nregion = \"{region}\"\nws_url = \"ws://{addr}\"\n\
-                 http_url = \"http://{addr}\"\nweight = 1\n"
-            )?;
+            entries.push((*id, *region, listener.local_addr()?.to_string()));
         }
+        // External nodes get a placeholder address (redirects to them are not what such tests
+        // check).
         for (id, region) in external {
-            write!(
-                text,
-                "\n[[nodes]]\nid = \"{id}\"\nregion = \"{region}\"\n\
-                 ws_url = \"ws://127.0.0.1:9\"\nhttp_url = \"http://127.0.0.1:9\"\nweight = 1\n"
-            )?;
+            entries.push((*id, *region, "127.0.0.1:9".to_owned()));
         }
+        let text = region_file(&nats.url(), &entries);
         let regions_file = dir.path().join("regions.toml");
         std::fs::write(&regions_file, text)?;
         let mut started = Vec::new();
@@ -193,6 +203,22 @@ impl TestCluster {
             .find(|slot| slot.id == id)
             .and_then(|slot| slot.server.as_ref())
             .unwrap_or_else(|| panic!("no running node `{id}`"))
+    }
+
+    /// Which of `candidates` (node ids) is the running node whose address `url` names.
+    pub fn host_of<'a>(
+        &self,
+        candidates: impl IntoIterator<Item = &'a str>,
+        url: &str,
+    ) -> anyhow::Result<&'a str> {
+        candidates
+            .into_iter()
+            .find(|id| {
+                self.nodes.iter().any(|slot| {
+                    slot.id == *id && slot.server.is_some() && url.contains(&slot.addr.to_string())
+                })
+            })
+            .with_context(|| format!("no running node serves {url}"))
     }
 
     /// The region file the nodes share.

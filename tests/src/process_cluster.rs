@@ -9,15 +9,14 @@
 //! `RUST_LOG` to fill it), which outlives restarts so a failing test can point at it.
 
 use crate::child::{ChildNode, ReservedPort};
-use crate::cluster::{HEARTBEAT_MS, NODE_TIMEOUT_MS};
+use crate::cluster::{node_config, region_file};
 use crate::nats::NatsServer;
-use crate::{eventually_within, get_json, test_config};
+use crate::{eventually_within, get_json};
 use anyhow::Context as _;
 use ludus_server::checkpoint::Checkpoint;
 use ludus_server::cluster::checkpoints::BUCKET as CHECKPOINT_BUCKET;
 use ludus_server::cluster::directory::BUCKET as DIRECTORY_BUCKET;
 use ludus_server::config::ServerConfig;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -55,33 +54,22 @@ impl ProcessCluster {
             .iter()
             .map(|_| ReservedPort::new())
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let mut text = format!(
-            "version = 1\ndefault_region = \"eu\"\n\n[cluster]\nnats_url = \"{}\"\n\
-             heartbeat_interval_ms = {HEARTBEAT_MS}\nnode_timeout_ms = {NODE_TIMEOUT_MS}\n\n\
-             [regions.eu]\naliases = [\"DE\", \"FRA\"]\nfallbacks = [\"us\"]\n\n\
-             [regions.us]\naliases = [\"US\"]\n",
-            nats.url()
-        );
-        for ((id, region), port) in nodes.iter().zip(&ports) {
-            let addr = port.addr();
-            write!(
-                text,
-                "\n[[nodes]]\nid = \"{id}\"\nregion = \"{region}\"\nws_url = \"ws://{addr}\"\n\
-                 http_url = \"http://{addr}\"\nweight = 1\n"
-            )?;
-        }
+        let entries: Vec<(&str, &str, String)> = nodes
+            .iter()
+            .zip(&ports)
+            .map(|((id, region), port)| (*id, *region, port.addr().to_string()))
+            .collect();
+        let text = region_file(&nats.url(), &entries);
         let regions_file = dir.path().join("regions.toml");
         std::fs::write(&regions_file, text)?;
         let slots = nodes
             .iter()
             .zip(ports)
             .map(|((id, _), port)| {
-                let mut config = test_config();
-                config.server.workers = 1;
-                config.server.room_threads = 1;
-                config.cluster.regions_file = Some(regions_file.clone());
-                config.cluster.node_id = Some((*id).to_owned());
+                let mut config = node_config(&regions_file, id);
                 config.cluster.lease_ms = lease_ms;
+                // A node process drains on SIGTERM, as shipped.
+                config.cluster.drain_on_shutdown = true;
                 NodeSlot {
                     id: (*id).to_owned(),
                     port,

@@ -14,15 +14,6 @@ const LAYOUT: [(&str, &str); 3] = [("eu-1", "eu"), ("eu-2", "eu"), ("us-1", "us"
 /// A handover plus the resume, on a loaded CI machine.
 const BACK_WITHIN: Duration = Duration::from_secs(15);
 
-/// The node of `cluster` whose address `url` names.
-fn host_of(cluster: &TestCluster, url: &str) -> anyhow::Result<&'static str> {
-    LAYOUT
-        .iter()
-        .map(|(node, _)| *node)
-        .find(|node| url.contains(&cluster.node(node).addr().to_string()))
-        .ok_or_else(|| anyhow::anyhow!("no node serves {url}"))
-}
-
 /// Plays (acking every tick) until the server closes; answers the close code.
 async fn play_until_closed(player: &mut Player) -> anyhow::Result<Option<CloseCode>> {
     for _ in 0..2_000 {
@@ -108,7 +99,7 @@ async fn a_drained_nodes_room_moves_with_its_state_and_its_player_resumes_withou
     })
     .await?;
     let seat = matchmake(cluster.node("eu-1"), "arena").await?;
-    let host = host_of(&cluster, &seat.ws_url)?;
+    let host = cluster.host_of(LAYOUT.map(|(node, _)| node), &seat.ws_url)?;
     let mut player = Player::join(&seat).await?;
     let me = player.id();
     let first_epoch = player.welcome.epoch;
@@ -143,7 +134,7 @@ async fn a_drained_nodes_room_moves_with_its_state_and_its_player_resumes_withou
         first_epoch + 1,
         "the new owner runs the next epoch"
     );
-    let owner = host_of(&cluster, &moved.url)?;
+    let owner = cluster.host_of(LAYOUT.map(|(node, _)| node), &moved.url)?;
     assert_ne!(owner, host);
     let mut player = moved.player;
     let before = player.state.tick();
@@ -178,7 +169,10 @@ async fn a_drained_nodes_room_moves_with_its_state_and_its_player_resumes_withou
     let Some(ServerMessage::Redirect(redirect)) = answer.first() else {
         anyhow::bail!("the old node redirects a join: {answer:?}")
     };
-    assert_eq!(host_of(&cluster, &redirect.ws_url)?, owner);
+    assert_eq!(
+        cluster.host_of(LAYOUT.map(|(node, _)| node), &redirect.ws_url)?,
+        owner
+    );
     let mut late = Connection::open(&redirect.ws_url).await?;
     late.hello(&late_seat.token).await?;
     let Received::Batch(answer) = late.receive().await? else {
@@ -200,7 +194,7 @@ async fn a_drained_nodes_room_moves_with_its_state_and_its_player_resumes_withou
     for _ in 0..4 {
         let seat = matchmake(drained, "arena").await?;
         assert_ne!(
-            host_of(&cluster, &seat.ws_url)?,
+            cluster.host_of(LAYOUT.map(|(node, _)| node), &seat.ws_url)?,
             host,
             "a draining node takes no new room"
         );

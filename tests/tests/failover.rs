@@ -16,21 +16,12 @@ const LAYOUT: [(&str, &str); 3] = [("eu-1", "eu"), ("eu-2", "eu"), ("us-1", "us"
 /// Detection (a lease) plus restore, redirect and resume, on a loaded CI machine.
 const BACK_WITHIN: Duration = Duration::from_secs(30);
 
-/// The node of `cluster` whose address `ws_url` names.
-fn host_of(cluster: &TestCluster, ws_url: &str) -> anyhow::Result<&'static str> {
-    LAYOUT
-        .iter()
-        .map(|(node, _)| *node)
-        .find(|node| ws_url.contains(&cluster.node(node).addr().to_string()))
-        .ok_or_else(|| anyhow::anyhow!("no node serves {ws_url}"))
-}
-
 #[tokio::test]
 async fn a_killed_nodes_room_is_restored_elsewhere_and_its_player_resumes_its_seat(
 ) -> anyhow::Result<()> {
     let mut cluster = TestCluster::start(&LAYOUT).await?;
     let seat = matchmake(cluster.node("eu-1"), "arena").await?;
-    let host = host_of(&cluster, &seat.ws_url)?;
+    let host = cluster.host_of(LAYOUT.map(|(node, _)| node), &seat.ws_url)?;
     let survivor = LAYOUT
         .iter()
         .map(|(node, _)| *node)

@@ -75,6 +75,13 @@ var LobbyClient = class {
   kickPlayer(roomId, playerId) {
     return this.request("DELETE", `/v1/rooms/${encodeURIComponent(roomId)}/players/${playerId}`, void 0, "operator");
   }
+  /**
+   * Operator: drains the node this client talks to (§2 `POST /v1/admin/drain`): its rooms move
+   * with their state to other nodes (members get 4017 and resume there); it takes no new rooms.
+   */
+  drainNode() {
+    return this.request("POST", "/v1/admin/drain", void 0, "operator");
+  }
   /** Operator: queues `{"type": "message", payload}` into a coming delta's events. */
   sendMessage(roomId, payload) {
     return this.request("POST", `/v1/rooms/${encodeURIComponent(roomId)}/messages`, { payload }, "operator");
@@ -1840,13 +1847,14 @@ var CLOSE_CODES = {
   4013: "room_moved",
   4014: "resume_refused",
   4015: "session_replaced",
-  4016: "kicked"
+  4016: "kicked",
+  4017: "room_moving"
 };
 function closeReasonOf(code) {
   return CLOSE_CODES[code];
 }
 function closeKeepsSeat(code) {
-  if (code === 4007 || code === 4008)
+  if (code === 4007 || code === 4008 || code === 4017)
     return true;
   if (code === 1e3)
     return false;
@@ -2533,7 +2541,7 @@ var RoomSession = class _RoomSession extends Emitter {
     const deadline = now() + settings.giveUpAfterMs;
     let url = this.wsUrl;
     let attemptNumber = 0;
-    let skipWait = false;
+    let skipWait = dropped.code === 4017;
     while (now() < deadline) {
       if (!skipWait) {
         const delayMs = Math.min(backoffDelay(attemptNumber, settings, this.options.random), Math.max(0, deadline - now()));
