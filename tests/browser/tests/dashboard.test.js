@@ -136,12 +136,12 @@ describe("/dashboard", () => {
     await page.close();
   });
 
-  test("the drain action is shown disabled, since nodes cannot drain yet", async () => {
+  test("on a single node the drain action is shown disabled, saying why", async () => {
     const page = await browser.newPage();
     await signIn(page, OPERATOR_TOKEN);
     await page.locator("#dashboard").waitFor({ state: "visible", timeout: WAIT_MS });
     assert.equal(await page.locator("#drain-node").isDisabled(), true);
-    assert.match(await page.locator("#drain-reason").textContent(), /cannot drain/);
+    assert.match(await page.locator("#drain-reason").textContent(), /nowhere to move its rooms/);
     await page.close();
   });
 });
