@@ -13,7 +13,7 @@ use crate::cluster::Cluster;
 use crate::conn_limit::ConnectionGuard;
 use crate::lobby::Lobby;
 use crate::member::{Handoff, JoinRoom};
-use crate::outbox::{Opcode, Outbox};
+use crate::outbox::Outbox;
 use crate::rate_limit::RateLimiter;
 use crate::room::ResumeJoin;
 use crate::session::closing::{close, Detached, Ending, ToClose};
@@ -26,8 +26,8 @@ use actix::dev::SendError;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use ludus_protocol::{
-    codec, ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, PlayerId, ProtocolVersion,
-    RoomId, ServerMessage,
+    ClientMessage, CloseCode, ErrorCode, ErrorMessage, Hello, PlayerId, ProtocolVersion, RoomId,
+    ServerMessage,
 };
 use socket2::SockRef;
 use std::io::Cursor;
@@ -119,11 +119,7 @@ impl Greeting {
     }
 
     fn send(&mut self, message: ServerMessage) {
-        let frame = Bytes::from(codec::encode_batch(&[message]));
-        let metrics = self.ticket.metrics();
-        metrics.messages_sent.inc();
-        metrics.bytes_sent.inc_by(frame.len() as u64);
-        self.outbox.send(Opcode::Binary, frame);
+        self.ticket.send(&mut self.outbox, message);
     }
 
     /// Reads frames until `hello`, a refusal or the end of the connection.

@@ -54,13 +54,8 @@ impl Handoff {
     /// Sends the client to the room's node with a `redirect` (close 4012): it sends the same
     /// `hello` there.
     pub fn redirect(mut self, redirect: ludus_protocol::Redirect) {
-        let frame = Bytes::from(ludus_protocol::codec::encode_batch(&[
-            ludus_protocol::ServerMessage::Redirect(redirect),
-        ]));
-        let metrics = self.ticket.metrics();
-        metrics.messages_sent.inc();
-        metrics.bytes_sent.inc_by(frame.len() as u64);
-        self.outbox.send(crate::outbox::Opcode::Binary, frame);
+        let message = ludus_protocol::ServerMessage::Redirect(redirect);
+        self.ticket.send(&mut self.outbox, message);
         self.close(Ending::Server(CloseCode::Redirect, None));
     }
 

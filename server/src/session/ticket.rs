@@ -8,6 +8,9 @@
 
 use crate::conn_limit::ConnectionGuard;
 use crate::metrics::Metrics;
+use crate::outbox::{Opcode, Outbox, TryWrite};
+use bytes::Bytes;
+use ludus_protocol::{codec, ServerMessage};
 
 /// Held for a connection's whole life; dropping it records the end.
 #[derive(Debug)]
@@ -39,6 +42,15 @@ impl SessionTicket {
     /// Records why the session ends (a close code's reason); the last one set counts.
     pub fn set_reason(&mut self, reason: &'static str) {
         self.reason = reason;
+    }
+
+    /// Sends one message to the session's client on `outbox`, outside a room's tick (a hello's
+    /// answer, a redirect), counted in the metrics as every frame is.
+    pub fn send<W: TryWrite>(&self, outbox: &mut Outbox<W>, message: ServerMessage) {
+        let frame = Bytes::from(codec::encode_batch(&[message]));
+        self.metrics.messages_sent.inc();
+        self.metrics.bytes_sent.inc_by(frame.len() as u64);
+        outbox.send(Opcode::Binary, frame);
     }
 
     /// The metrics the session reports to.
