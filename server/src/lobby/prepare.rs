@@ -93,11 +93,7 @@ impl Lobby {
             restored_from_epoch: Some(checkpoint.epoch),
         };
         let mut prepared = self.assemble(room_type, room_id, max_players, simulation, origin)?;
-        prepared.room.restore_seats(
-            &checkpoint.seats,
-            &checkpoint.reservations,
-            &checkpoint.events,
-        );
+        prepared.room.restore_occupants(checkpoint);
         Ok(prepared)
     }
 

@@ -207,16 +207,12 @@ impl Room {
         }
     }
 
-    /// Seats every player of a restored room's checkpoint as away, from now: each may resume
-    /// (with its old session's token) within the room's resume window, or leaves the game when
-    /// it passes, as after any dropped connection.
-    pub fn restore_seats(
-        &mut self,
-        seats: &[crate::checkpoint::SeatRecord],
-        reservations: &[(PlayerId, u64)],
-        events: &[(ludus_protocol::Value, usize)],
-    ) {
-        for (event, size) in events {
+    /// Takes back what a restored room's checkpoint holds besides the simulation: every seat,
+    /// as away from now (each may resume with its old session's token within the room's resume
+    /// window, or leaves the game when it passes, as after any dropped connection), the
+    /// reservations not yet taken and the operator events not yet sent.
+    pub fn restore_occupants(&mut self, checkpoint: &crate::checkpoint::Checkpoint) {
+        for (event, size) in &checkpoint.events {
             // Within the bound they were accepted under; a smaller bound here drops the rest.
             if self.events.push(event.clone(), *size).is_err() {
                 self.metrics.events_refused.inc();
@@ -227,13 +223,13 @@ impl Room {
         // Reservations keep their wall-clock expiry (the nodes' clocks agree closely enough
         // for seat lifetimes measured in seconds; a skewed one only shortens or stretches them).
         let wall = crate::lobby::unix_millis(std::time::SystemTime::now());
-        for (player, expires_at_ms) in reservations {
+        for (player, expires_at_ms) in &checkpoint.reservations {
             let left = Duration::from_millis(expires_at_ms.saturating_sub(wall));
             if !left.is_zero() {
                 self.reservations.insert(*player, now + left);
             }
         }
-        for seat in seats {
+        for seat in &checkpoint.seats {
             let protocol =
                 ProtocolVersion::from_hello(seat.protocol).unwrap_or(ProtocolVersion::V1);
             let away = Away {
