@@ -22,7 +22,7 @@
 //! The old and the new owner never run a room at once: the old one stopped before it asked.
 
 use super::claim::ClaimKind;
-use super::directory;
+use super::directory::{self, RoomRecord};
 use super::lease::Incarnation;
 use super::routing::try_another_node;
 use super::rpc::{NodeRequest, NodeResponse};
@@ -82,6 +82,18 @@ enum Offered {
     Elsewhere,
     /// Refused for a reason another node would share, or the entry is not ours: tick on here.
     Refused,
+}
+
+/// What an unanswered offer came to when this node's rewrite of its own entry found the entry
+/// changed: `holder` is the entry now. Rewritten by the target's claim, the room moved; by this
+/// node's own entry refresh, the room is still ours (and a late claim cannot get past the new
+/// revision either); anything else, another node holds it.
+fn after_changed_entry(holder: Option<&RoomRecord>, me: &NodeId, target: &NodeId) -> Offered {
+    match holder {
+        Some(record) if record.node == target.as_str() => Offered::Moved,
+        Some(record) if record.node == me.as_str() => Offered::Elsewhere,
+        _ => Offered::Refused,
+    }
 }
 
 /// Why one room was not handed over (the `ludus_handoffs_total` outcome).
@@ -272,7 +284,7 @@ impl Cluster {
         let Ok(Some((revision, bytes))) = directory::read(store, &key).await else {
             return Offered::Refused;
         };
-        let ours = directory::RoomRecord::from_bytes(&bytes)
+        let ours = RoomRecord::from_bytes(&bytes)
             .is_some_and(|record| self.is_mine(&record.node) && record.incarnation == incarnation);
         if !ours {
             // Another node holds it already (a takeover): nothing of ours to hand over.
@@ -302,16 +314,11 @@ impl Cluster {
                 match directory::swap(store, &key, bytes, Some(revision)).await {
                     // Still ours, and no late claim can win now.
                     Ok(Some(_)) => Offered::Elsewhere,
-                    // Rewritten meanwhile: by the claim, or by this node's own entry refresh
-                    // (which a late claim cannot get past either).
-                    Ok(None) => match directory::read(store, &key).await {
-                        Ok(Some((_, now))) => match directory::RoomRecord::from_bytes(&now) {
-                            Some(record) if record.node == target.as_str() => Offered::Moved,
-                            Some(record) if self.is_mine(&record.node) => Offered::Elsewhere,
-                            _ => Offered::Refused,
-                        },
-                        _ => Offered::Refused,
-                    },
+                    Ok(None) => {
+                        let now = directory::read(store, &key).await.ok().flatten();
+                        let holder = now.and_then(|(_, bytes)| RoomRecord::from_bytes(&bytes));
+                        after_changed_entry(holder.as_ref(), &self.settings.node.id, target)
+                    }
                     // Cut off from NATS: the fence stops the room if this lasts.
                     Err(_) => Offered::Refused,
                 }
@@ -388,6 +395,36 @@ mod tests {
 
     fn room(index: usize) -> RoomId {
         RoomId::parse(&format!("room-{index}")).expect("id")
+    }
+
+    #[test]
+    fn a_changed_entry_says_whether_an_unanswered_offer_went_through() {
+        let (me, target) = (NodeId::new("eu-1"), NodeId::new("eu-2"));
+        let record = |node: &str| RoomRecord {
+            node: node.to_owned(),
+            incarnation: 1,
+            region: "eu".to_owned(),
+            epoch: 3,
+            info: crate::directory::RoomInfo {
+                room_id: room(1),
+                room_type: "arena".to_owned(),
+                players: 0,
+                reserved: 0,
+                max_players: 8,
+                metadata: serde_json::Value::Null,
+                state: serde_json::Value::Null,
+                created_at_ms: 0,
+                epoch: 3,
+                restored_from_epoch: None,
+            },
+        };
+        let moved = after_changed_entry(Some(&record("eu-2")), &me, &target);
+        assert_eq!(moved, Offered::Moved);
+        let still_ours = after_changed_entry(Some(&record("eu-1")), &me, &target);
+        assert_eq!(still_ours, Offered::Elsewhere);
+        let taken = after_changed_entry(Some(&record("us-1")), &me, &target);
+        assert_eq!(taken, Offered::Refused);
+        assert_eq!(after_changed_entry(None, &me, &target), Offered::Refused);
     }
 
     #[test]
