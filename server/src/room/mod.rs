@@ -18,6 +18,7 @@
 //! Seat reservations are admitted here, inside the actor, and count toward the room's maximum
 //! until used or expired, so concurrent matchmaking can never overfill a room.
 
+mod cadence;
 mod checkpointing;
 mod fan_out;
 mod handoff;
@@ -475,8 +476,10 @@ impl Actor for Room {
         ctx.set_mailbox_capacity(capacity);
         self.metrics.rooms.inc();
         self.type_metrics.rooms.inc();
-        self.next_tick_due = Instant::now() + self.settings.tick_interval();
-        ctx.run_interval(self.settings.tick_interval(), |room, ctx| room.tick(ctx));
+        let interval = self.settings.tick_interval();
+        let first = Instant::now() + cadence::first_tick_in(interval);
+        self.next_tick_due = first;
+        ctx.run_interval_at(first.into(), interval, |room, ctx| room.tick(ctx));
         tracing::info!(room_id = %self.settings.room_id, room_type = %self.settings.room_type, "room started");
     }
 
