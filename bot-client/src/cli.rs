@@ -104,6 +104,9 @@ pub struct LoopbackArgs {
     /// Bytes per message (about one delta frame).
     #[arg(long, default_value_t = 256)]
     pub message_bytes: usize,
+    /// Connections to spread the messages over, round-robin (as a server's players are).
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
 }
 
 /// What the command line asks for, checked.
@@ -252,6 +255,13 @@ impl Cli {
                     loopback.message_bytes as f64,
                     1.0,
                     max_bytes,
+                )?;
+                let max_connections = loopback::MAX_CONNECTIONS as f64;
+                check_range(
+                    "--connections",
+                    loopback.connections as f64,
+                    1.0,
+                    max_connections,
                 )?;
                 return Ok(Run::Loopback(loopback));
             }

@@ -69,7 +69,7 @@ pub async fn execute(cli: cli::Cli) -> Result<Outcome, ScenarioError> {
         cli::Run::Swarm(options, scenario) => (options, scenario),
         cli::Run::Loopback(args) => {
             let report = tokio::task::spawn_blocking(move || {
-                loopback::run(args.messages, args.message_bytes)
+                loopback::run(args.messages, args.message_bytes, args.connections)
             })
             .await
             .map_err(|join_error| ScenarioError::Loopback {
