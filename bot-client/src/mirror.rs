@@ -2,10 +2,10 @@
 //!
 //! Version 1 frames decode to [`ServerMessage`]s; version 2 frames to compact snapshots and
 //! packed deltas, which a [`CompactRoomState`] decodes against the state. Both end as the same
-//! [`RoomState`] and the same version 1 [`Delta`] (acks absolute), so the session's gap, ack and
+//! [`RoomState`] and the same [`AppliedDelta`] (acks absolute), so the session's gap, ack and
 //! latency logic does not care which version it speaks.
 
-use ludus_protocol::v2::{self, CompactMessage, CompactRoomState, DeltaBody};
+use ludus_protocol::v2::{self, AppliedDelta, CompactMessage, CompactRoomState, DeltaBody};
 use ludus_protocol::{
     codec, ApplyError, CompactError, DecodeError, Delta, ProtocolVersion, RoomState,
 };
@@ -28,13 +28,29 @@ impl Mirror {
         }
     }
 
-    /// Applies a delta of the same version; returns it in version 1 form (acks absolute), or
-    /// why it does not apply (the state is then unchanged).
-    pub(crate) fn apply(&mut self, delta: IncomingDelta) -> Result<Delta, FrameError> {
+    /// The last tick applied.
+    pub(crate) fn tick(&self) -> u64 {
+        match self {
+            Self::Named(state) => state.tick(),
+            Self::Compact(compact) => compact.tick(),
+        }
+    }
+
+    /// The room epoch of the state.
+    pub(crate) fn epoch(&self) -> u64 {
+        match self {
+            Self::Named(state) => state.epoch(),
+            Self::Compact(compact) => compact.epoch(),
+        }
+    }
+
+    /// Applies a delta of the same version; returns its ticks and acks (absolute), or why it
+    /// does not apply (the state is then unchanged).
+    pub(crate) fn apply(&mut self, delta: IncomingDelta) -> Result<AppliedDelta, FrameError> {
         match (self, delta) {
             (Self::Named(state), IncomingDelta::Named(delta)) => {
                 state.apply(&delta)?;
-                Ok(delta)
+                Ok(delta.into())
             }
             (Self::Compact(state), IncomingDelta::Compact(body)) => Ok(state.apply_delta(&body)?),
             _ => Err(FrameError::VersionMismatch),

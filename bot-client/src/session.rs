@@ -171,7 +171,7 @@ impl Session {
     pub fn last_tick(&self) -> u64 {
         match &self.phase {
             Phase::Joining => 0,
-            Phase::Playing(mirror) => mirror.state().tick(),
+            Phase::Playing(mirror) => mirror.tick(),
             Phase::AwaitingSnapshot { last_tick, .. } => *last_tick,
         }
     }
@@ -374,7 +374,7 @@ impl Session {
                     if self.in_resume_batch {
                         self.counters.incr(Counter::ResumeMismatches);
                     }
-                    let last_tick = mirror.state().tick();
+                    let last_tick = mirror.tick();
                     self.request_snapshot(last_tick)
                 }
             },
@@ -406,7 +406,7 @@ impl Session {
         let Phase::Playing(mirror) = &self.phase else {
             return None;
         };
-        let tick = mirror.state().tick();
+        let tick = mirror.tick();
         let unacked = tick.saturating_sub(self.acked_tick);
         (unacked >= self.ack_every_ticks).then_some(ClientMessage::Ack(Ack { tick }))
     }

@@ -88,7 +88,7 @@ fn a_delta_applies_like_its_version_1_twin() {
         panic!("expected a delta")
     };
     let decoded = compact.apply_delta(&body).expect("applies");
-    assert_eq!(decoded, delta());
+    assert_eq!(decoded, v2::AppliedDelta::from(delta()));
     let mut plain = ludus_protocol::RoomState::from_snapshot(snapshot());
     plain.apply(&delta()).expect("applies");
     assert_eq!(compact.state(), &plain);

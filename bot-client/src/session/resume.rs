@@ -65,7 +65,7 @@ impl Session {
         self.player?;
         let last_tick = self.last_tick();
         let epoch = match &self.phase {
-            Phase::Playing(mirror) => Some(mirror.state().epoch()),
+            Phase::Playing(mirror) => Some(mirror.epoch()),
             Phase::Joining | Phase::AwaitingSnapshot { .. } => None,
         };
         self.resume = Some(PendingResume {

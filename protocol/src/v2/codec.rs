@@ -492,22 +492,40 @@ pub(crate) fn read_fields(
     kind: Option<&KindSchema>,
     extras: bool,
 ) -> Result<BTreeMap<String, Value>, CompactError> {
+    let (declared, extras) = read_declared(reader, kind, extras)?;
+    let names = kind.map(|kind| kind.fields.as_slice()).unwrap_or_default();
+    let mut fields: BTreeMap<String, Value> = declared
+        .into_iter()
+        .filter_map(|(index, value)| Some((names.get(index)?.name.clone(), value)))
+        .collect();
+    fields.extend(extras);
+    Ok(fields)
+}
+
+/// As [`read_fields`], with the declared fields by index: `(index, value)` ascending, then the
+/// undeclared fields by name, in the order sent.
+pub(crate) fn read_declared(
+    reader: &mut BitReader<'_>,
+    kind: Option<&KindSchema>,
+    extras: bool,
+) -> Result<(Vec<(usize, Value)>, Vec<(String, Value)>), CompactError> {
     let declared = kind.map(|kind| kind.fields.as_slice()).unwrap_or_default();
     let mask = reader.read_bits(declared.len() as u32)?;
-    let mut fields = BTreeMap::new();
+    let mut values = Vec::new();
     for (index, field) in declared.iter().enumerate() {
         if mask >> (declared.len() - 1 - index) & 1 == 1 {
-            fields.insert(field.name.clone(), field.ty.read(reader)?);
+            values.push((index, field.ty.read(reader)?));
         }
     }
+    let mut named = Vec::new();
     if extras {
         let count = reader.read_count(8)?;
         for _ in 0..count {
             let name = String::from_utf8(reader.read_bytes()?)
                 .map_err(|_| CompactError::Malformed("field name is not UTF-8"))?;
             let value = FieldType::Any.read(reader)?;
-            fields.insert(name, value);
+            named.push((name, value));
         }
     }
-    Ok(fields)
+    Ok((values, named))
 }

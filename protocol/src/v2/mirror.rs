@@ -1,38 +1,228 @@
-//! The version 2 client mirror: a [`RoomState`] plus the schema that decodes packed deltas.
+//! The version 2 client mirror: the room's entities with their declared fields by schema index,
+//! plus the schema that decodes packed deltas.
 //!
 //! Decoding and applying are one step because an update names fields by index within its
 //! entity's kind, and only the state knows each entity's kind. The packed delta is decoded in
 //! full (and checked against the state) before anything changes, then applied with the same
 //! rules as version 1, so a version 2 mirror holds exactly what a version 1 mirror holds, except
 //! that departed players' acks are dropped (the ack table is the member list).
+//!
+//! Why its own layout rather than a [`RoomState`]: a client applies every tick's delta, and a
+//! load generator applies thousands of rooms' deltas a tick, each to a state that has gone cold
+//! in the cache since the last one. Entities in one sorted vector with their declared fields in
+//! index order are found by a binary search and updated by index, with no field name compared,
+//! allocated or freed per update. The named view ([`CompactRoomState::state`]) is built only
+//! when asked, and kept until the next change.
 
 use super::bits::BitReader;
-use super::codec::{read_created, read_fields, CompactSnapshot, DeltaBody};
-use super::schema::Schema;
+use super::codec::{read_created, read_declared, CompactSnapshot, DeltaBody};
+use super::schema::{KindSchema, Schema};
 use crate::error::{ApplyError, CompactError};
 use crate::ids::{EntityId, PlayerId};
-use crate::messages::{Delta, EntityUpdate, InputAck};
+use crate::messages::{Delta, Entity, InputAck, Snapshot};
 use crate::state::RoomState;
+use rmpv::Value;
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
 
 /// A room's state as a version 2 client sees it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct CompactRoomState {
     schema: Schema,
-    state: RoomState,
+    epoch: u64,
+    tick: u64,
+    /// Ascending by id.
+    entities: Vec<Mirrored>,
+    /// Every member's last applied input, ascending by player.
+    acks: Vec<(PlayerId, u32)>,
+    /// The named (version 1) view, built when asked and dropped by the next change.
+    named: OnceCell<RoomState>,
+}
+
+/// What a delta brought besides the state change: its ticks, acks and events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppliedDelta {
+    /// The room epoch (the state's).
+    pub epoch: u64,
+    /// The tick the state is now at.
+    pub tick: u64,
+    /// The tick the delta applied to.
+    pub base_tick: u64,
+    /// Acks that changed (absolute sequence numbers), and every joined player's.
+    pub acks: Vec<InputAck>,
+    /// Events broadcast this tick, in order.
+    pub events: Vec<Value>,
+}
+
+impl From<Delta> for AppliedDelta {
+    /// A version 1 delta, once applied, brings the same.
+    fn from(delta: Delta) -> Self {
+        Self {
+            epoch: delta.epoch,
+            tick: delta.tick,
+            base_tick: delta.base_tick,
+            acks: delta.acks,
+            events: delta.events,
+        }
+    }
+}
+
+/// One entity.
+#[derive(Clone, Debug, PartialEq)]
+struct Mirrored {
+    id: EntityId,
+    kind: Kind,
+    /// The declared fields by index (`None`: not set).
+    declared: Vec<Option<Value>>,
+    /// Fields the schema does not declare for the kind, by name.
+    extras: BTreeMap<String, Value>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Kind {
+    /// A kind of the schema, by index.
+    Declared(usize),
+    /// A kind the schema does not declare: every field is an extra.
+    Undeclared(String),
+}
+
+/// What one update of a delta does, decoded and checked before anything changes.
+enum Change {
+    Created(Mirrored),
+    Fields {
+        index: usize,
+        declared: Vec<(usize, Value)>,
+        extras: Vec<(String, Value)>,
+    },
+}
+
+impl Mirrored {
+    /// An entity of `kind` with `fields` by name, as a snapshot or a creation carries it.
+    fn new(
+        schema: &Schema,
+        id: EntityId,
+        kind: String,
+        fields: impl IntoIterator<Item = (String, Value)>,
+    ) -> Self {
+        let (kind, declared) = match schema.kind(&kind) {
+            Some((index, declared)) => (Kind::Declared(index), vec![None; declared.fields.len()]),
+            None => (Kind::Undeclared(kind), Vec::new()),
+        };
+        let mut entity = Self {
+            id,
+            kind,
+            declared,
+            extras: BTreeMap::new(),
+        };
+        let kind = entity.kind_schema(schema);
+        for (name, value) in fields {
+            entity.set_named(kind, name, value);
+        }
+        entity
+    }
+
+    fn kind_schema<'a>(&self, schema: &'a Schema) -> Option<&'a KindSchema> {
+        match self.kind {
+            Kind::Declared(index) => schema.kind_at(index),
+            Kind::Undeclared(_) => None,
+        }
+    }
+
+    /// Sets a field by name: in its slot when the kind declares it, as an extra otherwise.
+    fn set_named(&mut self, kind: Option<&KindSchema>, name: String, value: Value) {
+        match kind.and_then(|kind| kind.field(&name)) {
+            Some((index, _)) => {
+                if let Some(slot) = self.declared.get_mut(index) {
+                    *slot = Some(value);
+                }
+            }
+            None => {
+                self.extras.insert(name, value);
+            }
+        }
+    }
+
+    /// The entity with named fields, as version 1 has it.
+    fn named(&self, schema: &Schema) -> Entity {
+        let kind = self.kind_schema(schema);
+        let mut fields = self.extras.clone();
+        if let Some(kind) = kind {
+            for (field, value) in kind.fields.iter().zip(&self.declared) {
+                if let Some(value) = value {
+                    fields.insert(field.name.clone(), value.clone());
+                }
+            }
+        }
+        let kind = match (&self.kind, kind) {
+            (Kind::Undeclared(name), _) => name.clone(),
+            (Kind::Declared(_), Some(kind)) => kind.name.clone(),
+            (Kind::Declared(_), None) => String::new(),
+        };
+        Entity {
+            id: self.id,
+            kind,
+            fields,
+        }
+    }
 }
 
 impl CompactRoomState {
     /// Starts from a version 2 snapshot.
     pub fn from_snapshot(snapshot: CompactSnapshot) -> Self {
+        let CompactSnapshot { schema, snapshot } = snapshot;
+        // As in version 1, a later entry for the same id or player replaces an earlier one.
+        let entities: BTreeMap<EntityId, Mirrored> = snapshot
+            .entities
+            .into_iter()
+            .map(|entity| {
+                let mirrored = Mirrored::new(&schema, entity.id, entity.kind, entity.fields);
+                (entity.id, mirrored)
+            })
+            .collect();
+        let acks: BTreeMap<PlayerId, u32> = snapshot
+            .acks
+            .into_iter()
+            .map(|ack| (ack.player, ack.seq))
+            .collect();
         Self {
-            schema: snapshot.schema,
-            state: RoomState::from_snapshot(snapshot.snapshot),
+            schema,
+            epoch: snapshot.epoch,
+            tick: snapshot.tick,
+            entities: entities.into_values().collect(),
+            acks: acks.into_iter().collect(),
+            named: OnceCell::new(),
         }
     }
 
-    /// The mirrored state (entities with named fields, acks), as in version 1.
+    /// The mirrored state (entities with named fields, acks), as in version 1. Built on the
+    /// first call after a change: prefer [`Self::tick`] and [`Self::epoch`] on hot paths.
     pub fn state(&self) -> &RoomState {
-        &self.state
+        self.named.get_or_init(|| {
+            RoomState::from_snapshot(Snapshot {
+                epoch: self.epoch,
+                tick: self.tick,
+                entities: self
+                    .entities
+                    .iter()
+                    .map(|entity| entity.named(&self.schema))
+                    .collect(),
+                acks: self
+                    .acks
+                    .iter()
+                    .map(|&(player, seq)| InputAck { player, seq })
+                    .collect(),
+            })
+        })
+    }
+
+    /// The room epoch the state belongs to.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The last tick applied.
+    pub fn tick(&self) -> u64 {
+        self.tick
     }
 
     /// The schema the last snapshot carried.
@@ -40,24 +230,17 @@ impl CompactRoomState {
         &self.schema
     }
 
-    /// Decodes `body` against the state and applies it; returns the delta in version 1 form
-    /// (acks absolute, `epoch` the state's). On error the state is unchanged and the client
-    /// should resync.
-    pub fn apply_delta(&mut self, body: &DeltaBody) -> Result<Delta, CompactError> {
-        let (delta, left) = self.decode(body)?;
-        self.state.apply_with_departures(&delta, &left)?;
-        Ok(delta)
-    }
-
-    fn decode(&self, body: &DeltaBody) -> Result<(Delta, Vec<PlayerId>), CompactError> {
+    /// Decodes `body` against the state and applies it; returns its ticks, acks (absolute) and
+    /// events. On error the state is unchanged and the client should resync.
+    pub fn apply_delta(&mut self, body: &DeltaBody) -> Result<AppliedDelta, CompactError> {
         let mut reader = BitReader::new(&body.packed);
         let tick = reader.read_varu()?;
         let base_tick = tick
             .checked_sub(reader.read_varu()?)
             .ok_or(CompactError::Malformed("base tick below zero"))?;
-        if base_tick != self.state.tick() {
+        if base_tick != self.tick {
             return Err(ApplyError::Gap {
-                state_tick: self.state.tick(),
+                state_tick: self.tick,
                 base_tick,
             }
             .into());
@@ -68,42 +251,88 @@ impl CompactRoomState {
         let acks = self.read_acks(&mut reader, &left, &joined)?;
         let extras = reader.read_bool()?;
         let ids = entity_ids(reader.read_ascending()?)?;
-        let mut upserts = Vec::with_capacity(ids.len());
+        let mut changes = Vec::with_capacity(ids.len());
         for id in ids {
-            let update = if reader.read_bool()? {
+            let change = if reader.read_bool()? {
                 let (kind, fields) = read_created(&mut reader, &self.schema, extras)?;
-                EntityUpdate {
-                    id,
-                    kind: Some(kind),
-                    fields,
-                }
+                Change::Created(Mirrored::new(&self.schema, id, kind, fields))
             } else {
-                let entity = self
-                    .state
-                    .entity(id)
+                let index = self
+                    .entities
+                    .binary_search_by_key(&id, |entity| entity.id)
+                    .ok()
                     .filter(|_| removed.binary_search(&id).is_err())
                     .ok_or(ApplyError::UnknownEntity(id))?;
-                let kind = self.schema.kind(&entity.kind).map(|(_, kind)| kind);
-                EntityUpdate {
-                    id,
-                    kind: None,
-                    fields: read_fields(&mut reader, kind, extras)?,
+                let kind = self.entities[index].kind_schema(&self.schema);
+                let (declared, extras) = read_declared(&mut reader, kind, extras)?;
+                Change::Fields {
+                    index,
+                    declared,
+                    extras,
                 }
             };
-            upserts.push(update);
+            changes.push(change);
         }
         reader.finish()?;
-        let delta = Delta {
-            epoch: self.state.epoch(),
+
+        // Decoded and checked: apply.
+        self.named.take();
+        self.acks
+            .retain(|(player, _)| left.binary_search(player).is_err());
+        // Updates name entities by their index before the removals shift them: set fields
+        // first, then remove, then insert what was created.
+        let mut created = Vec::new();
+        for change in changes {
+            match change {
+                Change::Created(entity) => created.push(entity),
+                Change::Fields {
+                    index,
+                    declared,
+                    extras,
+                } => {
+                    let entity = &mut self.entities[index];
+                    for (field, value) in declared {
+                        if let Some(slot) = entity.declared.get_mut(field) {
+                            *slot = Some(value);
+                        }
+                    }
+                    let kind = entity.kind_schema(&self.schema);
+                    for (name, value) in extras {
+                        entity.set_named(kind, name, value);
+                    }
+                }
+            }
+        }
+        if !removed.is_empty() {
+            self.entities
+                .retain(|entity| removed.binary_search(&entity.id).is_err());
+        }
+        for entity in created {
+            match self
+                .entities
+                .binary_search_by_key(&entity.id, |entity| entity.id)
+            {
+                Ok(index) => self.entities[index] = entity,
+                Err(index) => self.entities.insert(index, entity),
+            }
+        }
+        for ack in &acks {
+            match self
+                .acks
+                .binary_search_by_key(&ack.player, |(player, _)| *player)
+            {
+                Ok(index) => self.acks[index].1 = ack.seq,
+                Err(index) => self.acks.insert(index, (ack.player, ack.seq)),
+            }
+        }
+        self.tick = tick;
+        Ok(AppliedDelta {
+            epoch: self.epoch,
             tick,
             base_tick,
-            upserts,
-            removed,
-            left: Vec::new(),
             acks,
             events: body.events.clone(),
-        };
-        Ok((delta, left))
+        })
     }
 
     /// Reads the ack section: the table after the tick is the members before it, minus `left`,
@@ -115,8 +344,9 @@ impl CompactRoomState {
         joined: &[PlayerId],
     ) -> Result<Vec<InputAck>, CompactError> {
         let mut table: Vec<(PlayerId, u32)> = self
-            .state
-            .acks()
+            .acks
+            .iter()
+            .copied()
             .filter(|(player, _)| left.binary_search(player).is_err())
             .collect();
         table.extend(joined.iter().map(|player| (*player, 0)));
@@ -145,6 +375,18 @@ impl CompactRoomState {
             }
         }
         Ok(acks)
+    }
+}
+
+impl PartialEq for CompactRoomState {
+    /// Two mirrors are equal when they hold the same state under the same schema (whether the
+    /// named view was built yet does not matter).
+    fn eq(&self, other: &Self) -> bool {
+        self.schema == other.schema
+            && self.epoch == other.epoch
+            && self.tick == other.tick
+            && self.entities == other.entities
+            && self.acks == other.acks
     }
 }
 

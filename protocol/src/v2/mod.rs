@@ -41,7 +41,7 @@ pub use codec::{
     decode_frame, encode_delta, encode_delta_frame, encode_snapshot, CompactMessage,
     CompactSnapshot, DeltaBody, EncodeError, Roster, DELTA_KEY, SNAPSHOT_KEY,
 };
-pub use mirror::CompactRoomState;
+pub use mirror::{AppliedDelta, CompactRoomState};
 pub use quantization::Quantization;
 pub use schema::{
     FieldError, FieldSchema, FieldType, KindSchema, Schema, SchemaError, TypeMismatch, MAX_FIELDS,
