@@ -77,7 +77,7 @@ impl CompactPlayer {
                 }
             }
             if saw_state {
-                let tick = self.state().tick();
+                let tick = self.mirror.tick();
                 return self
                     .connection
                     .send(&ClientMessage::Ack(Ack { tick }))
@@ -90,7 +90,7 @@ impl CompactPlayer {
     pub async fn input(&mut self, payload: Value) -> anyhow::Result<u32> {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let ack_tick = self.state().tick();
+        let ack_tick = self.mirror.tick();
         self.connection
             .send(&ClientMessage::Input(Input {
                 seq,
