@@ -252,15 +252,27 @@ impl CompactRoomState {
         let extras = reader.read_bool()?;
         let ids = entity_ids(reader.read_ascending()?)?;
         let mut changes = Vec::with_capacity(ids.len());
+        // The ids ascend, as the entities do: one forward walk finds them all, reading the
+        // entities in memory order (most of a room's entities change every tick).
+        let mut cursor = 0;
         for id in ids {
             let change = if reader.read_bool()? {
                 let (kind, fields) = read_created(&mut reader, &self.schema, extras)?;
                 Change::Created(Mirrored::new(&self.schema, id, kind, fields))
             } else {
-                let index = self
+                while self
                     .entities
-                    .binary_search_by_key(&id, |entity| entity.id)
-                    .ok()
+                    .get(cursor)
+                    .is_some_and(|entity| entity.id < id)
+                {
+                    cursor += 1;
+                }
+                let index = Some(cursor)
+                    .filter(|&index| {
+                        self.entities
+                            .get(index)
+                            .is_some_and(|entity| entity.id == id)
+                    })
                     .filter(|_| removed.binary_search(&id).is_err())
                     .ok_or(ApplyError::UnknownEntity(id))?;
                 let kind = self.entities[index].kind_schema(&self.schema);
