@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod cluster;
 pub mod config;
 pub mod conn_limit;
+pub mod delta_history;
 pub mod directory;
 pub mod encoding;
 pub mod entities;

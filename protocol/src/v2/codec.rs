@@ -502,13 +502,16 @@ pub(crate) fn read_fields(
     Ok(fields)
 }
 
-/// As [`read_fields`], with the declared fields by index: `(index, value)` ascending, then the
-/// undeclared fields by name, in the order sent.
+/// An update's fields as sent: the declared ones by index (ascending), then the undeclared ones
+/// by name, in the order sent.
+pub(crate) type FieldsSent = (Vec<(usize, Value)>, Vec<(String, Value)>);
+
+/// As [`read_fields`], with the declared fields by index.
 pub(crate) fn read_declared(
     reader: &mut BitReader<'_>,
     kind: Option<&KindSchema>,
     extras: bool,
-) -> Result<(Vec<(usize, Value)>, Vec<(String, Value)>), CompactError> {
+) -> Result<FieldsSent, CompactError> {
     let declared = kind.map(|kind| kind.fields.as_slice()).unwrap_or_default();
     let mask = reader.read_bits(declared.len() as u32)?;
     let mut values = Vec::new();

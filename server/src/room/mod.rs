@@ -34,12 +34,13 @@ pub use operator::{
 pub use resuming::ResumeJoin;
 
 use crate::checkpoint::CheckpointSink;
+use crate::delta_history::DeltaHistory;
 use crate::directory::RoomDirectory;
 use crate::encoding;
 use crate::event_queue::{EventQueue, QueueFull};
 use crate::member::{FrameKind, Handoff, JoinRoom, Member};
 use crate::metrics::{Metrics, RoomTypeMetrics};
-use crate::resume::{AwaySeats, DeltaHistory};
+use crate::resume::AwaySeats;
 use crate::session::closing::Ending;
 use crate::session::SessionLimits;
 use crate::simulation::{GamePanicked, PrivateMessage, Simulation};
