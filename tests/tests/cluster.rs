@@ -520,7 +520,13 @@ async fn a_node_that_loses_its_lease_stops_serving_the_room() -> anyhow::Result<
     let key = format!("room.{room_id}");
     let entry = store.entry(key.as_str()).await?.expect("leased entry");
     let mut record: serde_json::Value = serde_json::from_slice(&entry.value)?;
+    // As eu-2 itself would write it: with its own live incarnation. (With eu-1's incarnation
+    // the entry would name an incarnation eu-2 does not hold, which failover reads as a lapsed
+    // room and hands back to its placement owner, eu-1.)
+    let eu2 = store.entry("node.eu-2").await?.expect("eu-2's lease");
+    let eu2: serde_json::Value = serde_json::from_slice(&eu2.value)?;
     record["node"] = "eu-2".into();
+    record["incarnation"] = eu2["incarnation"].clone();
     store
         .update(
             key.as_str(),
