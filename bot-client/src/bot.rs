@@ -47,6 +47,8 @@ pub const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// every tick, so silence this long means the server stopped sending (or paused this bot for
 /// good).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a bot that sends no inputs checks its read timeout.
+const READ_CHECK_EVERY: Duration = Duration::from_millis(250);
 
 /// How long a leaving bot waits for the server's close frame.
 pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -314,20 +316,18 @@ async fn play(
     }
     let mut walk = RandomWalk::new(config.seed);
     let inputs_enabled = config.input_hz > 0.0;
-    let input_period = if inputs_enabled {
+    // One timer per bot: it sends the inputs and checks the read timeout (a second timer, or
+    // one re-armed per frame, was a measurable part of the swarm's cost).
+    let period = if inputs_enabled {
         Duration::from_secs_f64(1.0 / config.input_hz)
     } else {
-        Duration::from_secs(3600)
+        READ_CHECK_EVERY
     };
     // Start at a random phase so thousands of bots do not send in lockstep.
-    let phase = input_period.mul_f64(walk.rng.f64());
-    let mut input_timer = tokio::time::interval_at(Instant::now() + phase, input_period);
-    input_timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    // The read timeout is re-armed only when it fires early, not per frame: moving a timer in
-    // the runtime's wheel 20 times a second per bot was a measurable part of the swarm's cost.
+    let phase = period.mul_f64(walk.rng.f64());
+    let mut timer = tokio::time::interval_at(Instant::now() + phase, period);
+    timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut heard_at = Instant::now();
-    let read_deadline = tokio::time::sleep(READ_TIMEOUT);
-    tokio::pin!(read_deadline);
     // One waiter on the cut signal for the whole connection, not a new one per frame.
     let cut = control.cut.notified();
     tokio::pin!(cut);
@@ -387,20 +387,19 @@ async fn play(
                     last_flush = now;
                 }
             }
-            _ = input_timer.tick(), if inputs_enabled => {
-                let now = std::time::Instant::now();
-                if let Some(input) = session.next_input(walk.step(), now) {
+            _ = timer.tick() => {
+                let now = Instant::now();
+                if now.saturating_duration_since(heard_at) >= READ_TIMEOUT {
+                    return PlayEnd::Lost(DisconnectReason::ReadTimeout);
+                }
+                if !inputs_enabled {
+                    continue;
+                }
+                if let Some(input) = session.next_input(walk.step(), now.into_std()) {
                     if send(socket, &input).await.is_err() {
                         return PlayEnd::Lost(DisconnectReason::NoCloseFrame);
                     }
                 }
-            }
-            () = &mut read_deadline => {
-                let due = heard_at + READ_TIMEOUT;
-                if due <= Instant::now() {
-                    return PlayEnd::Lost(DisconnectReason::ReadTimeout);
-                }
-                read_deadline.as_mut().reset(due);
             }
         }
     }

@@ -22,6 +22,7 @@ use crate::ids::{EntityId, PlayerId};
 use crate::messages::{Delta, Entity, InputAck, Snapshot};
 use crate::state::RoomState;
 use rmpv::Value;
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
@@ -355,25 +356,31 @@ impl CompactRoomState {
         left: &[PlayerId],
         joined: &[PlayerId],
     ) -> Result<Vec<InputAck>, CompactError> {
-        let mut table: Vec<(PlayerId, u32)> = self
-            .acks
-            .iter()
-            .copied()
-            .filter(|(player, _)| left.binary_search(player).is_err())
-            .collect();
-        table.extend(joined.iter().map(|player| (*player, 0)));
-        table.sort_unstable_by_key(|(player, _)| *player);
-        // A joined player the state still had (it left and came back) starts again at 0.
-        table.dedup_by(|later, earlier| {
-            let same = later.0 == earlier.0;
-            if same {
-                earlier.1 = 0;
-            }
-            same
-        });
+        // Most ticks nobody joins or leaves: the table is the state's own.
+        let table: Cow<'_, [(PlayerId, u32)]> = if left.is_empty() && joined.is_empty() {
+            Cow::Borrowed(&self.acks)
+        } else {
+            let mut table: Vec<(PlayerId, u32)> = self
+                .acks
+                .iter()
+                .copied()
+                .filter(|(player, _)| left.binary_search(player).is_err())
+                .collect();
+            table.extend(joined.iter().map(|player| (*player, 0)));
+            table.sort_unstable_by_key(|(player, _)| *player);
+            // A joined player the state still had (it left and came back) starts again at 0.
+            table.dedup_by(|later, earlier| {
+                let same = later.0 == earlier.0;
+                if same {
+                    earlier.1 = 0;
+                }
+                same
+            });
+            Cow::Owned(table)
+        };
         let mut acks: Vec<InputAck> = Vec::new();
         let changed = reader.read_bool()?;
-        for (player, seq) in table {
+        for &(player, seq) in table.iter() {
             let step = if changed && reader.read_bool()? {
                 reader.read_varu32()?
             } else {
