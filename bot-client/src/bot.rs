@@ -317,7 +317,8 @@ async fn play(
     let mut walk = RandomWalk::new(config.seed);
     let inputs_enabled = config.input_hz > 0.0;
     // One timer per bot: it sends the inputs and checks the read timeout (a second timer, or
-    // one re-armed per frame, was a measurable part of the swarm's cost).
+    // one re-armed per frame, was a measurable part of the swarm's cost). Only a bot whose
+    // inputs are slower than the read check keeps a second timer for the check.
     let period = if inputs_enabled {
         Duration::from_secs_f64(1.0 / config.input_hz)
     } else {
@@ -327,6 +328,8 @@ async fn play(
     let phase = period.mul_f64(walk.rng.f64());
     let mut timer = tokio::time::interval_at(Instant::now() + phase, period);
     timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let check_apart = period > READ_CHECK_EVERY;
+    let mut check = tokio::time::interval(READ_CHECK_EVERY);
     let mut heard_at = Instant::now();
     // One waiter on the cut signal for the whole connection, not a new one per frame.
     let cut = control.cut.notified();
@@ -385,6 +388,11 @@ async fn play(
                     watch.flush(&stats.ledger, session);
                     session.counters_mut().flush(stats);
                     last_flush = now;
+                }
+            }
+            _ = check.tick(), if check_apart => {
+                if Instant::now().saturating_duration_since(heard_at) >= READ_TIMEOUT {
+                    return PlayEnd::Lost(DisconnectReason::ReadTimeout);
                 }
             }
             _ = timer.tick() => {

@@ -45,6 +45,16 @@ impl DeltaHistory {
             self.first_tick = tick;
         }
         let (v1, v2) = (kept(v1.as_ref()), kept(v2.as_ref()));
+        let size = [v1, v2]
+            .iter()
+            .flatten()
+            .map(|(_, len)| to_usize(*len))
+            .sum::<usize>();
+        if size > self.max_bytes {
+            // It would go at once, and everything before it: not copied in at all.
+            self.clear();
+            return;
+        }
         for (part, _) in v1.iter().chain(v2.iter()) {
             self.data.extend(part.iter());
         }
@@ -56,6 +66,16 @@ impl DeltaHistory {
             };
             self.data.drain(..to_usize(v1) + to_usize(v2));
             self.first_tick += 1;
+        }
+        self.give_back();
+    }
+
+    /// Returns capacity a burst of large deltas left behind (the ring keeps at most four
+    /// times what it holds, and at least [`KEPT_CAPACITY`]).
+    fn give_back(&mut self) {
+        let keep = self.data.len().max(KEPT_CAPACITY);
+        if self.data.capacity() > 4 * keep {
+            self.data.shrink_to(2 * keep);
         }
     }
 
@@ -110,8 +130,12 @@ impl DeltaHistory {
     pub fn clear(&mut self) {
         self.lengths.clear();
         self.data.clear();
+        self.give_back();
     }
 }
+
+/// Capacity the ring may keep however little it holds.
+const KEPT_CAPACITY: usize = 16 * 1024;
 
 /// An encoding with its length, when it can be described: one too large for 32 bits is not
 /// kept, and a resume past it gets a snapshot.
@@ -133,6 +157,41 @@ mod tests {
 
     fn part(tick: u64) -> Option<Bytes> {
         Some(Bytes::from(tick.to_be_bytes().to_vec()))
+    }
+
+    #[test]
+    fn a_delta_larger_than_the_history_is_not_copied_in() {
+        let mut history = DeltaHistory::new(64 * 1024, 100);
+        history.push(1, part(1), None);
+        history.push(2, Some(Bytes::from(vec![2; 1024 * 1024])), None);
+        assert_eq!(history.bytes(), 0);
+        assert!(history.data.capacity() < 256 * 1024);
+        history.push(3, part(3), None);
+        assert_eq!(
+            history.since(2, ProtocolVersion::V1),
+            part(3).map(|part| vec![part])
+        );
+        assert_eq!(
+            history.since(1, ProtocolVersion::V1),
+            None,
+            "tick 2 was not kept"
+        );
+    }
+
+    #[test]
+    fn the_room_large_deltas_took_is_given_back_once_they_are_evicted() {
+        let mut history = DeltaHistory::new(usize::MAX, 2);
+        history.push(1, Some(Bytes::from(vec![1; 48 * 1024])), None);
+        history.push(2, Some(Bytes::from(vec![2; 48 * 1024])), None);
+        assert!(history.data.capacity() >= 96 * 1024);
+        history.push(3, part(3), None);
+        history.push(4, part(4), None);
+        assert_eq!(history.bytes(), 16);
+        assert!(
+            history.data.capacity() <= 64 * 1024,
+            "{}",
+            history.data.capacity()
+        );
     }
 
     #[test]

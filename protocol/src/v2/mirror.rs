@@ -23,8 +23,8 @@ use crate::messages::{Delta, Entity, InputAck, Snapshot};
 use crate::state::RoomState;
 use rmpv::Value;
 use std::borrow::Cow;
-use std::cell::OnceCell;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 /// A room's state as a version 2 client sees it.
 #[derive(Clone, Debug)]
@@ -37,7 +37,7 @@ pub struct CompactRoomState {
     /// Every member's last applied input, ascending by player.
     acks: Vec<(PlayerId, u32)>,
     /// The named (version 1) view, built when asked and dropped by the next change.
-    named: OnceCell<RoomState>,
+    named: OnceLock<RoomState>,
 }
 
 /// What a delta brought besides the state change: its ticks, acks and events.
@@ -191,7 +191,7 @@ impl CompactRoomState {
             tick: snapshot.tick,
             entities: entities.into_values().collect(),
             acks: acks.into_iter().collect(),
-            named: OnceCell::new(),
+            named: OnceLock::new(),
         }
     }
 
