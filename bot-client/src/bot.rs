@@ -391,13 +391,13 @@ async fn play(
                 }
             }
             _ = check.tick(), if check_apart => {
-                if Instant::now().saturating_duration_since(heard_at) >= READ_TIMEOUT {
+                if read_timed_out(heard_at, Instant::now()) {
                     return PlayEnd::Lost(DisconnectReason::ReadTimeout);
                 }
             }
             _ = timer.tick() => {
                 let now = Instant::now();
-                if now.saturating_duration_since(heard_at) >= READ_TIMEOUT {
+                if read_timed_out(heard_at, now) {
                     return PlayEnd::Lost(DisconnectReason::ReadTimeout);
                 }
                 if !inputs_enabled {
@@ -411,6 +411,11 @@ async fn play(
             }
         }
     }
+}
+
+/// Whether nothing was heard from the server for [`READ_TIMEOUT`] since `heard_at`.
+fn read_timed_out(heard_at: Instant, now: Instant) -> bool {
+    now.saturating_duration_since(heard_at) >= READ_TIMEOUT
 }
 
 /// Sends `leave` and waits (bounded) for the server's close, still counting what arrives.
