@@ -47,7 +47,7 @@ pub const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// every tick, so silence this long means the server stopped sending (or paused this bot for
 /// good).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often a bot that sends no inputs checks its read timeout.
+/// How often a bot that sends no inputs, or sends them more slowly, checks its read timeout.
 const READ_CHECK_EVERY: Duration = Duration::from_millis(250);
 
 /// How long a leaving bot waits for the server's close frame.

@@ -71,19 +71,12 @@ pub(super) async fn reconnect(
         // may be the one that died, and the lobby's node may be too.
         let attempt = async {
             tokio::time::sleep(delay).await;
-            let mut result = None;
-            for target in [connection, &through_lobby] {
-                let started = std::time::Instant::now();
-                let hello =
-                    connect_and_hello(&context.lobby, target, HelloKind::Resume, session, started);
-                let answer = tokio::time::timeout(JOIN_TIMEOUT, hello).await;
-                let settled = matches!(answer, Ok(Ok(_)) | Ok(Err(BotError::ResumeRefused { .. })));
-                result = Some(answer);
-                if settled || target.ws_url == through_lobby.ws_url {
-                    break;
-                }
+            let answer = resume_at(context, connection, session).await;
+            let settled = matches!(answer, Ok(Ok(_)) | Ok(Err(BotError::ResumeRefused { .. })));
+            if settled || connection.ws_url == through_lobby.ws_url {
+                return answer;
             }
-            result
+            resume_at(context, &through_lobby, session).await
         };
         let result = tokio::select! {
             result = attempt => result,
@@ -95,9 +88,6 @@ pub(super) async fn reconnect(
                     StopMode::Drop => DisconnectReason::ClientDrop,
                 });
             }
-        };
-        let Some(result) = result else {
-            continue;
         };
         match result {
             Ok(Ok((socket, welcomed_at))) => {
@@ -116,6 +106,17 @@ pub(super) async fn reconnect(
             }
         }
     }
+}
+
+/// One resume `hello` at `target` (following redirects), bounded by [`JOIN_TIMEOUT`].
+async fn resume_at(
+    context: &BotContext,
+    target: &Connection,
+    session: &mut Session,
+) -> Result<Result<(Socket, Connection), BotError>, tokio::time::error::Elapsed> {
+    let started = std::time::Instant::now();
+    let hello = connect_and_hello(&context.lobby, target, HelloKind::Resume, session, started);
+    tokio::time::timeout(JOIN_TIMEOUT, hello).await
 }
 
 /// After a refused resume: a new seat through the lobby, as a fresh join (counted as one).
