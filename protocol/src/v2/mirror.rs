@@ -40,7 +40,8 @@ pub struct CompactRoomState {
     named: OnceLock<RoomState>,
 }
 
-/// What a delta brought besides the state change: its ticks, acks and events.
+/// What a delta brought besides the state change: its ticks and acks. (Its events are the
+/// body's own, [`DeltaBody::events`].)
 #[derive(Clone, Debug, PartialEq)]
 pub struct AppliedDelta {
     /// The room epoch (the state's).
@@ -51,8 +52,6 @@ pub struct AppliedDelta {
     pub base_tick: u64,
     /// Acks that changed (absolute sequence numbers), and every joined player's.
     pub acks: Vec<InputAck>,
-    /// Events broadcast this tick, in order.
-    pub events: Vec<Value>,
 }
 
 impl From<Delta> for AppliedDelta {
@@ -63,7 +62,6 @@ impl From<Delta> for AppliedDelta {
             tick: delta.tick,
             base_tick: delta.base_tick,
             acks: delta.acks,
-            events: delta.events,
         }
     }
 }
@@ -231,8 +229,8 @@ impl CompactRoomState {
         &self.schema
     }
 
-    /// Decodes `body` against the state and applies it; returns its ticks, acks (absolute) and
-    /// events. On error the state is unchanged and the client should resync.
+    /// Decodes `body` against the state and applies it; returns its ticks and acks (absolute).
+    /// On error the state is unchanged and the client should resync.
     pub fn apply_delta(&mut self, body: &DeltaBody) -> Result<AppliedDelta, CompactError> {
         let mut reader = BitReader::new(&body.packed);
         let tick = reader.read_varu()?;
@@ -344,7 +342,6 @@ impl CompactRoomState {
             tick,
             base_tick,
             acks,
-            events: body.events.clone(),
         })
     }
 
